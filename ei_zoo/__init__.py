@@ -1,0 +1,23 @@
+"""ei_zoo: convolutional recurrent networks with excitatory and inhibitory cell types."""
+
+__version__ = "0.1.0"
+
+from ei_zoo.config import NetworkConfig
+from ei_zoo.layers import ConvArea, EIConvLSTM, EIConvLSTMCell, Readout, SequenceMaxPooling2D
+from ei_zoo.models import activation_model, balance_biases, build_model, effective_weights
+from ei_zoo.variants import get_config, list_variants
+
+__all__ = [
+    "ConvArea",
+    "EIConvLSTM",
+    "EIConvLSTMCell",
+    "NetworkConfig",
+    "Readout",
+    "SequenceMaxPooling2D",
+    "activation_model",
+    "balance_biases",
+    "build_model",
+    "effective_weights",
+    "get_config",
+    "list_variants",
+]

@@ -1,0 +1,186 @@
+"""Network configuration: one dataclass that fixes every architectural choice.
+
+Every default below is the one `SPEC.md` section 1-2 gives; nothing about the
+network is a hidden constant. A config round-trips through JSON exactly, so a
+trained model can always be rebuilt from its `metadata.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+DALE_MODES = ("standard", "inh_pn", "no_dale")
+
+# CIFAR-10 training-set pixel statistics (0-255 scale), used inside the model.
+CIFAR10_MEAN = (125.3, 123.0, 113.9)
+CIFAR10_STD = (63.0, 62.1, 66.7)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Everything needed to build one E/I network.
+
+    Attributes:
+        variant: registry name this config came from (free text for custom ones).
+        dale: sign rule, one of `standard` (PN excitatory, IG/OG inhibitory),
+            `inh_pn` (the reverse) or `no_dale` (no sign constraint).
+        principal, input_gating, output_gating: channels per cell type in each
+            recurrent area (areas 3 and 4 have the same counts).
+        area1_channels, area2_channels: feedforward front-end widths.
+        kernel_size: spatial size of the recurrent-area kernels (3 = 3x3).
+        timesteps: number of recurrent steps T.
+        num_classes: readout width.
+        image_size: input height and width.
+        front_end_norm: `batch` puts BatchNormalization after the area 1-2
+            convolutions (SPEC allows a normalisation there, never in areas 3-4),
+            `none` leaves them plain.
+        resting_drive: target mean pre-activation of g, IG and OG at
+            initialisation. Positive, so every area is active at rest and
+            inhibitory input has activity to suppress (SPEC section 2).
+        forget_bias: target mean pre-activation of the forget gate at init.
+        gate_drive: target mean pre-activation of the input and output gates at
+            init; 0 starts them half open.
+        signed_weight_scale: init range of sign-constrained magnitudes as a
+            fraction of the free (He) init's range; small, so the mean drive of
+            non-negative rates through non-negative weights starts O(1)
+            (`ei_zoo.layers.weight_initializer` explains). No effect on
+            `no_dale`, whose weights are all free.
+        signed_principal_output: SPEC's non-default option; g uses tanh so the
+            cell state and PN output may be negative (plain ConvLSTM form).
+        pixel_mean, pixel_std: per-channel statistics used to normalise raw
+            0-255 pixels inside the model.
+    """
+
+    variant: str = "standard"
+    dale: str = "standard"
+    principal: int = 64
+    input_gating: int = 16
+    output_gating: int = 16
+    area1_channels: int = 32
+    area2_channels: int = 64
+    kernel_size: int = 3
+    timesteps: int = 4
+    num_classes: int = 10
+    image_size: int = 32
+    front_end_norm: str = "batch"
+    resting_drive: float = 0.5
+    forget_bias: float = 1.0
+    gate_drive: float = 0.0
+    signed_weight_scale: float = 0.1
+    signed_principal_output: bool = False
+    pixel_mean: tuple[float, float, float] = CIFAR10_MEAN
+    pixel_std: tuple[float, float, float] = CIFAR10_STD
+
+    def __post_init__(self):
+        # Lists from JSON become tuples, so configs compare and hash by value.
+        for name in ("pixel_mean", "pixel_std"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise `ValueError` naming the first bad field and what it accepts."""
+        if self.dale not in DALE_MODES:
+            raise ValueError(
+                f"NetworkConfig.dale={self.dale!r} is not a Dale mode; use one of {DALE_MODES}."
+            )
+        positive = (
+            "principal", "input_gating", "output_gating", "area1_channels",
+            "area2_channels", "kernel_size", "timesteps", "num_classes", "image_size",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"NetworkConfig.{name}={value!r} must be a positive integer."
+                )
+        if self.kernel_size % 2 == 0:
+            raise ValueError(
+                f"NetworkConfig.kernel_size={self.kernel_size} must be odd so 'same' "
+                "padding is centred; use 1, 3, 5, ..."
+            )
+        if self.image_size % 8:
+            raise ValueError(
+                f"NetworkConfig.image_size={self.image_size} must be a multiple of 8 "
+                "(three 2x poolings before the readout)."
+            )
+        if self.front_end_norm not in ("batch", "none"):
+            raise ValueError(
+                f"NetworkConfig.front_end_norm={self.front_end_norm!r}; use 'batch' or 'none'."
+            )
+        for name in ("pixel_mean", "pixel_std"):
+            if len(getattr(self, name)) != 3:
+                raise ValueError(f"NetworkConfig.{name} needs 3 values (R, G, B).")
+        if min(self.pixel_std) <= 0:
+            raise ValueError("NetworkConfig.pixel_std values must be positive.")
+
+    @property
+    def signs(self) -> dict[str, int | None]:
+        """Sign of each cell type's outgoing weights; None means free (no Dale)."""
+        return cell_type_signs(self.dale)
+
+    def replace(self, **changes) -> "NetworkConfig":
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(
+                f"Unknown NetworkConfig field(s) {unknown}; known fields: "
+                f"{[f.name for f in dataclasses.fields(self)]}."
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["pixel_mean"] = list(self.pixel_mean)
+        values["pixel_std"] = list(self.pixel_std)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "NetworkConfig":
+        if not isinstance(values, dict):
+            raise ValueError(
+                f"A NetworkConfig must be a JSON object, got {type(values).__name__}."
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown NetworkConfig field(s) {unknown}; known fields: {sorted(known)}."
+            )
+        try:
+            return cls(**values)
+        except TypeError as error:  # e.g. a list where a number belongs
+            raise ValueError(f"Malformed NetworkConfig: {error}") from None
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> "NetworkConfig":
+        text = str(text_or_path)
+        if isinstance(text_or_path, Path) or not text.lstrip().startswith(("{", "[")):
+            path = Path(text_or_path)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"No config file at {path}; pass a JSON string or an existing file."
+                )
+            text = path.read_text()
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"Config is not valid JSON: {error}") from None
+        return cls.from_dict(values)
+
+
+def cell_type_signs(dale: str) -> dict[str, int | None]:
+    """SPEC section 2's sign table: outgoing-weight sign per cell type."""
+    if dale == "standard":
+        return {"PN": 1, "IG": -1, "OG": -1}
+    if dale == "inh_pn":
+        return {"PN": -1, "IG": 1, "OG": 1}
+    if dale == "no_dale":
+        return {"PN": None, "IG": None, "OG": None}
+    raise ValueError(f"Unknown Dale mode {dale!r}; use one of {DALE_MODES}.")

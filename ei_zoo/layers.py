@@ -1,0 +1,483 @@
+"""Keras layers of the E/I network: the E/I ConvLSTM cell, its area, and the
+feedforward pieces around it (SPEC sections 1-2).
+
+Dale's law is enforced the way SPEC section 2 asks: every weight that leaves a
+cell type is stored as a non-negative magnitude (`keras.constraints.NonNeg`,
+applied by the optimizer after every step) and the cell type's sign is applied
+in the forward pass. No signed copy is ever stored, so nothing can drift.
+
+Speed: the kernels that share an input are fused into one convolution
+(x -> [g, f, IG, OG] and PN -> [g, f, IG, OG]); each (pre type -> post target)
+block is a slice of the fused kernel and `effective_kernels()` returns it by
+name. The input projection is computed once per input frame, outside the time
+loop, and step 0 skips the recurrent convolution because h = 0 there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from ei_zoo.config import cell_type_signs
+
+# Order of the blocks in the fused projections onto the cell's targets.
+TARGETS = ("g", "f", "IG", "OG")
+
+
+def apply_sign(kernel, sign):
+    """Effective weight: the stored magnitude times the cell type's sign.
+
+    `sign=None` means the weight is free (no Dale constraint) and is returned
+    as stored.
+    """
+    return kernel if sign is None else sign * kernel
+
+
+def weight_initializer(fan_in: int, signed: bool, gain: float = 6.0, signed_scale: float = 1.0):
+    """Uniform init with variance gain/(3 fan_in): He for ReLU targets (6), LeCun for sigmoid gates (3).
+
+    Signed weights are magnitudes drawn from [0, signed_scale * limit]. Unlike
+    a zero-mean init, non-negative weights on non-negative rates give every
+    unit a mean drive that grows with the fan-in (about 29 x the mean rate for
+    a 3x3x64 kernel at signed_scale=1). The biases can cancel that mean only
+    on average over time steps (`EIConvLSTM.balance_biases`), so at full
+    scale the recurrent drive swings the area between silence and saturation
+    from step to step; at the default 0.1 the mean drive is O(1) and the
+    dynamics settle. Adam then grows the magnitudes as far as the task needs.
+    """
+    limit = math.sqrt(gain / fan_in)
+    if signed:
+        return keras.initializers.RandomUniform(0.0, signed_scale * limit)
+    return keras.initializers.RandomUniform(-limit, limit)
+
+
+def _constant_blocks(blocks):
+    """Initializer for a bias made of constant blocks [(size, value), ...]."""
+
+    def initializer(shape, dtype=None):
+        values = np.concatenate([np.full(size, value) for size, value in blocks])
+        return ops.convert_to_tensor(values.reshape(shape), dtype=dtype)
+
+    return initializer
+
+
+@keras.saving.register_keras_serializable(package="ei_zoo")
+class EIConvLSTMCell(keras.layers.Layer):
+    """One time step of the E/I ConvLSTM area (SPEC section 2).
+
+        IG = relu(W_x,IG * x + s_PN |W_PN,IG| * h + b_IG)
+        OG = relu(W_x,OG * x + s_PN |W_PN,OG| * h + b_OG)
+        i  = sigmoid(s_IG |W_IG,i| *1x1 IG + b_i)
+        o  = sigmoid(s_OG |W_OG,o| *1x1 OG + b_o)
+        f  = sigmoid(W_x,f * x + s_PN |W_PN,f| * h + b_f)
+        g  = relu(W_x,g * x + s_PN |W_PN,g| * h + b_g)
+        c' = f . c + i . g,   h' = o . tanh(c')
+
+    The cell takes the input drive `W_x * x` already computed (see
+    `project_input`) so that an area computes it once per frame, not per step.
+
+    Args:
+        principal, input_gating, output_gating: channels of PN, IG and OG.
+        kernel_size: size of the x -> target and PN -> target kernels.
+        dale: `standard`, `inh_pn` or `no_dale` (SPEC's sign table).
+        input_from_principal: True when x is the PN output of a lower E/I area,
+            so the input kernel carries that area's PN sign; False for input
+            from an area without cell types (area 2), whose kernel is free.
+        signed_principal_output: g uses tanh instead of ReLU, so the cell state
+            and PN rates may be negative (SPEC's non-default option).
+        resting_drive, forget_bias, gate_drive: initial biases of g/IG/OG, of
+            f and of i/o (refined from data by `EIConvLSTM.balance_biases`).
+        signed_weight_scale: init scale of sign-constrained magnitudes
+            relative to the free (He/LeCun) init; see `weight_initializer`.
+    """
+
+    def __init__(
+        self,
+        principal,
+        input_gating,
+        output_gating,
+        kernel_size=3,
+        dale="standard",
+        input_from_principal=False,
+        signed_principal_output=False,
+        resting_drive=0.5,
+        forget_bias=1.0,
+        gate_drive=0.0,
+        signed_weight_scale=1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.principal = int(principal)
+        self.input_gating = int(input_gating)
+        self.output_gating = int(output_gating)
+        self.kernel_size = int(kernel_size)
+        self.dale = dale
+        self.input_from_principal = bool(input_from_principal)
+        self.signed_principal_output = bool(signed_principal_output)
+        self.resting_drive = float(resting_drive)
+        self.forget_bias = float(forget_bias)
+        self.gate_drive = float(gate_drive)
+        self.signed_weight_scale = float(signed_weight_scale)
+        self.signs = cell_type_signs(dale)
+        self.input_sign = self.signs["PN"] if self.input_from_principal else None
+        self.target_sizes = {
+            "g": self.principal,
+            "f": self.principal,
+            "IG": self.input_gating,
+            "OG": self.output_gating,
+        }
+        self.projection_size = sum(self.target_sizes.values())
+
+    def _add_kernel(self, name, shape, fan_in, sign, gain=6.0):
+        signed = sign is not None
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=weight_initializer(fan_in, signed, gain, self.signed_weight_scale),
+            constraint=keras.constraints.NonNeg() if signed else None,
+        )
+
+    def build(self, input_shape):
+        """`input_shape` is that of one input frame x: (N, H, W, C_in)."""
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("EIConvLSTMCell needs a known number of input channels.")
+        k = self.kernel_size
+        self.input_kernel = self._add_kernel(
+            "input_kernel", (k, k, channels, self.projection_size), k * k * channels,
+            self.input_sign,
+        )
+        self.recurrent_kernel = self._add_kernel(
+            "recurrent_kernel", (k, k, self.principal, self.projection_size),
+            k * k * self.principal, self.signs["PN"],
+        )
+        self.input_gate_kernel = self._add_kernel(
+            "input_gate_kernel", (1, 1, self.input_gating, self.principal),
+            self.input_gating, self.signs["IG"], gain=3.0,
+        )
+        self.output_gate_kernel = self._add_kernel(
+            "output_gate_kernel", (1, 1, self.output_gating, self.principal),
+            self.output_gating, self.signs["OG"], gain=3.0,
+        )
+        target_bias = {"g": self.resting_drive, "f": self.forget_bias,
+                       "IG": self.resting_drive, "OG": self.resting_drive}
+        self.bias = self.add_weight(
+            name="bias",
+            shape=(self.projection_size,),
+            initializer=_constant_blocks(
+                [(self.target_sizes[t], target_bias[t]) for t in TARGETS]
+            ),
+        )
+        self.input_gate_bias = self.add_weight(
+            name="input_gate_bias", shape=(self.principal,),
+            initializer=keras.initializers.Constant(self.gate_drive),
+        )
+        self.output_gate_bias = self.add_weight(
+            name="output_gate_bias", shape=(self.principal,),
+            initializer=keras.initializers.Constant(self.gate_drive),
+        )
+
+    def project_input(self, frames):
+        """Input drive W_x * x of one or many frames [N, H, W, C_in] (no bias)."""
+        kernel = apply_sign(self.input_kernel, self.input_sign)
+        return ops.conv(frames, ops.cast(kernel, frames.dtype), padding="same")
+
+    def call(self, input_drive, states=None):
+        """One step.
+
+        Args:
+            input_drive: `project_input(x)`, [N, H, W, projection_size].
+            states: `(h, c)` of the previous step, or None at step 0 (h = c = 0).
+
+        Returns:
+            `(rates, (h, c), preactivations)`: rates is a dict of PN, IG and OG
+            rates; preactivations holds g, f, IG, OG, i and o before their
+            nonlinearity (read by `EIConvLSTM.balance_biases`).
+        """
+        drive = input_drive + self.bias
+        if states is not None:
+            h, c = states
+            recurrent = apply_sign(self.recurrent_kernel, self.signs["PN"])
+            drive = drive + ops.conv(h, recurrent, padding="same")
+        split_at = np.cumsum([self.target_sizes[t] for t in TARGETS])[:-1].tolist()
+        z_g, z_f, z_ig, z_og = ops.split(drive, split_at, axis=-1)
+        g = ops.tanh(z_g) if self.signed_principal_output else ops.relu(z_g)
+        forget = ops.sigmoid(z_f)
+        input_gating = ops.relu(z_ig)
+        output_gating = ops.relu(z_og)
+        z_i = ops.matmul(
+            input_gating, apply_sign(self.input_gate_kernel, self.signs["IG"])[0, 0]
+        ) + self.input_gate_bias
+        z_o = ops.matmul(
+            output_gating, apply_sign(self.output_gate_kernel, self.signs["OG"])[0, 0]
+        ) + self.output_gate_bias
+        cell_state = ops.sigmoid(z_i) * g
+        if states is not None:
+            cell_state = cell_state + forget * c
+        principal = ops.sigmoid(z_o) * ops.tanh(cell_state)
+        rates = {"PN": principal, "IG": input_gating, "OG": output_gating}
+        preactivations = {"g": z_g, "f": z_f, "IG": z_ig, "OG": z_og, "i": z_i, "o": z_o}
+        return rates, (principal, cell_state), preactivations
+
+    def effective_kernels(self) -> dict[str, np.ndarray]:
+        """Every kernel of the cell with its sign applied, by pathway name."""
+        recurrent = np.asarray(apply_sign(
+            ops.convert_to_numpy(self.recurrent_kernel), self.signs["PN"]))
+        blocks = np.split(recurrent, np.cumsum(
+            [self.target_sizes[t] for t in TARGETS])[:-1], axis=-1)
+        kernels = {"input": np.asarray(apply_sign(
+            ops.convert_to_numpy(self.input_kernel), self.input_sign))}
+        kernels.update({f"PN->{t}": block for t, block in zip(TARGETS, blocks)})
+        kernels["IG->i"] = np.asarray(apply_sign(
+            ops.convert_to_numpy(self.input_gate_kernel), self.signs["IG"]))
+        kernels["OG->o"] = np.asarray(apply_sign(
+            ops.convert_to_numpy(self.output_gate_kernel), self.signs["OG"]))
+        return kernels
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            principal=self.principal,
+            input_gating=self.input_gating,
+            output_gating=self.output_gating,
+            kernel_size=self.kernel_size,
+            dale=self.dale,
+            input_from_principal=self.input_from_principal,
+            signed_principal_output=self.signed_principal_output,
+            resting_drive=self.resting_drive,
+            forget_bias=self.forget_bias,
+            gate_drive=self.gate_drive,
+            signed_weight_scale=self.signed_weight_scale,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ei_zoo")
+class EIConvLSTM(keras.layers.Layer):
+    """An E/I ConvLSTM area: the cell unrolled over `timesteps` steps.
+
+    Input: one frame [N, H, W, C] fed at every step (area 3 receives area 2's
+    output, computed once), or a sequence [N, T, H, W, C] with one frame per
+    step (area 4 receives area 3's PN of step t). Output: a dict with every
+    step's rates, `PN` [N, T, H, W, principal], `IG` [..., input_gating] and
+    `OG` [..., output_gating], so activations are read without surgery.
+
+    Args: those of `EIConvLSTMCell`, plus `timesteps` (T).
+    """
+
+    def __init__(self, principal, input_gating, output_gating, timesteps=4, kernel_size=3,
+                 dale="standard", input_from_principal=False, signed_principal_output=False,
+                 resting_drive=0.5, forget_bias=1.0, gate_drive=0.0, signed_weight_scale=1.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.timesteps = int(timesteps)
+        self.cell = EIConvLSTMCell(
+            principal, input_gating, output_gating, kernel_size=kernel_size, dale=dale,
+            input_from_principal=input_from_principal,
+            signed_principal_output=signed_principal_output, resting_drive=resting_drive,
+            forget_bias=forget_bias, gate_drive=gate_drive,
+            signed_weight_scale=signed_weight_scale, dtype=self.dtype_policy,
+            name="cell",
+        )
+
+    def build(self, input_shape):
+        if len(input_shape) not in (4, 5):
+            raise ValueError(
+                f"{self.name} expects [N, H, W, C] or [N, T, H, W, C] input, got shape "
+                f"{tuple(input_shape)}."
+            )
+        if len(input_shape) == 5 and input_shape[1] not in (None, self.timesteps):
+            raise ValueError(
+                f"{self.name} runs {self.timesteps} steps but its input sequence has "
+                f"{input_shape[1]}."
+            )
+        self.cell.build(tuple(input_shape[:1]) + tuple(input_shape[-3:]))
+
+    def _input_drives(self, inputs):
+        """The input drive of every step, computed outside the time loop."""
+        if len(inputs.shape) == 4:
+            return [self.cell.project_input(inputs)] * self.timesteps
+        frames = ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
+        drive = self.cell.project_input(frames)
+        drive = ops.reshape(drive, (-1, self.timesteps) + tuple(drive.shape[1:]))
+        return [drive[:, step] for step in range(self.timesteps)]
+
+    def _unroll(self, inputs):
+        """Yield (rates, preactivations) of every step."""
+        states = None
+        for input_drive in self._input_drives(inputs):
+            rates, states, preactivations = self.cell(input_drive, states)
+            yield rates, preactivations
+
+    def call(self, inputs):
+        steps = [rates for rates, _ in self._unroll(inputs)]
+        return {
+            cell_type: ops.stack([rates[cell_type] for rates in steps], axis=1)
+            for cell_type in ("PN", "IG", "OG")
+        }
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0]
+        height, width = input_shape[-3], input_shape[-2]
+        cell = self.cell
+        return {
+            cell_type: (batch, self.timesteps, height, width, channels)
+            for cell_type, channels in (
+                ("PN", cell.principal), ("IG", cell.input_gating), ("OG", cell.output_gating)
+            )
+        }
+
+    def balance_biases(self, inputs, iterations=3):
+        """Data-dependent initialisation of the biases (SPEC section 2).
+
+        With non-negative rates and sign-constrained magnitudes, the mean drive
+        onto every unit is far from zero (positive for excitatory input,
+        negative for inhibitory), and how far depends on the data. This sets
+        each channel's bias so that, over `inputs` and all steps, its mean
+        pre-activation equals its target: `resting_drive` for g, IG and OG
+        (active at rest, so inhibition has activity to suppress), `forget_bias`
+        for f and `gate_drive` for i and o (gates half open). Only biases move;
+        no weight or sign changes. Repeated because the rates, and so the
+        recurrent drive, change with the biases.
+        """
+        cell = self.cell
+        targets = {"g": cell.resting_drive, "f": cell.forget_bias, "IG": cell.resting_drive,
+                   "OG": cell.resting_drive, "i": cell.gate_drive, "o": cell.gate_drive}
+        for _ in range(iterations):
+            totals = {name: 0.0 for name in targets}
+            for _, preactivations in self._unroll(inputs):
+                for name, value in preactivations.items():
+                    value = ops.cast(value, "float32")
+                    totals[name] += ops.convert_to_numpy(ops.mean(value, axis=(0, 1, 2)))
+            shift = {name: targets[name] - totals[name] / self.timesteps for name in targets}
+            cell.bias.assign(cell.bias + np.concatenate([shift[t] for t in TARGETS]))
+            cell.input_gate_bias.assign(cell.input_gate_bias + shift["i"])
+            cell.output_gate_bias.assign(cell.output_gate_bias + shift["o"])
+
+    def get_config(self):
+        config = super().get_config()
+        cell_config = self.cell.get_config()
+        for key in ("principal", "input_gating", "output_gating", "kernel_size", "dale",
+                    "input_from_principal", "signed_principal_output", "resting_drive",
+                    "forget_bias", "gate_drive", "signed_weight_scale"):
+            config[key] = cell_config[key]
+        config["timesteps"] = self.timesteps
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ei_zoo")
+class ConvArea(keras.layers.Layer):
+    """A feedforward area (areas 1-2): 3x3 conv, optional batch norm, ReLU, 2x2 max pool.
+
+    Batch normalisation is allowed here because areas 1-2 have no cell types;
+    it keeps the input of area 3 at a known scale from the first step.
+    """
+
+    def __init__(self, filters, kernel_size=3, normalize=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.normalize = bool(normalize)
+        self.conv = keras.layers.Conv2D(
+            self.filters, self.kernel_size, padding="same", use_bias=not self.normalize,
+            kernel_initializer="he_uniform", dtype=self.dtype_policy, name="conv",
+        )
+        self.norm = (
+            keras.layers.BatchNormalization(dtype=self.dtype_policy, name="norm")
+            if self.normalize else None
+        )
+        self.pool = keras.layers.MaxPooling2D(2, dtype=self.dtype_policy, name="pool")
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        if self.norm is not None:
+            self.norm.build(self.conv.compute_output_shape(input_shape))
+
+    def call(self, inputs, training=None):
+        x = self.conv(inputs)
+        if self.norm is not None:
+            x = self.norm(x, training=training)
+        return self.pool(ops.relu(x))
+
+    def compute_output_shape(self, input_shape):
+        return self.pool.compute_output_shape(self.conv.compute_output_shape(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size,
+                      normalize=self.normalize)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ei_zoo")
+class SequenceMaxPooling2D(keras.layers.Layer):
+    """2-D max pooling applied to every step of a [N, T, H, W, C] sequence."""
+
+    def __init__(self, pool_size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = int(pool_size)
+
+    def call(self, sequence):
+        steps = sequence.shape[1]
+        frames = ops.reshape(sequence, (-1,) + tuple(sequence.shape[2:]))
+        pooled = ops.max_pool(frames, self.pool_size, strides=self.pool_size)
+        return ops.reshape(pooled, (-1, steps) + tuple(pooled.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        batch, steps, height, width, channels = input_shape
+        return (batch, steps, height // self.pool_size, width // self.pool_size, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config["pool_size"] = self.pool_size
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ei_zoo")
+class Readout(keras.layers.Layer):
+    """Logits from the last step's PN: global average pool, then a dense layer.
+
+    The dense kernel is PN's outgoing weight, so it carries the PN sign
+    (`sign=+1` or `-1`, stored as a non-negative magnitude) or is free
+    (`sign=None`). The bias has no cell type and is free.
+    """
+
+    def __init__(self, units, sign=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.sign = None if sign is None else int(sign)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel", shape=(channels, self.units),
+            initializer=weight_initializer(channels + self.units, self.sign is not None),
+            constraint=keras.constraints.NonNeg() if self.sign is not None else None,
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def pooled(self, sequence):
+        """Spatial mean of the last step's PN rates, [N, C]."""
+        return ops.mean(sequence[:, -1], axis=(1, 2))
+
+    def call(self, sequence):
+        return ops.matmul(self.pooled(sequence), apply_sign(self.kernel, self.sign)) + self.bias
+
+    def balance_biases(self, sequence):
+        """Start every class at the same mean logit, so the loss starts at ln(classes)."""
+        logits = ops.convert_to_numpy(ops.cast(self(sequence), "float32"))
+        self.bias.assign(self.bias - logits.mean(axis=0))
+
+    def effective_kernel(self) -> np.ndarray:
+        return np.asarray(apply_sign(ops.convert_to_numpy(self.kernel), self.sign))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, sign=self.sign)
+        return config

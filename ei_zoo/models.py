@@ -1,0 +1,133 @@
+"""The E/I convolutional recurrent network (SPEC section 1), CORnet-style.
+
+Areas are named like brain areas and every area's output is a named layer
+output, so activations are read with `activation_model` and weights with
+`effective_weights`, never by surgery:
+
+    images -> pixels -> area1 -> area2 -> area3 (T steps) -> area3_to_area4
+           -> area4 (T steps) -> readout (last step)
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from ei_zoo.config import NetworkConfig
+from ei_zoo.layers import ConvArea, EIConvLSTM, Readout, SequenceMaxPooling2D
+from ei_zoo.variants import get_config
+
+RECURRENT_AREAS = ("area3", "area4")
+CELL_TYPES = ("PN", "IG", "OG")
+
+
+def resolve_config(variant_or_config="standard", **overrides) -> NetworkConfig:
+    """A `NetworkConfig` from a variant name, a config or its dict, with overrides."""
+    if isinstance(variant_or_config, NetworkConfig):
+        config = variant_or_config
+    elif isinstance(variant_or_config, dict):
+        config = NetworkConfig.from_dict(variant_or_config)
+    elif isinstance(variant_or_config, str):
+        config = get_config(variant_or_config)
+    else:
+        raise ValueError(
+            "Expected a variant name, a NetworkConfig or a dict, got "
+            f"{type(variant_or_config).__name__}."
+        )
+    return config.replace(**overrides) if overrides else config
+
+
+def _recurrent_area(config: NetworkConfig, name: str, input_from_principal: bool):
+    return EIConvLSTM(
+        config.principal, config.input_gating, config.output_gating,
+        timesteps=config.timesteps, kernel_size=config.kernel_size, dale=config.dale,
+        input_from_principal=input_from_principal,
+        signed_principal_output=config.signed_principal_output,
+        resting_drive=config.resting_drive, forget_bias=config.forget_bias,
+        gate_drive=config.gate_drive, signed_weight_scale=config.signed_weight_scale, name=name,
+    )
+
+
+def build_model(variant_or_config="standard", **overrides) -> keras.Model:
+    """Build the network of SPEC section 1.
+
+    Input: float32 raw pixels 0-255, [N, S, S, 3] (the normalisation is inside).
+    Output: logits [N, num_classes] from the readout at the last step.
+
+    `overrides` replace config fields, e.g. `build_model("standard", timesteps=2)`.
+    For training, follow with `balance_biases(model, images)` (see there).
+    """
+    config = resolve_config(variant_or_config, **overrides)
+    size = config.image_size
+    images = keras.Input((size, size, 3), dtype="float32", name="images")
+    pixels = keras.layers.Normalization(
+        mean=config.pixel_mean, variance=[s**2 for s in config.pixel_std],
+        dtype="float32", name="pixels",
+    )(images)
+    normalize = config.front_end_norm == "batch"
+    area1 = ConvArea(config.area1_channels, normalize=normalize, name="area1")(pixels)
+    area2 = ConvArea(config.area2_channels, normalize=normalize, name="area2")(area1)
+    area3 = _recurrent_area(config, "area3", input_from_principal=False)(area2)
+    area4_input = SequenceMaxPooling2D(2, name="area3_to_area4")(area3["PN"])
+    area4 = _recurrent_area(config, "area4", input_from_principal=True)(area4_input)
+    logits = Readout(
+        config.num_classes, sign=config.signs["PN"], dtype="float32", name="readout"
+    )(area4["PN"])
+    return keras.Model(images, logits, name=config.variant)
+
+
+def activation_model(model: keras.Model) -> keras.Model:
+    """A model from the same images to every step's rates of every cell type.
+
+    Output: dict `area3/PN`, `area3/IG`, `area3/OG`, `area4/PN`, `area4/IG`,
+    `area4/OG`, each float32 [N, T, H, W, C]. Shares weights with `model`.
+    """
+    outputs = {}
+    for area in RECURRENT_AREAS:
+        # A functional model stores a layer's dict output flattened; repack it by key.
+        rates = keras.tree.pack_sequence_as(
+            dict.fromkeys(CELL_TYPES), model.get_layer(area).output)
+        for cell_type in CELL_TYPES:
+            outputs[f"{area}/{cell_type}"] = keras.ops.cast(rates[cell_type], "float32")
+    return keras.Model(model.input, outputs, name=f"{model.name}_activations")
+
+
+def effective_weights(model: keras.Model) -> dict[str, np.ndarray]:
+    """Every recurrent and inter-areal kernel with its sign applied.
+
+    Keys: `areaN/PN->g`, `areaN/PN->f`, `areaN/PN->IG`, `areaN/PN->OG`,
+    `areaN/IG->i`, `areaN/OG->o` and `areaN/input` (the x -> [g, f, IG, OG]
+    kernel; for area 4 that is area-3 PN -> area 4) for N = 3, 4, and
+    `readout` (area-4 PN -> logits). Conv kernels are [kh, kw, pre, post].
+    """
+    weights = {}
+    for area in RECURRENT_AREAS:
+        for pathway, kernel in model.get_layer(area).cell.effective_kernels().items():
+            weights[f"{area}/{pathway}"] = kernel
+    weights["readout"] = model.get_layer("readout").effective_kernel()
+    return weights
+
+
+def balance_biases(model: keras.Model, images, iterations: int = 3) -> None:
+    """Data-dependent initialisation: balance every area's mean drive with its biases.
+
+    Call once, after `build_model` and before training, with a batch of real
+    training images (a few hundred). Area by area, in the order the signal
+    flows, every bias is set so that over these images each channel's mean
+    pre-activation sits at its target (see `EIConvLSTM.balance_biases`), and
+    the readout starts every class at the same mean logit. Weights and signs
+    are left as they are. This is what lets `standard` and `inh_pn` learn as
+    fast as `no_dale` (README, "Initialisation"): without it the excitatory
+    drive saturates the gates in `standard`, and in `inh_pn` the purely
+    inhibitory input silences area 4.
+    """
+    images = keras.ops.convert_to_tensor(np.asarray(images, dtype="float32"))
+    # training=True: the front end's batch norm uses batch statistics, as in training.
+    area3_input = keras.Model(model.input, model.get_layer("area2").output)(
+        images, training=True)
+    area3 = model.get_layer("area3")
+    area3.balance_biases(area3_input, iterations)
+    area4_input = model.get_layer("area3_to_area4")(area3(area3_input)["PN"])
+    area4 = model.get_layer("area4")
+    area4.balance_biases(area4_input, iterations)
+    model.get_layer("readout").balance_biases(area4(area4_input)["PN"])

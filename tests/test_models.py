@@ -1,0 +1,131 @@
+import keras
+import numpy as np
+import pytest
+
+import ei_zoo
+from ei_zoo.layers import EIConvLSTM, EIConvLSTMCell
+
+ALL_VARIANTS = ei_zoo.list_variants()
+PATHWAYS = ("PN->g", "PN->f", "PN->IG", "PN->OG", "IG->i", "OG->o")
+
+
+@pytest.mark.parametrize("name", ALL_VARIANTS)
+def test_shapes_for_every_variant(name, images):
+    config = ei_zoo.get_config(name)
+    model = ei_zoo.build_model(name)
+    assert model(images).shape == (4, 10)
+    activations = ei_zoo.activation_model(model)(images)
+    interneurons = config.input_gating
+    expected = {
+        "area3/PN": (4, 4, 8, 8, 64), "area3/IG": (4, 4, 8, 8, interneurons),
+        "area3/OG": (4, 4, 8, 8, interneurons), "area4/PN": (4, 4, 4, 4, 64),
+        "area4/IG": (4, 4, 4, 4, interneurons), "area4/OG": (4, 4, 4, 4, interneurons),
+    }
+    assert {key: tuple(value.shape) for key, value in activations.items()} == expected
+    assert all(value.dtype == "float32" for value in activations.values())
+
+    weights = ei_zoo.effective_weights(model)
+    for area, channels_in in (("area3", 64), ("area4", 64)):
+        assert weights[f"{area}/PN->g"].shape == (3, 3, 64, 64)
+        assert weights[f"{area}/PN->f"].shape == (3, 3, 64, 64)
+        assert weights[f"{area}/PN->IG"].shape == (3, 3, 64, interneurons)
+        assert weights[f"{area}/PN->OG"].shape == (3, 3, 64, interneurons)
+        assert weights[f"{area}/IG->i"].shape == (1, 1, interneurons, 64)
+        assert weights[f"{area}/OG->o"].shape == (1, 1, interneurons, 64)
+    assert weights["area4/input"].shape == (3, 3, 64, 128 + 2 * interneurons)
+    assert weights["readout"].shape == (64, 10)
+
+
+def test_overrides_change_the_network(images):
+    model = ei_zoo.build_model("standard", timesteps=2, kernel_size=5, principal=8)
+    activations = ei_zoo.activation_model(model)(images)
+    assert activations["area3/PN"].shape == (4, 2, 8, 8, 8)
+    assert ei_zoo.effective_weights(model)["area3/PN->g"].shape == (5, 5, 8, 8)
+
+
+def test_compute_output_shape_matches_call():
+    layer = EIConvLSTM(6, 2, 3, timesteps=3, dale="inh_pn", input_from_principal=True)
+    sequence = np.random.default_rng(0).uniform(0, 1, (2, 3, 5, 5, 4)).astype("float32")
+    outputs = layer(sequence)
+    expected = layer.compute_output_shape(sequence.shape)
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == expected
+    assert expected["PN"] == (2, 3, 5, 5, 6) and expected["IG"] == (2, 3, 5, 5, 2)
+
+
+def test_static_input_equals_repeated_sequence():
+    """Area 3 feeds one frame at every step; that must equal feeding it T times."""
+    layer = EIConvLSTM(4, 2, 2, timesteps=3)
+    frame = np.random.default_rng(1).normal(size=(2, 6, 6, 5)).astype("float32")
+    static = layer(frame)
+    repeated = layer(np.repeat(frame[:, None], 3, axis=1))
+    for key in ("PN", "IG", "OG"):
+        np.testing.assert_allclose(static[key], repeated[key], rtol=1e-5, atol=1e-6)
+
+
+def test_cell_matches_spec_equations():
+    """One step of the cell against a NumPy transcription of SPEC section 2."""
+    rng = np.random.default_rng(2)
+    cell = EIConvLSTMCell(3, 2, 2, kernel_size=1, dale="standard")
+    x = rng.uniform(0, 1, (1, 1, 1, 4)).astype("float32")
+    cell.build(x.shape)
+    h = rng.uniform(0, 1, (1, 1, 1, 3)).astype("float32")
+    c = rng.uniform(0, 1, (1, 1, 1, 3)).astype("float32")
+    rates, (h_new, c_new), _ = cell(cell.project_input(x), (h, c))
+
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    w = {k: v[0, 0] for k, v in cell.effective_kernels().items()}
+    bias = np.asarray(cell.bias)
+    xv, hv, cv = x[0, 0, 0], h[0, 0, 0], c[0, 0, 0]
+    drive = xv @ w["input"] + bias
+    z_g = drive[:3] + hv @ w["PN->g"]
+    z_f = drive[3:6] + hv @ w["PN->f"]
+    ig = np.maximum(drive[6:8] + hv @ w["PN->IG"], 0)
+    og = np.maximum(drive[8:10] + hv @ w["PN->OG"], 0)
+    i = sigmoid(ig @ w["IG->i"] + np.asarray(cell.input_gate_bias))
+    o = sigmoid(og @ w["OG->o"] + np.asarray(cell.output_gate_bias))
+    c_expected = sigmoid(z_f) * cv + i * np.maximum(z_g, 0)
+    h_expected = o * np.tanh(c_expected)
+    np.testing.assert_allclose(np.asarray(c_new)[0, 0, 0], c_expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(h_new)[0, 0, 0], h_expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(rates["IG"])[0, 0, 0], ig, rtol=1e-5)
+    # Signs applied in the forward pass: PN excitatory, IG/OG inhibitory.
+    assert (w["PN->g"] >= 0).all() and (w["IG->i"] <= 0).all()
+
+
+def test_signed_principal_output_allows_negative_rates(images):
+    model = ei_zoo.build_model("standard", signed_principal_output=True)
+    pn = ei_zoo.activation_model(model)(images)["area3/PN"]
+    assert float(np.min(pn)) < 0
+
+
+@pytest.mark.parametrize("name", ["standard", "inh_pn", "no_dale", "ratio_1_64"])
+def test_keras_save_load_identical(name, images, tmp_path):
+    model = ei_zoo.build_model(name)
+    ei_zoo.balance_biases(model, images)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_array_equal(np.asarray(model(images)), np.asarray(restored(images)))
+    for key, value in ei_zoo.effective_weights(model).items():
+        np.testing.assert_array_equal(value, ei_zoo.effective_weights(restored)[key])
+    restored_config = restored.get_layer("area4").get_config()
+    assert restored_config == model.get_layer("area4").get_config()
+
+
+def test_balance_biases_sets_mean_preactivations(images):
+    """After balancing, every channel's mean pre-activation is near its target."""
+    model = ei_zoo.build_model("inh_pn")
+    batch = np.concatenate([images] * 8)
+    ei_zoo.balance_biases(model, batch, iterations=6)
+    area3_input = keras.Model(model.input, model.get_layer("area2").output)(batch, training=True)
+    area3 = model.get_layer("area3")
+    totals = {}
+    for _, preactivations in area3._unroll(area3_input):
+        for name, value in preactivations.items():
+            totals[name] = totals.get(name, 0) + np.asarray(value).mean(axis=(0, 1, 2)) / 4
+    np.testing.assert_allclose(totals["g"], 0.5, atol=0.05)
+    np.testing.assert_allclose(totals["f"], 1.0, atol=0.05)
+    np.testing.assert_allclose(totals["i"], 0.0, atol=0.05)
+    # Area 4 is active at rest although its input is purely inhibitory.
+    pn = ei_zoo.activation_model(model)(batch, training=True)["area4/PN"]
+    assert float(np.mean(pn[:, -1] > 0)) > 0.5
