@@ -4,7 +4,13 @@ __version__ = "0.1.0"
 
 from ei_zoo.config import NetworkConfig
 from ei_zoo.layers import ConvArea, EIConvLSTM, EIConvLSTMCell, Readout, SequenceMaxPooling2D
-from ei_zoo.models import activation_model, balance_biases, build_model, effective_weights
+from ei_zoo.models import (
+    activation_model,
+    balance_biases,
+    build_model,
+    effective_weights,
+    network_config,
+)
 from ei_zoo.variants import get_config, list_variants
 
 __all__ = [
@@ -20,4 +26,5 @@ __all__ = [
     "effective_weights",
     "get_config",
     "list_variants",
+    "network_config",
 ]

@@ -76,6 +76,38 @@ def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     return keras.Model(images, logits, name=config.variant)
 
 
+def network_config(model: keras.Model) -> NetworkConfig:
+    """The `NetworkConfig` a model was built from, read back from its layers.
+
+    Works on any model `build_model` made, also after a `.keras` round trip,
+    so exports and analyses never need the config passed alongside the model.
+    """
+    area1, area2 = model.get_layer("area1"), model.get_layer("area2")
+    area3 = model.get_layer("area3").get_config()
+    pixels = model.get_layer("pixels").get_config()  # the exact values given at build
+    return NetworkConfig(
+        variant=model.name,
+        dale=area3["dale"],
+        principal=area3["principal"],
+        input_gating=area3["input_gating"],
+        output_gating=area3["output_gating"],
+        area1_channels=area1.filters,
+        area2_channels=area2.filters,
+        kernel_size=area3["kernel_size"],
+        timesteps=area3["timesteps"],
+        num_classes=model.get_layer("readout").units,
+        image_size=model.input.shape[1],
+        front_end_norm="batch" if area1.normalize else "none",
+        resting_drive=area3["resting_drive"],
+        forget_bias=area3["forget_bias"],
+        gate_drive=area3["gate_drive"],
+        signed_weight_scale=area3["signed_weight_scale"],
+        signed_principal_output=area3["signed_principal_output"],
+        pixel_mean=tuple(np.ravel(pixels["mean"])),
+        pixel_std=tuple(np.sqrt(np.ravel(pixels["variance"]))),
+    )
+
+
 def activation_model(model: keras.Model) -> keras.Model:
     """A model from the same images to every step's rates of every cell type.
 

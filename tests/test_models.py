@@ -110,6 +110,7 @@ def test_keras_save_load_identical(name, images, tmp_path):
         np.testing.assert_array_equal(value, ei_zoo.effective_weights(restored)[key])
     restored_config = restored.get_layer("area4").get_config()
     assert restored_config == model.get_layer("area4").get_config()
+    assert ei_zoo.network_config(restored) == ei_zoo.get_config(name)
 
 
 def test_balance_biases_sets_mean_preactivations(images):
