@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from ei_zoo.config import NetworkConfig
+from ei_zoo.export import export_model
 from ei_zoo.layers import ConvArea, EIConvLSTM, EIConvLSTMCell, Readout, SequenceMaxPooling2D
 from ei_zoo.models import (
     activation_model,
@@ -12,6 +13,7 @@ from ei_zoo.models import (
     network_config,
 )
 from ei_zoo.variants import get_config, list_variants
+from ei_zoo.zoo import list_models, load
 
 __all__ = [
     "ConvArea",
@@ -24,7 +26,10 @@ __all__ = [
     "balance_biases",
     "build_model",
     "effective_weights",
+    "export_model",
     "get_config",
+    "list_models",
     "list_variants",
+    "load",
     "network_config",
 ]

@@ -1,7 +1,10 @@
 """The `ei-zoo` command line.
 
-    ei-zoo variants                       the registered networks and their sizes
-    ei-zoo train --variant standard ...   train one network on CIFAR-10
+    ei-zoo variants                         the registered networks and their sizes
+    ei-zoo train --variant standard ...     train, evaluate and export one network
+    ei-zoo export RUN_DIR                   export a finished (or resumed) training run
+    ei-zoo list | info ID | download ID     the pretrained zoo
+    ei-zoo pack [--out DIR]                 archives and index for a download mirror
 
 User errors end in one line on stderr naming the problem and the fix, and exit
 code 2; nothing half-written is left behind.
@@ -10,9 +13,9 @@ code 2; nothing half-written is left behind.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,6 +28,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
     return value
 
 
@@ -44,26 +57,70 @@ def _command_variants(args):
     print(pd.DataFrame(rows).to_string(index=False))
 
 
+def training_config_from_args(args):
+    from ei_zoo.training import TrainingConfig
+
+    values = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+              "precision": args.precision, "limit": args.limit}
+    if args.learning_rate is not None:
+        values["learning_rate"] = args.learning_rate
+    return TrainingConfig(**values)
+
+
 def _command_train(args):
-    import pandas as pd
+    from ei_zoo.training import train_and_export
 
-    from ei_zoo.models import resolve_config
-    from ei_zoo.training import TrainingConfig, train, write_json
+    path = train_and_export(
+        args.variant, training_config_from_args(args), out=args.out, work_dir=args.work_dir,
+        data_dir=args.data_dir, strategy=args.strategy, tensorboard=args.tensorboard,
+    )
+    _print_summary(path)
 
-    network = resolve_config(args.variant)
-    config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                            precision=args.precision, limit=args.limit)
-    run_dir = args.out / f"{network.variant}-s{config.seed}"
-    start = time.perf_counter()
-    _, history, metrics = train(network, config, data_dir=args.data_dir)
-    seconds = time.perf_counter() - start
-    run_dir.mkdir(parents=True, exist_ok=True)
-    network.to_json(run_dir / "config.json")
-    write_json(run_dir / "training.json", {
-        "training": config.to_dict(), "test": metrics, "seconds": round(seconds, 1)})
-    pd.DataFrame(history.history).rename_axis("epoch").to_csv(run_dir / "history.csv")
-    print(f"{network.variant}-s{config.seed}: test accuracy {metrics['accuracy']:.4f} "
-          f"after {config.epochs} epoch(s), {seconds:.0f} s; run written to {run_dir}")
+
+def _command_export(args):
+    from ei_zoo.training import export_run
+
+    _print_summary(export_run(args.run_dir, out=args.out, data_dir=args.data_dir))
+
+
+def _print_summary(path):
+    from ei_zoo.export import read_metadata
+
+    metadata = read_metadata(path)
+    print(f"{metadata['id']}: test accuracy {metadata['test_accuracy']:.4f} after "
+          f"{metadata['epochs']} epochs ({metadata['training_seconds']:.0f} s); exported to {path}")
+
+
+def _command_list(args):
+    from ei_zoo.zoo import list_models
+
+    models = list_models(args.exported)
+    if models.empty:
+        print("No models listed; `ei-zoo pack` writes exported/index.json.")
+        return
+    print(models[["id", "variant", "seed", "test_accuracy", "archive_bytes"]]
+          .to_string(index=False))
+
+
+def _command_info(args):
+    from ei_zoo.export import read_metadata
+    from ei_zoo.zoo import resolve
+
+    metadata = read_metadata(resolve(args.model, mirror=args.mirror, cache_dir=args.cache_dir))
+    metadata.pop("files", None)
+    print(json.dumps(metadata, indent=2))
+
+
+def _command_download(args):
+    from ei_zoo.zoo import download
+
+    print(download(args.model, mirror=args.mirror, cache_dir=args.cache_dir))
+
+
+def _command_pack(args):
+    from ei_zoo.zoo import pack
+
+    print(pack(args.exported, args.out))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,29 +131,66 @@ def build_parser() -> argparse.ArgumentParser:
     variants = commands.add_parser("variants", help="list the registered network variants")
     variants.set_defaults(run=_command_variants)
 
-    train = commands.add_parser("train", help="train one network on CIFAR-10")
+    train = commands.add_parser("train", help="train, evaluate and export one network")
     train.add_argument("--variant", default="standard", help="registered variant name")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--epochs", type=_positive_int, default=10)
     train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--learning-rate", type=_positive_float, default=None,
+                       help="peak learning rate (default: TrainingConfig's)")
     train.add_argument("--limit", type=_positive_int, default=None,
                        help="train on the first N training images only")
     train.add_argument("--precision", default="mixed_bfloat16",
                        choices=("float32", "mixed_bfloat16", "mixed_float16"))
-    train.add_argument("--data-dir", default=None,
-                       help="TFDS data dir holding cifar10 (default: $TFDS_DATA_DIR)")
-    train.add_argument("--out", type=Path, default=Path("runs"),
-                       help="folder for the run's config, history and results")
+    train.add_argument("--strategy", default="default",
+                       choices=("default", "mirrored", "multiworker"))
+    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
+    train.add_argument("--work-dir", type=Path, default=Path("runs"),
+                       help="where checkpoints and history live while training")
+    train.add_argument("--out", type=Path, default=Path("exported"), help="export folder")
     train.set_defaults(run=_command_train)
+
+    export = commands.add_parser("export", help="export a training run from its checkpoint")
+    export.add_argument("run_dir", type=Path, help="the run's folder, e.g. runs/standard-s0")
+    export.add_argument("--out", type=Path, default=Path("exported"))
+    export.set_defaults(run=_command_export)
+
+    for command in (train, export):
+        command.add_argument("--data-dir", default=None,
+                             help="TFDS data dir holding cifar10 (default: $TFDS_DATA_DIR)")
+
+    listing = commands.add_parser("list", help="the models in exported/index.json")
+    listing.add_argument("--exported", type=Path, default=None)
+    listing.set_defaults(run=_command_list)
+
+    info = commands.add_parser("info", help="a model's metadata")
+    info.add_argument("model", help="model id (e.g. standard-s0) or export folder")
+    info.set_defaults(run=_command_info)
+
+    download = commands.add_parser("download", help="fetch a model from the mirror into the cache")
+    download.add_argument("model", help="model id, e.g. standard-s0")
+    download.set_defaults(run=_command_download)
+
+    for command in (info, download):
+        command.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
+        command.add_argument("--cache-dir", type=Path, default=None,
+                             help="download cache (default: $KERAS_HOME/ei_zoo)")
+
+    pack = commands.add_parser("pack", help="write the archives and index.json a mirror serves")
+    pack.add_argument("--exported", type=Path, default=None)
+    pack.add_argument("--out", type=Path, default=None, help="mirror folder (default: dist/mirror)")
+    pack.set_defaults(run=_command_pack)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ei_zoo.training import TrainingDivergedError
+
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, TrainingDivergedError) as error:
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

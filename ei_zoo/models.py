@@ -108,6 +108,31 @@ def network_config(model: keras.Model) -> NetworkConfig:
     )
 
 
+def multiply_accumulates(variant_or_config="standard") -> int:
+    """Multiply-accumulates of one forward pass on one image (convolutions only).
+
+    Used to scale a measured epoch time to the other variants (the ratio
+    sweep's cost grows with the interneuron channels of every fused kernel).
+    """
+    config = resolve_config(variant_or_config)
+    k2 = config.kernel_size**2
+    size, steps = config.image_size, config.timesteps
+    projection = 2 * config.principal + config.input_gating + config.output_gating
+    gates = (config.input_gating + config.output_gating) * config.principal
+    area1 = size**2 * 9 * 3 * config.area1_channels
+    area2 = (size // 2) ** 2 * 9 * config.area1_channels * config.area2_channels
+    area3_pixels, area4_pixels = (size // 4) ** 2, (size // 8) ** 2
+    area3 = area3_pixels * (
+        k2 * config.area2_channels * projection                    # input, once
+        + (steps - 1) * k2 * config.principal * projection         # recurrent, h0 = 0
+        + steps * gates)
+    area4 = area4_pixels * (
+        steps * k2 * config.principal * projection
+        + (steps - 1) * k2 * config.principal * projection
+        + steps * gates)
+    return area1 + area2 + area3 + area4 + config.principal * config.num_classes
+
+
 def activation_model(model: keras.Model) -> keras.Model:
     """A model from the same images to every step's rates of every cell type.
 

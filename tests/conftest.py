@@ -39,3 +39,41 @@ def cifar_dir():
 def images():
     """A small batch of random raw-pixel images, [4, 32, 32, 3] float32 in 0-255."""
     return np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+
+
+TINY = dict(principal=8, input_gating=2, output_gating=2, area1_channels=4, area2_channels=8,
+            timesteps=2)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny():
+    """A tiny `standard` network after a few training steps, and its `History`.
+
+    Trained so that weights and the batch-norm moving statistics differ from
+    their init: an export that ran batch norm in training mode would then differ.
+    """
+    import keras
+
+    import ei_zoo
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, 16)
+    model = ei_zoo.build_model("standard", **TINY)
+    ei_zoo.balance_biases(model, x)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    return model, history
+
+
+@pytest.fixture(scope="session")
+def tiny_export(trained_tiny, tmp_path_factory):
+    """`trained_tiny` exported as `<tmp>/exported/standard-s0` (do not modify it; copy it)."""
+    from ei_zoo.export import export_model
+
+    model, history = trained_tiny
+    folder = tmp_path_factory.mktemp("exported") / "standard-s0"
+    return export_model(model, folder, metadata={"seed": 0, "test_accuracy": 0.125},
+                        history=history.history)

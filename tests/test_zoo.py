@@ -1,0 +1,251 @@
+import collections
+import functools
+import http.server
+import io
+import json
+import os
+import shutil
+import tarfile
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+import ei_zoo.zoo as zoo
+from ei_zoo.export import sha256_file, verify_export
+
+
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder and counts GET requests per path."""
+
+    def __init__(self, *args, counts, **kwargs):
+        self.counts = counts
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self):
+        self.counts[self.path] += 1
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def exported(tiny_export, tmp_path):
+    """A copy of the tiny export in its own `exported/` folder."""
+    folder = tmp_path / "exported"
+    shutil.copytree(tiny_export, folder / tiny_export.name)
+    return folder
+
+
+@pytest.fixture
+def mirror(exported, tmp_path):
+    """`exported` packed and served on loopback: (folder, url, request counts)."""
+    folder = zoo.pack(exported, tmp_path / "mirror")
+    counts = collections.Counter()
+    handler = functools.partial(_CountingHandler, counts=counts, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}", counts
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty KERAS_HOME and exported folder, so only the mirror has models."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("EI_ZOO_EXPORTED", str(tmp_path / "nothing_exported"))
+    monkeypatch.delenv("EI_ZOO_MIRROR", raising=False)
+    return tmp_path / "keras" / "ei_zoo"
+
+
+def _entries(folder):
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+def _rewrite_index(mirror_folder, **changes):
+    index = json.loads((mirror_folder / "index.json").read_text())
+    index["models"][0].update(changes)
+    (mirror_folder / "index.json").write_text(json.dumps(index))
+
+
+def test_load_downloads_once_then_uses_the_cache(trained_tiny, mirror, cache, images):
+    folder, url, counts = mirror
+    model, _ = trained_tiny
+    loaded = zoo.load("standard-s0", mirror=url)
+    assert counts == {"/index.json": 1, "/standard-s0.tar.gz": 1}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(images, training=False)),
+        keras.ops.convert_to_numpy(model(images, training=False)), atol=1e-6)
+    assert _entries(cache) == ["standard-s0"]
+    verify_export(cache / "standard-s0")
+
+    saved_model = zoo.load("standard-s0", format="saved_model", mirror=url)
+    assert saved_model.serve(images).shape == (4, 10)
+    assert zoo.resolve("standard-s0") == cache / "standard-s0"
+    assert counts == {"/index.json": 1, "/standard-s0.tar.gz": 1}
+
+    # An explicit download always fetches, and replaces the cached copy.
+    assert zoo.download("standard-s0", mirror=url) == cache / "standard-s0"
+    assert counts == {"/index.json": 2, "/standard-s0.tar.gz": 2}
+    assert _entries(cache) == ["standard-s0"]
+
+
+def test_mirror_from_environment_and_cache_dir_argument(mirror, cache, tmp_path, monkeypatch):
+    _, url, counts = mirror
+    monkeypatch.setenv("EI_ZOO_MIRROR", url)
+    folder = zoo.resolve("standard-s0", cache_dir=tmp_path / "elsewhere")
+    assert folder == tmp_path / "elsewhere" / "standard-s0"
+    assert counts["/standard-s0.tar.gz"] == 1
+    assert not cache.exists()
+
+
+def test_local_models_need_no_mirror(exported, cache, monkeypatch):
+    monkeypatch.setenv("EI_ZOO_EXPORTED", str(exported))
+    assert zoo.resolve("standard-s0") == exported / "standard-s0"
+    assert zoo.resolve(exported / "standard-s0") == exported / "standard-s0"
+    with pytest.raises(FileNotFoundError, match="No model 'standard-s9'.*EI_ZOO_MIRROR"):
+        zoo.load("standard-s9")
+    with pytest.raises(ValueError, match="format="):
+        zoo.load("standard-s0", format="onnx")
+    with pytest.raises(ValueError, match="set EI_ZOO_MIRROR"):
+        zoo.download("standard-s0")
+
+
+def test_list_models(exported, tmp_path):
+    zoo.pack(exported, tmp_path / "mirror")
+    listed = zoo.list_models(exported)
+    assert listed["id"].tolist() == ["standard-s0"]
+    assert set(zoo.INDEX_COLUMNS) <= set(listed.columns)
+    row = listed.iloc[0]
+    assert (row["variant"], row["seed"], row["test_accuracy"]) == ("standard", 0, 0.125)
+    assert row["sha256"] == sha256_file(tmp_path / "mirror" / "standard-s0.tar.gz")
+    empty = zoo.list_models(tmp_path / "nothing")
+    assert empty.empty and set(zoo.INDEX_COLUMNS) <= set(empty.columns)
+
+
+def test_pack_is_deterministic(exported, tmp_path):
+    first = zoo.pack(exported, tmp_path / "first")
+    for path in (exported / "standard-s0").rglob("*"):
+        os.utime(path, (1e9, 1e9))  # new file times must not change the bytes
+    second = zoo.pack(exported, tmp_path / "second")
+    for name in ("standard-s0.tar.gz", "index.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    assert (exported / "index.json").read_bytes() == (first / "index.json").read_bytes()
+    assert (first / "standard-s0.tar.gz").read_bytes()[4:8] == bytes(4)  # gzip header mtime
+    with tarfile.open(first / "standard-s0.tar.gz") as tar:
+        names = tar.getnames()
+        assert names == sorted(names) and all(name.split("/")[0] == "standard-s0" for name in names)
+        assert {(member.mtime, member.uid, member.uname) for member in tar} == {(0, 0, "")}
+
+
+def test_wrong_sha256_is_refused_and_the_cache_kept(mirror, cache):
+    folder, url, _ = mirror
+    zoo.download("standard-s0", mirror=url)
+    before = {path.name: sha256_file(path) for path in (cache / "standard-s0").glob("*.*")}
+
+    _rewrite_index(folder, sha256="0" * 64)
+    with pytest.raises(ValueError, match="standard-s0.tar.gz .*does not match the sha256"):
+        zoo.download("standard-s0", mirror=url)
+    assert _entries(cache) == ["standard-s0"]
+    assert {path.name: sha256_file(path) for path in (cache / "standard-s0").glob("*.*")} == before
+
+    _rewrite_index(folder, sha256=None)
+    with pytest.raises(ValueError, match="no sha256"):
+        zoo.download("standard-s0", mirror=url)
+
+
+def test_wrong_sha256_leaves_an_empty_cache(mirror, cache):
+    folder, url, _ = mirror
+    _rewrite_index(folder, sha256="0" * 64)
+    with pytest.raises(ValueError, match="does not match the sha256"):
+        zoo.load("standard-s0", mirror=url)
+    assert _entries(cache) == []
+
+
+def test_missing_archive_reports_http_404(mirror, cache):
+    folder, url, _ = mirror
+    (folder / "standard-s0.tar.gz").unlink()
+    with pytest.raises(ValueError,
+                       match=r"Could not download standard-s0.tar.gz from .*HTTP 404; check"):
+        zoo.download("standard-s0", mirror=url)
+    assert _entries(cache) == []
+
+
+def test_unreachable_mirror(cache):
+    with pytest.raises(ValueError, match="Could not download index.json from http://127.0.0.1:9/"):
+        zoo.download("standard-s0", mirror="http://127.0.0.1:9", timeout=5)
+    assert _entries(cache) == []
+
+
+def test_unknown_id_suggests_the_closest(mirror, cache):
+    _, url, counts = mirror
+    with pytest.raises(ValueError, match="no model 'standard-s1'; did you mean standard-s0"):
+        zoo.load("standard-s1", mirror=url)
+    assert counts["/standard-s0.tar.gz"] == 0
+    with pytest.raises(ValueError, match="not a model id"):
+        zoo.download("../standard-s0", mirror=url)
+
+
+def _hostile_archive(kind, outside):
+    """A gzipped tar holding a valid-looking file and one member of the given `kind`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        def add(name, data=b"x", **fields):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            for key, value in fields.items():
+                setattr(info, key, value)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+
+        add("standard-s0/metadata.json", b"{}")
+        if kind == "parent":
+            add("standard-s0/../../evil.txt")
+        elif kind == "absolute":
+            add(str(outside / "evil.txt"))
+        elif kind == "symlink":
+            add("standard-s0/link", type=tarfile.SYMTYPE, linkname=str(outside), size=0)
+        elif kind == "hardlink":
+            add("standard-s0/link", type=tarfile.LNKTYPE, linkname="/etc/passwd", size=0)
+        elif kind == "other_model":
+            add("other-s0/metadata.json", b"{}")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind, problem", [
+    ("parent", "an absolute or parent path"), ("absolute", "an absolute or parent path"),
+    ("symlink", "a link"), ("hardlink", "a link"), ("other_model", "outside standard-s0/"),
+])
+def test_hostile_archive_is_refused(kind, problem, mirror, cache, tmp_path):
+    folder, url, _ = mirror
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder / "standard-s0.tar.gz").write_bytes(_hostile_archive(kind, outside))
+    _rewrite_index(folder, sha256=sha256_file(folder / "standard-s0.tar.gz"))
+    refused = f"Refusing to unpack standard-s0.tar.gz: member .* is {problem}"
+    with pytest.raises(ValueError, match=refused):
+        zoo.download("standard-s0", mirror=url)
+    assert _entries(cache) == []
+    assert _entries(outside) == []
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "keras" / "evil.txt").exists()
+
+
+def test_corrupt_archive_is_refused(mirror, cache):
+    folder, url, _ = mirror
+    (folder / "standard-s0.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
+    _rewrite_index(folder, sha256=sha256_file(folder / "standard-s0.tar.gz"))
+    with pytest.raises(ValueError, match="not a readable model archive"):
+        zoo.download("standard-s0", mirror=url)
+    assert _entries(cache) == []
+
+
+def test_local_folder_as_mirror(mirror, cache, tmp_path):
+    folder, _, counts = mirror
+    assert zoo.download("standard-s0", mirror=str(folder)) == cache / "standard-s0"
+    verify_export(cache / "standard-s0")
+    assert not counts
+    with pytest.raises(FileNotFoundError, match="No exported models"):
+        zoo.pack(tmp_path / "nothing_exported", tmp_path / "out")
