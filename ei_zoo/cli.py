@@ -13,6 +13,7 @@ code 2; nothing half-written is left behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -114,7 +115,10 @@ def _command_info(args):
 def _command_download(args):
     from ei_zoo.zoo import download
 
-    print(download(args.model, mirror=args.mirror, cache_dir=args.cache_dir))
+    # Progress goes to stderr so that stdout is just the path: `$(ei-zoo download ID)`.
+    with contextlib.redirect_stdout(sys.stderr):
+        path = download(args.model, mirror=args.mirror, cache_dir=args.cache_dir)
+    print(path)
 
 
 def _command_pack(args):

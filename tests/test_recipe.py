@@ -1,0 +1,161 @@
+"""The training recipe: resume after a kill, export from a checkpoint, strategies, the sweep."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ei_zoo
+from ei_zoo import training
+from ei_zoo.cli import main as cli_main
+from ei_zoo.export import read_metadata, verify_export
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "recipes"))
+import paper_zoo  # noqa: E402
+
+
+def _env(cifar_dir):
+    env = dict(os.environ, TFDS_DATA_DIR=cifar_dir, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_killed_run_resumes_at_the_epoch_it_lost(cifar_dir, tmp_path):
+    command = [sys.executable, "-m", "ei_zoo.cli", "train", "--variant", "standard",
+               "--epochs", "3", "--limit", "1024", "--batch-size", "64",
+               "--work-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "exported")]
+    checkpoint = tmp_path / "runs" / "standard-s0" / "backup" / "training_metadata.json"
+    first = subprocess.Popen(command, env=_env(cifar_dir), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None:
+        if checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("epoch") == 1:
+            first.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    first.wait()
+    assert first.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (tmp_path / "exported" / "standard-s0").exists()
+
+    # Exporting an unfinished run says how to finish it.
+    assert cli_main(["export", str(tmp_path / "runs" / "standard-s0"),
+                     "--out", str(tmp_path / "exported")]) == 2
+
+    second = subprocess.run(command, env=_env(cifar_dir), capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "Epoch 2/3" in second.stdout and "Epoch 1/3" not in second.stdout
+    folder = tmp_path / "exported" / "standard-s0"
+    verify_export(folder)
+    history = pd.read_csv(folder / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]
+    assert read_metadata(folder)["epochs"] == 3
+
+
+def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monkeypatch):
+    config = training.TrainingConfig(epochs=1, limit=128, batch_size=64)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("ei_zoo.export.export_model", crash)
+    with pytest.raises(OSError):
+        training.train_and_export("inh_pn", config, out=tmp_path / "exported",
+                                  work_dir=tmp_path / "runs", data_dir=cifar_dir, verbose=0)
+    monkeypatch.undo()
+    assert not (tmp_path / "exported").exists() or not any((tmp_path / "exported").iterdir())
+    run_dir = tmp_path / "runs" / "inh_pn-s0"
+    folder = training.export_run(run_dir, out=tmp_path / "exported", data_dir=cifar_dir,
+                                 verbose=0)
+    metadata = read_metadata(folder)
+    assert metadata["id"] == "inh_pn-s0" and metadata["variant"] == "inh_pn"
+    assert metadata["splits"] == {"train": "train[:128]", "test": "test"}
+    assert 0 <= metadata["test_accuracy"] <= 1 and metadata["training_seconds"] > 0
+    assert metadata["config"] == ei_zoo.get_config("inh_pn").to_dict()
+    # The exported weights are the checkpoint's, signs intact.
+    model = ei_zoo.load(folder)
+    assert float(ei_zoo.effective_weights(model)["readout"].max()) <= 0
+
+
+def test_changed_arguments_do_not_resume_a_different_run(cifar_dir, tmp_path):
+    run_dir = tmp_path / "runs" / "standard-s0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"network": {}, "training": {}}))
+    with pytest.raises(ValueError, match="other settings"):
+        training.train_and_export("standard", training.TrainingConfig(epochs=1, limit=64),
+                                  work_dir=tmp_path / "runs", out=tmp_path / "exported",
+                                  data_dir=cifar_dir)
+
+
+MIRRORED = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+from ei_zoo import training
+assert training.get_strategy("mirrored").num_replicas_in_sync == 2
+config = training.TrainingConfig(epochs=1, limit=64, batch_size=32, precision="float32")
+folder = training.train_and_export("standard", config, out=OUT, work_dir=RUNS,
+                                   strategy="mirrored", verbose=0)
+print("EXPORTED", folder)
+"""
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(cifar_dir, tmp_path):
+    code = MIRRORED.replace("OUT", repr(str(tmp_path / "exported"))).replace(
+        "RUNS", repr(str(tmp_path / "runs")))
+    result = subprocess.run([sys.executable, "-c", code], env=_env(cifar_dir),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metadata = read_metadata(tmp_path / "exported" / "standard-s0")
+    assert metadata["hardware"]["strategy"] == "mirrored"
+    assert np.isfinite(metadata["test_loss"])
+
+
+def test_paper_zoo_plan(tmp_path, capsys):
+    plan = [identifier for identifier, _, _ in paper_zoo.paper_zoo()]
+    assert len(plan) == len(set(plan)) == 17
+    assert "ratio_1_4-s0" not in plan and "standard-s0" in plan and "no_dale-s2" in plan
+    shards = [plan[i::4] for i in range(4)]
+    assert sorted(sum(shards, [])) == sorted(plan)
+
+    (tmp_path / "standard-s0").mkdir()
+    (tmp_path / "standard-s0" / "metadata.json").write_text("{}")
+    assert paper_zoo.main(["--dry-run", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "16 of 17 networks to train" in out
+    assert paper_zoo.main(["--dry-run", "--out", str(tmp_path), "--shard", "1/4"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(shards[1])} of {len(shards[1])} networks" in out
+    assert paper_zoo.main(["--dry-run", "--only", "inh_pn-s1", "ratio_4_1-s0"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2" in out
+    # The widest ratio variant costs most: estimates follow the work per image.
+    assert paper_zoo.estimate_epoch_seconds("ratio_4_1") > 2 * paper_zoo.estimate_epoch_seconds(
+        "standard")
+
+
+def test_cli_zoo_commands(tiny_export, tmp_path, capsys):
+    exported = tiny_export.parent
+    mirror = tmp_path / "mirror"
+    assert cli_main(["pack", "--exported", str(exported), "--out", str(mirror)]) == 0
+    assert cli_main(["list", "--exported", str(exported)]) == 0
+    assert "standard-s0" in capsys.readouterr().out
+    assert cli_main(["info", str(tiny_export)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["id"] == "standard-s0" and "files" not in info
+    cache = tmp_path / "cache"
+    assert cli_main(["download", "standard-s0", "--mirror", str(mirror),
+                     "--cache-dir", str(cache)]) == 0
+    assert Path(capsys.readouterr().out.strip()) == cache / "standard-s0"
+    verify_export(cache / "standard-s0")
+    assert cli_main(["download", "standard-s9", "--mirror", str(mirror),
+                     "--cache-dir", str(cache)]) == 2
+    assert "standard-s0" in capsys.readouterr().err
