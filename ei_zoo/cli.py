@@ -5,6 +5,8 @@
     ei-zoo export RUN_DIR                   export a finished (or resumed) training run
     ei-zoo list | info ID | download ID     the pretrained zoo
     ei-zoo pack [--out DIR]                 archives and index for a download mirror
+    ei-zoo analyze ID [--images N]          selectivity and density of one model
+    ei-zoo reproduce [--out DIR]            every figure, table and the claims report
 
 User errors end in one line on stderr naming the problem and the fix, and exit
 code 2; nothing half-written is left behind.
@@ -121,6 +123,38 @@ def _command_download(args):
     print(path)
 
 
+def _command_analyze(args):
+    import keras
+    import pandas as pd
+
+    from ei_zoo.analysis.figures import figure_threshold_sensitivity
+    from ei_zoo.analysis.measure import measure, summarize, thresholds_for, write_thresholds
+
+    progress = keras.utils.Progbar(args.images, unit_name="image")
+    measurements = measure(args.model, args.images, step=args.step, position=args.position,
+                           data_dir=args.data_dir, mirror=args.mirror,
+                           progress=lambda count: progress.add(count))
+    thresholds = thresholds_for(measurements, args.reference, args.mirror)
+    table = summarize(measurements, thresholds)
+    out = args.out / measurements.model
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "table.csv", index=False)
+    write_thresholds(out / "thresholds.json", thresholds)
+    figure_threshold_sensitivity([measurements], thresholds, out / "figures")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.drop(columns=["model", "variant", "seed"]).to_string(index=False))
+    print(f"Table, thresholds and figures written to {out}")
+
+
+def _command_reproduce(args):
+    from ei_zoo.analysis.reproduce import reproduce
+
+    out = reproduce(args.out, args.exported, args.images, step=args.step,
+                    position=args.position, data_dir=args.data_dir)
+    print(f"Figures, table.csv and claims.md written to {out}")
+    print((out / "claims.md").read_text().split("\n## ")[0])
+
+
 def _command_pack(args):
     from ei_zoo.zoo import pack
 
@@ -179,6 +213,30 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
         command.add_argument("--cache-dir", type=Path, default=None,
                              help="download cache (default: $KERAS_HOME/ei_zoo)")
+
+    analyze = commands.add_parser("analyze", help="selectivity and density of one model")
+    analyze.add_argument("model", help="model id (e.g. standard-s0) or export folder")
+    analyze.add_argument("--reference", default="standard-s0",
+                         help="network whose weights calibrate the density threshold")
+    analyze.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
+    analyze.add_argument("--out", type=Path, default=Path("results"))
+    analyze.set_defaults(run=_command_analyze)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="analyse every exported model: figures, tables, claims report")
+    reproduce.add_argument("--exported", type=Path, default=None)
+    reproduce.add_argument("--out", type=Path, default=Path("results"))
+    reproduce.set_defaults(run=_command_reproduce)
+
+    for command in (analyze, reproduce):
+        command.add_argument("--images", type=_positive_int, default=10_000,
+                             help="first N CIFAR-10 test images (default: all 10,000)")
+        command.add_argument("--step", choices=("last", "mean"), default="last",
+                             help="response at the last time step or averaged over steps")
+        command.add_argument("--position", choices=("mean", "centre"), default="mean",
+                             help="response averaged over positions or at the centre")
+        command.add_argument("--data-dir", default=None,
+                             help="TFDS data dir holding cifar10 (default: $TFDS_DATA_DIR)")
 
     pack = commands.add_parser("pack", help="write the archives and index.json a mirror serves")
     pack.add_argument("--exported", type=Path, default=None)

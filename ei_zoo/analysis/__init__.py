@@ -1,0 +1,39 @@
+"""Analysis of exported networks: what the paper measured (SPEC sections 4-5).
+
+    table = ei_zoo.analysis.analyze("standard-s0")      # one row per (area, cell type)
+    table = ei_zoo.analysis.compare(["standard-s0", "inh_pn-s0"])
+"""
+
+from ei_zoo.analysis.connectivity import (
+    calibrate_threshold,
+    connection_density,
+    density_curve,
+    top_share,
+)
+from ei_zoo.analysis.measure import (
+    Measurements,
+    analyze,
+    combine,
+    compare,
+    differences,
+    measure,
+    reference_thresholds,
+    summarize,
+)
+from ei_zoo.analysis.moments import RunningMoments
+
+__all__ = [
+    "Measurements",
+    "RunningMoments",
+    "analyze",
+    "calibrate_threshold",
+    "combine",
+    "compare",
+    "connection_density",
+    "density_curve",
+    "differences",
+    "measure",
+    "reference_thresholds",
+    "summarize",
+    "top_share",
+]

@@ -1,0 +1,148 @@
+"""The paper's figures from measured tables, as PNG and SVG.
+
+Figure 2a/2b: selectivity and connection density against the I:E ratio (log2
+axis), one line per cell type, one panel per area. Figure 3a/3b: D_den
+against D_sel per area, light markers per network, dark per variant mean.
+Plus the density-against-threshold curves. A figure whose networks are
+missing says so on the figure instead of failing.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ei_zoo.analysis.connectivity import density_curve, outgoing  # noqa: E402
+from ei_zoo.analysis.measure import AREAS, CELL_TYPES  # noqa: E402
+from ei_zoo.variants import RATIOS, ratio_name  # noqa: E402
+
+COLOURS = {"PN": "#c0392b", "IG": "#2471a3", "OG": "#17a589"}
+VARIANT_COLOURS = {"standard": "#c0392b", "inh_pn": "#2471a3", "no_dale": "#7f8c8d"}
+VARIANT_LABELS = {"standard": "standard", "inh_pn": "InhPN", "no_dale": "No-Constraint"}
+
+
+def save(figure, path: Path) -> list[Path]:
+    """Write `path`.png and `path`.svg; return both paths."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in (".png", ".svg"):
+        target = path.with_suffix(suffix)
+        figure.savefig(target, dpi=150, bbox_inches="tight")
+        written.append(target)
+    plt.close(figure)
+    return written
+
+
+def _note_missing(figure, missing):
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6
+                                          else "")
+        figure.text(0.5, -0.02, f"Not yet trained or exported: {shown}", ha="center",
+                    va="top", fontsize=8, color="#a04000")
+
+
+def ratio_rows(table: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of the ratio sweep (standard-s0 is ratio 1/4) and the ids still missing."""
+    ids = {ratio: f"{'standard' if ratio == Fraction(1, 4) else ratio_name(ratio)}-s{seed}"
+           for ratio in RATIOS}
+    rows = table[table["model"].isin(ids.values())].copy()
+    rows["ratio"] = rows["model"].map({model: float(r) for r, model in ids.items()})
+    missing = [model for model in ids.values() if model not in set(table["model"])]
+    return rows, missing
+
+
+def figure_ratio_sweep(table: pd.DataFrame, folder: Path) -> list[Path]:
+    """Figure 2a (selectivity) and 2b (density) against the I:E ratio."""
+    rows, missing = ratio_rows(table)
+    written = []
+    for name, column, label in (
+        ("fig2a_selectivity_vs_ratio", "selectivity", "selectivity (response skewness)"),
+        ("fig2b_density_vs_ratio", "density", "connection density (fraction |w| > θ)"),
+    ):
+        figure, axes = plt.subplots(1, len(AREAS), figsize=(9, 3.6), sharey=True)
+        for axis, area in zip(axes, AREAS):
+            for cell_type in CELL_TYPES:
+                points = rows[(rows["area"] == area) & (rows["cell_type"] == cell_type)]
+                points = points.sort_values("ratio")
+                x = np.log2(points["ratio"].to_numpy(dtype=float))
+                y = points[column].to_numpy(dtype=float)
+                if column == "selectivity":
+                    error = [y - points["selectivity_ci_low"], points["selectivity_ci_high"] - y]
+                    axis.errorbar(x, y, yerr=np.asarray(error, dtype=float), marker="o",
+                                  capsize=2, color=COLOURS[cell_type], label=cell_type)
+                else:
+                    axis.plot(x, y, marker="o", color=COLOURS[cell_type], label=cell_type)
+            ticks = [np.log2(float(r)) for r in RATIOS]
+            axis.set_xticks(ticks, [str(r) for r in RATIOS], fontsize=7)
+            axis.set_xlabel("I:E ratio, IG = OG per PN (log2 axis)")
+            axis.set_title(area)
+            axis.grid(alpha=0.3)
+        axes[0].set_ylabel(label)
+        axes[-1].legend(title="cell type", fontsize=8)
+        if rows.empty:
+            for axis in axes:
+                axis.text(0.5, 0.5, "no ratio-sweep networks yet", transform=axis.transAxes,
+                          ha="center", color="#a04000")
+        _note_missing(figure, missing)
+        written += save(figure, folder / name)
+    return written
+
+
+def figure_differences(table: pd.DataFrame, folder: Path) -> list[Path]:
+    """Figure 3a/3b: D_den against D_sel per area, for standard, InhPN and No-Constraint."""
+    per_area = table.drop_duplicates(["model", "area"])
+    per_area = per_area[per_area["variant"].isin(VARIANT_COLOURS)]
+    figure, axes = plt.subplots(1, len(AREAS), figsize=(9, 4))
+    for axis, area in zip(axes, AREAS):
+        rows = per_area[per_area["area"] == area]
+        for variant, colour in VARIANT_COLOURS.items():
+            points = rows[rows["variant"] == variant]
+            if points.empty:
+                continue
+            axis.scatter(points["D_sel"], points["D_den"], color=colour, alpha=0.35, s=40)
+            axis.scatter(points["D_sel"].mean(), points["D_den"].mean(), color=colour, s=110,
+                         edgecolor="black", label=f"{VARIANT_LABELS[variant]} (n={len(points)})")
+        axis.axhline(0, color="black", lw=0.8)
+        axis.axvline(0, color="black", lw=0.8)
+        axis.set_xlabel("D_sel = selectivity(E) - selectivity(I)")
+        axis.set_ylabel("D_den = density(E) - density(I)")
+        axis.set_title(f"{area}: light = network, dark = mean")
+        axis.grid(alpha=0.3)
+        if len(rows):
+            axis.legend(fontsize=8)
+    present = set(per_area["variant"])
+    _note_missing(figure, [VARIANT_LABELS[v] for v in VARIANT_COLOURS if v not in present])
+    return save(figure, folder / "fig3_density_vs_selectivity_differences")
+
+
+def figure_threshold_sensitivity(all_measurements, thresholds: dict, folder: Path,
+                                 name="threshold_sensitivity") -> list[Path]:
+    """Density of each cell type against the threshold θ, θ marked; one line per network."""
+    figure, axes = plt.subplots(1, len(AREAS), figsize=(9, 3.6), sharey=True)
+    styles = ["-", "--", ":", "-."]
+    for axis, area in zip(axes, AREAS):
+        magnitudes = [outgoing(m.weights, area, CELL_TYPES) for m in all_measurements]
+        high = max(float(np.quantile(w, 0.999)) for w in magnitudes)
+        grid = np.geomspace(high * 1e-3, high, 60)
+        for index, measurements in enumerate(all_measurements):
+            for cell_type in CELL_TYPES:
+                curve = density_curve(outgoing(measurements.weights, area, [cell_type]), grid)
+                axis.plot(grid, curve, color=COLOURS[cell_type],
+                          linestyle=styles[index % len(styles)],
+                          label=f"{measurements.model} {cell_type}")
+        axis.axvline(thresholds[area], color="black", lw=0.8)
+        axis.text(thresholds[area], 1.0, " θ", va="top")
+        axis.set_xscale("log")
+        axis.set_xlabel("threshold θ on |w| (absolute)")
+        axis.set_title(area)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("connection density (fraction |w| > θ)")
+    axes[-1].legend(fontsize=6, ncol=1 + len(all_measurements) // 4)
+    return save(figure, folder / name)
