@@ -1,0 +1,165 @@
+"""The analysis: streamed moments, density, analysis of exports, figures and claims."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ei_zoo
+from ei_zoo import data
+from ei_zoo.analysis import (
+    RunningMoments,
+    analyze,
+    calibrate_threshold,
+    claims,
+    connection_density,
+    density_curve,
+    measure,
+    top_share,
+)
+from ei_zoo.analysis.measure import mean_selectivity
+from ei_zoo.analysis.reproduce import reproduce
+from ei_zoo.export import export_model
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(1, 40), min_size=1, max_size=6),
+       st.sampled_from(["normal", "exponential", "sparse"]))
+def test_streamed_skewness_equals_scipy(seed, batch_sizes, kind):
+    rng = np.random.default_rng(seed)
+    total = sum(batch_sizes)
+    draws = {"normal": lambda: rng.normal(3.0, 2.0, (total, 5)),
+             "exponential": lambda: rng.exponential(1.0, (total, 5)) + 100.0,
+             "sparse": lambda: rng.exponential(1.0, (total, 5)) * (rng.random((total, 5)) < 0.2)}
+    responses = draws[kind]().astype(np.float32)
+    moments = RunningMoments(5)
+    for chunk in np.split(responses, np.cumsum(batch_sizes)[:-1]):
+        moments.update(chunk)
+    expected = scipy.stats.skew(responses.astype(np.float64), axis=0, bias=True)
+    finite = np.isfinite(expected) & ~moments.silent
+    np.testing.assert_allclose(moments.skewness()[finite], expected[finite], rtol=1e-6,
+                               atol=1e-6)
+
+
+def test_zero_variance_neuron_is_silent():
+    moments = RunningMoments(3)
+    for _ in range(4):
+        batch = np.random.default_rng(0).normal(size=(10, 3))
+        batch[:, 1] = 0.0
+        batch[:, 2] = 0.25
+        moments.update(batch)
+    assert moments.silent.tolist() == [False, True, True]
+    assert np.isnan(moments.skewness()[1:]).all()
+
+
+def test_density_on_hand_made_weights():
+    weights = {
+        "area3/PN->g": np.array([0.0, 0.1, 0.2, 0.3]), "area3/PN->f": np.array([0.4]),
+        "area3/PN->IG": np.array([-0.5]), "area3/PN->OG": np.array([0.05]),
+        "area3/IG->i": np.array([-0.9, -0.05]), "area3/OG->o": np.array([-0.01, -0.02]),
+    }
+    from ei_zoo.analysis.connectivity import outgoing
+
+    pn = outgoing(weights, "area3", ["PN"])
+    assert sorted(pn.tolist()) == [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert connection_density(pn, 0.25) == pytest.approx(3 / 7)  # |w| compared, sign ignored
+    assert connection_density(outgoing(weights, "area3", ["IG"]), 0.25) == 0.5
+    assert connection_density(outgoing(weights, "area3", ["OG"]), 0.25) == 0.0
+    assert density_curve(pn, [0.0, 0.25, 1.0]).tolist() == [6 / 7, 3 / 7, 0.0]
+    all_weights = np.abs(np.concatenate([w for w in weights.values()]))
+    assert calibrate_threshold(weights, "area3") == pytest.approx(np.quantile(all_weights, 0.9))
+    assert top_share(np.array([10.0] + [0.0] * 9)) == 1.0
+    assert top_share(np.ones(10)) == pytest.approx(0.1)
+
+
+def test_bootstrap_interval_contains_the_mean():
+    values = np.random.default_rng(3).gamma(2.0, size=64)
+    mean, low, high = mean_selectivity(np.concatenate([values, [np.nan, np.nan]]))
+    assert mean == pytest.approx(values.mean())
+    assert low < mean < high
+
+
+@pytest.fixture(scope="module")
+def test_images(cifar_dir):
+    return np.concatenate([np.asarray(x) for x, _ in data.test_dataset(100, cifar_dir,
+                                                                        limit=300)])
+
+
+def test_export_analysis_equals_in_memory_model(tiny_export, trained_tiny, cifar_dir,
+                                                test_images):
+    model, _ = trained_tiny
+    measured = measure(tiny_export, num_images=300, batch_size=64, data_dir=cifar_dir)
+    rates = ei_zoo.activation_model(model)(test_images, training=False)
+    for (area, cell_type), skewness in measured.skewness.items():
+        responses = np.asarray(rates[f"{area}/{cell_type}"])[:, -1].mean(axis=(1, 2))
+        expected = scipy.stats.skew(responses.astype(np.float64), axis=0, bias=True)
+        live = ~np.isnan(skewness)
+        np.testing.assert_allclose(skewness[live], expected[live], rtol=1e-3, atol=1e-4)
+    for key, kernel in ei_zoo.effective_weights(model).items():
+        np.testing.assert_array_equal(measured.weights[key], kernel)
+    # The options change what is measured.
+    centre = measure(tiny_export, num_images=300, position="centre", data_dir=cifar_dir)
+    assert not np.allclose(np.nan_to_num(centre.skewness[("area3", "PN")]),
+                           np.nan_to_num(measured.skewness[("area3", "PN")]))
+
+
+def test_analyze_table_and_planted_silent_channel(trained_tiny, cifar_dir, tmp_path):
+    model, _ = trained_tiny
+    planted = model.__class__.from_config(model.get_config())
+    planted.set_weights(model.get_weights())
+    cell = planted.get_layer("area3").cell
+    principal, interneurons = cell.principal, cell.input_gating
+    ig_column = 2 * principal  # the first IG channel in the fused [g, f, IG, OG] kernels
+    for variable in (cell.input_kernel, cell.recurrent_kernel):
+        value = np.asarray(variable)
+        value[..., ig_column] = 0.0
+        variable.assign(value)
+    bias = np.asarray(cell.bias)
+    bias[ig_column] = -5.0
+    cell.bias.assign(bias)
+    folder = export_model(planted, tmp_path / "standard-s7", metadata={"seed": 7})
+
+    table = analyze(folder, num_images=200, data_dir=cifar_dir, reference=tmp_path / "none")
+    assert list(table[["area", "cell_type"]].itertuples(index=False, name=None)) == [
+        (a, c) for a in ("area3", "area4") for c in ("PN", "IG", "OG")]
+    for column in ("model", "variant", "seed", "area", "cell_type", "sign", "n_neurons",
+                   "n_silent", "selectivity", "selectivity_ci_low", "selectivity_ci_high",
+                   "density", "threshold"):
+        assert column in table.columns
+    row = table[(table["area"] == "area3") & (table["cell_type"] == "IG")].iloc[0]
+    assert row["n_silent"] == 1 and row["n_neurons"] == interneurons
+    assert table["threshold_source"].iloc[0] == "standard-s7"  # no reference: its own θ
+    assert table.loc[table["cell_type"] == "PN", "sign"].tolist() == [1, 1]
+
+
+def test_reproduce_writes_figures_and_a_report_with_numbers(trained_tiny, cifar_dir, tmp_path):
+    exported = tmp_path / "exported"
+    for seed in (0, 1):
+        export_model(trained_tiny[0], exported / f"standard-s{seed}", metadata={"seed": seed})
+    out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
+                    verbose=False)
+    for name in ("fig2a_selectivity_vs_ratio", "fig2b_density_vs_ratio",
+                 "fig3_density_vs_selectivity_differences", "threshold_sensitivity"):
+        for suffix in (".png", ".svg"):
+            assert (out / "figures" / f"{name}{suffix}").stat().st_size > 1000
+    table = pd.read_csv(out / "table.csv")
+    assert set(table["model"]) == {"standard-s0", "standard-s1"}
+    assert {"D_sel", "D_den", "D_sel_pn", "D_den_pn"} <= set(table.columns)
+    text = (out / "claims.md").read_text()
+    for claim_id in ("C1", "C2", "C3", "C4", "C5", "C6"):
+        assert f"## {claim_id}:" in text
+    c1 = text.split("## C1:")[1].split("## C2:")[0]
+    assert "standard-s1" in c1 and re.search(r"\| -?\d+\.\d{3} \[-?\d+\.\d{3}, ", c1)
+    assert "not yet measurable" in text.split("## C5:")[1]
+
+
+def test_claim_verdicts():
+    assert claims.verdict([True, True]) == claims.HOLDS
+    assert claims.verdict([False, False]) == claims.FAILS
+    assert claims.verdict([True, False]) == claims.MIXED
+    assert claims.verdict([]) == claims.MISSING
+    assert claims.combine_verdicts(claims.HOLDS, claims.FAILS) == claims.FAILS
