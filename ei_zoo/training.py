@@ -194,9 +194,10 @@ def read_history(path: str | Path) -> pd.DataFrame:
     """The per-epoch history of a run, one row per epoch.
 
     A run killed between writing an epoch's row and its checkpoint repeats that
-    epoch when resumed; the later row is the one that counts.
+    epoch when resumed; the later row is the one that counts. CSVLogger adds
+    empty `val_*` columns when there is no validation data; they are dropped.
     """
-    history = pd.read_csv(path)
+    history = pd.read_csv(path).dropna(axis="columns", how="all")
     return (history.drop_duplicates("epoch", keep="last").sort_values("epoch")
             .reset_index(drop=True))
 
