@@ -163,3 +163,51 @@ def test_claim_verdicts():
     assert claims.verdict([True, False]) == claims.MIXED
     assert claims.verdict([]) == claims.MISSING
     assert claims.combine_verdicts(claims.HOLDS, claims.FAILS) == claims.FAILS
+
+
+def _synthetic_table(variant_rows):
+    """A table shaped like `combine`'s output, from (model, variant, area, values) rows."""
+    rows = []
+    for model, variant, area, values in variant_rows:
+        for cell_type in ("PN", "IG", "OG"):
+            selectivity, density = values[cell_type]
+            rows.append({
+                "model": model, "variant": variant, "seed": 0, "area": area,
+                "cell_type": cell_type, "excitatory": (cell_type == "PN") != (variant == "inh_pn"),
+                "selectivity": selectivity, "selectivity_ci_low": selectivity - 0.1,
+                "selectivity_ci_high": selectivity + 0.1, "density": density,
+                "D_sel": values["D_sel"], "D_den": values["D_den"],
+                "D_sel_pn": values["D_sel_pn"], "D_den_pn": values["D_den_pn"],
+            })
+    return pd.DataFrame(rows)
+
+
+def test_claims_on_a_synthetic_zoo():
+    from ei_zoo.variants import RATIOS, ratio_name
+
+    entries = []
+    for ratio in RATIOS:
+        model = "standard-s0" if ratio == 0.25 else f"{ratio_name(ratio)}-s0"
+        variant = "standard" if ratio == 0.25 else ratio_name(ratio)
+        i_density = 0.5 / (1 + float(ratio))  # falls with the I channels
+        for area in ("area3", "area4"):
+            entries.append((model, variant, area, {
+                "PN": (1.0, 0.1), "IG": (0.5, i_density), "OG": (0.4, i_density),
+                "D_sel": 0.55, "D_den": 0.1 - i_density, "D_sel_pn": 0.55,
+                "D_den_pn": 0.1 - i_density}))
+    for area in ("area3", "area4"):
+        entries.append(("inh_pn-s0", "inh_pn", area, {
+            "PN": (0.9, 0.3), "IG": (0.2, 0.2), "OG": (0.3, 0.2),
+            "D_sel": -0.65, "D_den": -0.1, "D_sel_pn": 0.65, "D_den_pn": 0.1}))
+        entries.append(("no_dale-s0", "no_dale", area, {
+            "PN": (0.9, 0.1), "IG": (0.2, 0.2), "OG": (0.3, 0.2),
+            "D_sel": 0.65, "D_den": -0.1, "D_sel_pn": 0.65, "D_den_pn": -0.1}))
+    results = {c.id: c for c in claims.check_claims(_synthetic_table(entries))}
+    assert results["C1"].verdict == claims.HOLDS
+    assert results["C2"].verdict == claims.HOLDS
+    assert results["C3"].verdict == claims.HOLDS and results["C3"].networks == 9
+    assert results["C4"].verdict == claims.HOLDS
+    assert results["C5"].verdict == claims.HOLDS
+    assert results["C6"].verdict == claims.FAILS  # PN sparser here: "not sparser" fails
+    text = claims.report(list(results.values()))
+    assert "Spearman" in text and "+0.650" in text

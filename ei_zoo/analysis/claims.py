@@ -111,18 +111,23 @@ def claim_c2(table) -> Claim:
                  result, evidence, networks)
 
 
-def _ratio_points(table):
+def _ratio_sweep(table, claim_id, statement):
+    """(one row per ratio network and area, all rows, missing ids, or a 'not yet' Claim)."""
     rows, missing = ratio_rows(table)
-    return rows.drop_duplicates(["model", "area"]), missing, rows
+    points = rows.drop_duplicates(["model", "area"])
+    if points["model"].nunique() >= MIN_RATIO_POINTS:
+        return points, rows, missing, None
+    return points, rows, missing, Claim(
+        claim_id, statement, MISSING,
+        [f"Needs at least {MIN_RATIO_POINTS} ratio networks; missing: {', '.join(missing)}."],
+        points["model"].nunique())
 
 
 def claim_c3(table) -> Claim:
-    rows, missing, _ = _ratio_points(table)
     statement = "ratio sweep 1/64..4: the E-I selectivity difference keeps its sign at every ratio"
-    if rows["model"].nunique() < MIN_RATIO_POINTS:
-        return Claim("C3", statement, MISSING,
-                     [f"Needs at least {MIN_RATIO_POINTS} ratio networks; missing: "
-                      f"{', '.join(missing)}."], rows["model"].nunique())
+    rows, _, missing, not_yet = _ratio_sweep(table, "C3", statement)
+    if not_yet:
+        return not_yet
     evidence = ["| ratio | area | D_sel |", "|---|---|---|"]
     evidence += [f"| {r['ratio']:g} | {r['area']} | {r['D_sel']:+.3f} |"
                  for _, r in rows.sort_values(["area", "ratio"]).iterrows()]
@@ -134,12 +139,10 @@ def claim_c3(table) -> Claim:
 
 
 def claim_c4(table) -> Claim:
-    points, missing, rows = _ratio_points(table)
     statement = "ratio sweep: I density falls as I channels grow; E density stays steady"
-    if points["model"].nunique() < MIN_RATIO_POINTS:
-        return Claim("C4", statement, MISSING,
-                     [f"Needs at least {MIN_RATIO_POINTS} ratio networks; missing: "
-                      f"{', '.join(missing)}."], points["model"].nunique())
+    points, rows, _, not_yet = _ratio_sweep(table, "C4", statement)
+    if not_yet:
+        return not_yet
     evidence = ["| area | Spearman(ratio, I density) | E density range / mean |", "|---|---|---|"]
     falls, steady = [], []
     for area in AREAS:
