@@ -1,6 +1,12 @@
 """ei_zoo: convolutional recurrent networks with excitatory and inhibitory cell types."""
 
+import os
+
 __version__ = "0.1.0"
+
+# TensorFlow's C++ start-up notices (oneDNN, CPU features) would bury the CLI's
+# output; set before TensorFlow is first imported, and a user's own value wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ei_zoo.config import NetworkConfig
 from ei_zoo.export import export_model
