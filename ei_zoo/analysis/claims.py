@@ -1,7 +1,8 @@
 """The paper's claims C1-C6 (SPEC section 5), checked against the measured table.
 
 Each claim is a set of per-network, per-area comparisons with a predicted
-sign. Verdict: `holds` when every comparison has the predicted sign, `does not
+sign; a comparison with an all-silent cell type (no selectivity) is left out
+and shown as such. Verdict: `holds` when every comparison has the predicted sign, `does not
 hold` when none has, `inconclusive` when they disagree, `not yet measurable`
 when the networks it needs are not there. A claim that does not hold is
 reported plainly.
@@ -53,6 +54,15 @@ def combine_verdicts(*verdicts) -> str:
     return MIXED
 
 
+def _greater(left: float, right: float):
+    """left > right, or None where a cell type is all silent (no selectivity to compare)."""
+    return None if np.isnan(left) or np.isnan(right) else bool(left > right)
+
+
+def _answer(outcome) -> str:
+    return "n/a (silent)" if outcome is None else ("yes" if outcome else "no")
+
+
 def _value(row) -> str:
     return (f"{row['selectivity']:.3f} [{row['selectivity_ci_low']:.3f}, "
             f"{row['selectivity_ci_high']:.3f}]")
@@ -78,10 +88,10 @@ def claim_c1(table) -> Claim:
     for model in models:
         for area in AREAS:
             pn, ig, og = (_cell(table, model, area, c) for c in ("PN", "IG", "OG"))
-            above = (pn["selectivity"] > ig["selectivity"], pn["selectivity"] > og["selectivity"])
+            above = [_greater(pn["selectivity"], other["selectivity"]) for other in (ig, og)]
             outcomes += above
             evidence.append(f"| {model} | {area} | {_value(pn)} | {_value(ig)} | {_value(og)} "
-                            f"| {'yes' if above[0] else 'no'} | {'yes' if above[1] else 'no'} |")
+                            f"| {_answer(above[0])} | {_answer(above[1])} |")
     return Claim("C1", "standard: PN more selective than IG and than OG, in area 3 and area 4",
                  verdict(outcomes), evidence if models else [], len(models))
 
@@ -92,7 +102,7 @@ def _difference_claim(table, variant, column, predicted, label):
     evidence = [f"| network | area | {label} | sign |", "|---|---|---|---|"]
     outcomes = []
     for _, row in rows.iterrows():
-        outcomes.append(predicted(row[column]))
+        outcomes.append(None if np.isnan(row[column]) else predicted(row[column]))
         evidence.append(f"| {row['model']} | {row['area']} | {row[column]:+.3f} | "
                         f"{_sign(row[column])} |")
     for area in AREAS:
