@@ -15,6 +15,7 @@ from ei_zoo.models import (
     activation_model,
     balance_biases,
     build_model,
+    check_images,
     effective_weights,
     network_config,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "activation_model",
     "balance_biases",
     "build_model",
+    "check_images",
     "effective_weights",
     "export_model",
     "get_config",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from pathlib import Path
 
 DALE_MODES = ("standard", "inh_pn", "no_dale")
@@ -76,11 +78,24 @@ class NetworkConfig:
     def __post_init__(self):
         # Lists from JSON become tuples, so configs compare and hash by value.
         for name in ("pixel_mean", "pixel_std"):
-            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, tuple(float(v) for v in value))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"NetworkConfig.{name}={value!r} needs 3 numbers (R, G, B)."
+                ) from None
         self.validate()
 
     def validate(self) -> None:
         """Raise `ValueError` naming the first bad field and what it accepts."""
+        # The variant names the model's folder and archive (`<variant>-s<seed>`).
+        if (not isinstance(self.variant, str) or not self.variant or self.variant.startswith(".")
+                or "/" in self.variant or "\\" in self.variant):
+            raise ValueError(
+                f"NetworkConfig.variant={self.variant!r} must be a name usable as a folder "
+                "name (no '/', '\\' or leading '.'), e.g. 'standard'."
+            )
         if self.dale not in DALE_MODES:
             raise ValueError(
                 f"NetworkConfig.dale={self.dale!r} is not a Dale mode; use one of {DALE_MODES}."
@@ -105,6 +120,22 @@ class NetworkConfig:
                 f"NetworkConfig.image_size={self.image_size} must be a multiple of 8 "
                 "(three 2x poolings before the readout)."
             )
+        # A string here would only fail deep inside a layer at build time.
+        for name in ("resting_drive", "forget_bias", "gate_drive", "signed_weight_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value):
+                raise ValueError(f"NetworkConfig.{name}={value!r} must be a finite number.")
+        if self.signed_weight_scale <= 0:
+            raise ValueError(
+                f"NetworkConfig.signed_weight_scale={self.signed_weight_scale!r} must be > 0 "
+                "(0 would start every signed weight at zero)."
+            )
+        if not isinstance(self.signed_principal_output, bool):
+            raise ValueError(
+                f"NetworkConfig.signed_principal_output={self.signed_principal_output!r} "
+                "must be true or false."
+            )
         if self.front_end_norm not in ("batch", "none"):
             raise ValueError(
                 f"NetworkConfig.front_end_norm={self.front_end_norm!r}; use 'batch' or 'none'."
@@ -112,6 +143,8 @@ class NetworkConfig:
         for name in ("pixel_mean", "pixel_std"):
             if len(getattr(self, name)) != 3:
                 raise ValueError(f"NetworkConfig.{name} needs 3 values (R, G, B).")
+        if not all(math.isfinite(v) for v in self.pixel_mean + self.pixel_std):
+            raise ValueError("NetworkConfig.pixel_mean and pixel_std must be finite numbers.")
         if min(self.pixel_std) <= 0:
             raise ValueError("NetworkConfig.pixel_std values must be positive.")
 
@@ -171,7 +204,7 @@ class NetworkConfig:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f"Config is not valid JSON: {error}") from None
+            raise ValueError(f"Config is not valid JSON ({error}); fix the JSON text.") from None
         return cls.from_dict(values)
 
 

@@ -7,6 +7,8 @@ which reads `data_dir` or, when that is None, `$TFDS_DATA_DIR`.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import socket
 
@@ -64,7 +66,11 @@ def load_split(split: str, data_dir=None, download: bool = True) -> tf.data.Data
 
 def _check_positive(**values):
     for name, value in values.items():
-        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+        if value is None:
+            continue
+        # Checked as a number first: int() of a string, NaN or inf raises its own, vaguer error.
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value) or int(value) != value or value < 1):
             raise ValueError(f"{name}={value!r} must be a positive integer.")
 
 

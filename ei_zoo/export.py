@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    staging = staging_folder(target)
     try:
         staging.chmod(0o755)  # mkdtemp's 0700 would make the export private to its writer
         _write_saved_model(model, staging / SAVED_MODEL)
@@ -151,6 +152,41 @@ def _json_value(value):
     if isinstance(value, Path):
         return value.as_posix()
     raise TypeError(f"metadata value {value!r} of type {type(value).__name__} is not JSON")
+
+
+def staging_folder(target: Path, kind: str = "tmp") -> Path:
+    """A new hidden folder beside `target`, to be written and then renamed into place.
+
+    Its name, `.<name>.<kind>-<host>.<pid>.<random>`, records the writer, so
+    that folders left by a writer that was killed (SIGKILL, power cut) are
+    recognised: they are removed here, and a previous version that such a
+    writer had moved aside (`....old`, see `replace_folder`) is put back if
+    `target` is missing. A live writer's folders are left alone.
+    """
+    prefix = f".{target.name}.{kind}-"
+    for folder in sorted(target.parent.glob(prefix + "*")):
+        if not _abandoned(folder.name[len(prefix):].removesuffix(".old")):
+            continue
+        if folder.name.endswith(".old") and not target.exists():
+            folder.rename(target)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    writer = f"{socket.gethostname()}.{os.getpid()}."
+    return Path(tempfile.mkdtemp(prefix=prefix + writer, dir=target.parent))
+
+
+def _abandoned(writer: str) -> bool:
+    """Whether `<host>.<pid>.<random>` names a process of this host that has ended."""
+    host, pid, _ = (writer.rsplit(".", 2) + ["", ""])[:3]
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's, or not ours to judge: keep it
+    try:
+        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists
+        return False
+    return False
 
 
 def replace_folder(new: Path, target: Path) -> None:

@@ -76,6 +76,51 @@ def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     return keras.Model(images, logits, name=config.variant)
 
 
+def check_images(images, check_range: bool = False, image_size: int | None = None) -> np.ndarray:
+    """`images` as the network takes them, float32 [N, S, S, 3], or a one-line `ValueError`.
+
+    Keras reports a wrong shape from deep inside a layer, and computes NaN
+    or meaningless rates from NaN, integer or already normalised pixels
+    without a word; this says what is wrong and what to pass instead.
+    `image_size` is the model's S (None accepts any square size); uint8 is
+    converted to float32; `check_range` also refuses values outside 0-255.
+    """
+    try:
+        array = np.asarray(images)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"images cannot be read as one array ({error}); pass a numpy array or tensor "
+            "[N, S, S, 3].") from None
+    if array.ndim != 4:
+        hint = " (for one image, add a batch axis: images[None])" if array.ndim == 3 else ""
+        raise ValueError(
+            f"images have rank {array.ndim}, shape {array.shape}; pass a batch "
+            f"[N, S, S, 3]{hint}.")
+    count, height, width, channels = array.shape
+    size = image_size or height
+    if (height, width, channels) != (size, size, 3) or count == 0:
+        raise ValueError(
+            f"images have shape {array.shape}; this network takes [N, {size}, {size}, 3] "
+            "with N >= 1 (RGB, channels last).")
+    if array.dtype == np.uint8:
+        array = array.astype("float32")
+    elif array.dtype.kind != "f" and array.dtype.name != "bfloat16":
+        raise ValueError(
+            f"images have dtype {array.dtype}; pass float32 raw pixels 0-255 "
+            "(or uint8), e.g. images.astype('float32').")
+    array = array.astype("float32", copy=False)
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ValueError(
+            f"images contain {int((~finite).sum())} NaN or infinite values; pass finite "
+            "raw pixels 0-255.")
+    if check_range and (array.min() < 0 or array.max() > 255):
+        raise ValueError(
+            f"images hold values from {array.min():g} to {array.max():g}; pass raw pixels "
+            "in 0-255 (the network normalises them itself).")
+    return array
+
+
 def network_config(model: keras.Model) -> NetworkConfig:
     """The `NetworkConfig` a model was built from, read back from its layers.
 
@@ -178,7 +223,8 @@ def balance_biases(model: keras.Model, images, iterations: int = 3) -> None:
     drive saturates the gates in `standard`, and in `inh_pn` the purely
     inhibitory input silences area 4.
     """
-    images = keras.ops.convert_to_tensor(np.asarray(images, dtype="float32"))
+    images = keras.ops.convert_to_tensor(
+        check_images(images, image_size=model.input.shape[1]))
     # training=True: the front end's batch norm uses batch statistics, as in training.
     area3_input = keras.Model(model.input, model.get_layer("area2").output)(
         images, training=True)

@@ -1,5 +1,33 @@
 """Training with SPEC section 3's defaults: AdamW, cosine schedule with warm-up,
 cross-entropy on the readout at the last step, mixed precision where it helps.
+
+A run is never lost to a kill: `train_and_export` keeps its state in a run
+folder whose checkpoint is committed atomically after every epoch, trims the
+history to the epochs that checkpoint holds, and exports atomically, so the
+same command started again after a kill at any instant finishes the run with
+one row per epoch and one complete export. A run whose loss explodes stops
+at once and exports nothing (`TrainingDivergedError`).
+
+Determinism: `TrainingConfig.seed` seeds the weights, the data order and the
+augmentation. TensorFlow's global seed is set before the input pipeline is
+built, so the order does not depend on what the process ran before. On a CPU,
+the same seed on the same machine (same TensorFlow, same thread count) gives
+bit-identical weights: tested in float32 (tests/test_reliability.py), and
+seen in mixed_bfloat16 too on this project's machine. Not promised:
+- across machines or TensorFlow versions: oneDNN picks kernels by CPU
+  instruction set (AVX2, AVX-512, AMX for bfloat16) and thread count, and
+  they sum in different orders, so weights agree only to rounding; in
+  mixed precision that rounding is bfloat16's 8-bit mantissa;
+- on a GPU: cuDNN autotunes its convolution algorithms, and some of them,
+  like some gradient kernels (bias-add's), add with atomics, so two runs
+  differ in the last bits in every precision and drift apart as training
+  goes on (faster in mixed precision; in mixed_float16, loss scaling may
+  skip different steps). `tf.config.experimental.enable_op_determinism()`
+  before building the model makes TensorFlow and XLA pick deterministic
+  kernels, more slowly (not measured here: no GPU);
+- after a resume: the resumed epochs draw the input pipeline's first
+  shuffle again, so they see the images in another order than an
+  uninterrupted run would (same distribution, not the same weights).
 """
 
 from __future__ import annotations
@@ -7,6 +35,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
+import numbers
 import os
 import platform
 import shutil
@@ -20,6 +50,7 @@ import tensorflow as tf
 
 from ei_zoo import data
 from ei_zoo.config import NetworkConfig
+from ei_zoo.export import read_metadata, verify_export
 from ei_zoo.models import balance_biases, build_model, resolve_config
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -27,6 +58,9 @@ TRAIN_IMAGES = 50_000
 RUN_FILE = "run.json"
 HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
+CHECKPOINT_FILE = "training_metadata.json"  # in BACKUP_DIR: the commit record
+# A mean training loss above this many times chance (ln classes) means the run diverged.
+DIVERGENCE_FACTOR = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +101,18 @@ class TrainingConfig:
             raise ValueError(
                 f"TrainingConfig.precision={self.precision!r}; use one of {PRECISIONS}."
             )
+        for name in ("learning_rate", "warmup_epochs", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value) or value < 0:
+                raise ValueError(f"TrainingConfig.{name}={value!r} must be a finite number >= 0.")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainingConfig.learning_rate={self.learning_rate!r} must be > 0.")
+        # NumPy's seed, which keras.utils.set_random_seed sets too, takes 0 .. 2**32 - 1.
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
+                or not 0 <= self.seed < 2**32:
+            raise ValueError(
+                f"TrainingConfig.seed={self.seed!r} must be an integer from 0 to 2**32 - 1.")
 
     @property
     def steps_per_epoch(self) -> int:
@@ -79,6 +123,9 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainingConfig":
+        if not isinstance(values, dict):
+            raise ValueError(
+                f"A TrainingConfig must be a JSON object, got {type(values).__name__}.")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -130,6 +177,17 @@ def prepare_model(network, config: TrainingConfig, balance_batch=None):
     return model
 
 
+def training_batches(config: TrainingConfig, data_dir=None) -> tf.data.Dataset:
+    """The run's training batches, their order and augmentation set by `config.seed` alone.
+
+    tf.data combines each op's seed with TensorFlow's global seed, so the
+    global seed is set first: otherwise a second run in the same process (or
+    any earlier `set_random_seed`) would see the images in another order.
+    """
+    keras.utils.set_random_seed(config.seed)
+    return data.train_dataset(config.batch_size, data_dir, config.limit, config.seed)
+
+
 def first_images(dataset, count: int) -> np.ndarray:
     """The first `count` images of a batched (images, labels) dataset."""
     batches = []
@@ -149,7 +207,7 @@ def train(variant_or_config="standard", config: TrainingConfig | None = None, da
     """
     config = config or TrainingConfig()
     network = resolve_config(variant_or_config)
-    train_batches = data.train_dataset(config.batch_size, data_dir, config.limit, config.seed)
+    train_batches = training_batches(config, data_dir)
     test_batches = data.test_dataset(data_dir=data_dir)
     model = prepare_model(network, config, first_images(train_batches, config.balance_images))
     history = model.fit(train_batches, epochs=config.epochs, callbacks=list(callbacks),
@@ -187,7 +245,109 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; nothing was exported."""
+    """The loss became NaN, infinite or far above chance; nothing was exported."""
+
+
+def diverged(loss, num_classes: int) -> bool:
+    """Whether a mean training loss means the run is lost: not finite, or above
+    `DIVERGENCE_FACTOR` times chance (ln classes, where a balanced network starts)."""
+    return not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(num_classes)
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop training at the first batch whose running mean loss has `diverged`.
+
+    Replaces `TerminateOnNaN`: rates and gates are bounded, so a far too high
+    learning rate rarely gives a NaN here; the loss climbs into the thousands
+    and stays finite, and the run would go on to export a network at chance.
+    """
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and diverged(float(loss), self.num_classes):
+            self.model.stop_training = True
+
+
+def _sync(path: Path) -> None:
+    """Flush a file or folder to disk, so a commit never names data a power cut loses."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def read_checkpoint(backup_dir: str | Path) -> tuple[int, Path] | None:
+    """(epochs done, weights file) of a run's checkpoint, or None when it has none."""
+    backup_dir = Path(backup_dir)
+    record = backup_dir / CHECKPOINT_FILE
+    if not record.is_file():
+        return None
+    try:
+        values = json.loads(record.read_text())
+        # keras's BackupAndRestore (runs started before RunCheckpoint) names no file.
+        epoch = int(values["epoch"])
+        weights = backup_dir / values.get("weights", "latest.weights.h5")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(
+            f"{record} is damaged; delete {backup_dir} to restart the run from its first "
+            "epoch.") from None
+    if not weights.is_file():
+        raise ValueError(
+            f"{record} names {weights.name}, which is missing; delete {backup_dir} to restart "
+            "the run from its first epoch.")
+    return epoch, weights
+
+
+class RunCheckpoint(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoint a kill at any instant cannot damage.
+
+    Keras's own rewrites `latest.weights.h5` in place and then truncates and
+    rewrites `training_metadata.json`: a kill in between leaves weights one
+    epoch ahead of the epoch on record (that epoch is then trained twice), a
+    kill inside the second write an empty JSON that stops every later start.
+    Here each epoch's weights go to a file of their own, and the JSON that
+    names them is replaced atomically once they are on disk: it is the
+    commit, so a resumed run always starts from one complete epoch.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, delete_checkpoint=False)
+
+    def on_train_begin(self, logs=None):
+        state = read_checkpoint(self.backup_dir)
+        if state is None:
+            return
+        epoch, weights = state
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # so its state loads
+        self.model.load_weights(weights)
+        self.model._initial_epoch = epoch  # what BackupAndRestore sets for fit to resume
+
+    def _save_model(self):
+        backup = Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        partial = backup / f"partial-{name}"  # save_weights wants the .weights.h5 suffix
+        self.model.save_weights(partial, overwrite=True)
+        _sync(partial)
+        os.replace(partial, backup / name)
+        write_json(backup / CHECKPOINT_FILE, {"epoch": self._current_epoch, "weights": name})
+        for stale in backup.glob("*.weights.h5*"):  # earlier epochs, partial writes, .bkp
+            if stale.name != name:
+                stale.unlink(missing_ok=True)
+
+
+def _remove_checkpoint(run_dir: Path) -> None:
+    """Delete a run's checkpoint, its commit record first: a kill midway leaves none,
+    never a record that names deleted weights."""
+    backup = Path(run_dir) / BACKUP_DIR
+    (backup / CHECKPOINT_FILE).unlink(missing_ok=True)
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 def read_history(path: str | Path) -> pd.DataFrame:
@@ -202,6 +362,37 @@ def read_history(path: str | Path) -> pd.DataFrame:
             .reset_index(drop=True))
 
 
+def _read_history_file(path: Path) -> pd.DataFrame | None:
+    """`read_history`, or None for a missing or empty file (a run killed in its first epoch)."""
+    try:
+        return read_history(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return None
+
+
+def _trim_history(run_dir: Path, epochs_done: int) -> None:
+    """Keep only the history rows of the epochs the checkpoint holds.
+
+    CSVLogger writes an epoch's row just before the checkpoint commits that
+    epoch, so a kill in between (or a restart without a checkpoint) leaves
+    rows of epochs the resumed run trains again: they would appear twice.
+    The file keeps CSVLogger's columns, since CSVLogger appends to it.
+    """
+    path = run_dir / HISTORY_FILE
+    try:
+        rows = pd.read_csv(path, keep_default_na=False, dtype=str)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        rows = None
+    if rows is None or epochs_done == 0:
+        path.unlink(missing_ok=True)
+        return
+    kept = rows[pd.to_numeric(rows["epoch"]) < epochs_done]
+    if len(kept) < len(rows):
+        partial = path.with_name(f".{path.name}.partial")
+        kept.to_csv(partial, index=False)
+        os.replace(partial, path)
+
+
 def hardware() -> dict:
     gpus = tf.config.list_physical_devices("GPU")
     return {
@@ -212,11 +403,28 @@ def hardware() -> dict:
     }
 
 
+def _read_run(run_dir: Path) -> tuple[NetworkConfig, TrainingConfig]:
+    """The network and training configs in a run's `run.json`, or a ValueError naming the fix."""
+    run_file = run_dir / RUN_FILE
+    try:
+        run = json.loads(run_file.read_text())
+        return (NetworkConfig.from_dict(run["network"]),
+                TrainingConfig.from_dict(run["training"]))
+    except json.JSONDecodeError as error:
+        problem = f"is not valid JSON ({error})"
+    except ValueError as error:  # from_dict names the bad field
+        problem = f"holds a bad setting ({str(error).rstrip('.')})"
+    except (KeyError, TypeError, AttributeError):
+        problem = "is not a run record (it needs 'network' and 'training')"
+    raise ValueError(f"{run_file} {problem}; delete {run_dir} to start the run anew.")
+
+
 def _start_run(run_dir: Path, network: NetworkConfig, config: TrainingConfig) -> None:
     """Write the run's config, or check that a run being resumed had the same one."""
     run = {"network": network.to_dict(), "training": config.to_dict()}
     run_file = run_dir / RUN_FILE
     if run_file.exists():
+        _read_run(run_dir)  # a damaged file gets its own message
         previous = json.loads(run_file.read_text())
         if previous != run:
             raise ValueError(
@@ -234,30 +442,52 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     """The zoo's recipe: train one network, evaluate it, export it; resumable.
 
     Its state lives in `<work_dir>/<model_id>/`: `run.json` (both configs),
-    `history.csv` and `backup/` (`BackupAndRestore`, every epoch). Started
+    `history.csv` and `backup/` (`RunCheckpoint`, every epoch). Started
     again with the same arguments after a crash, it resumes at the epoch it
-    lost, and after the last epoch only evaluates and exports.
+    lost, after the last epoch only evaluates and exports, and once exported
+    returns the export.
     """
     config = config or TrainingConfig()
     network = resolve_config(variant_or_config)
-    run_dir = Path(work_dir) / model_id(network.variant, config.seed)
+    identifier = model_id(network.variant, config.seed)
+    run_dir = Path(work_dir) / identifier
     distribution = get_strategy(strategy)
-    train_batches = data.train_dataset(config.batch_size, data_dir, config.limit, config.seed)
+    train_batches = training_batches(config, data_dir)
     _start_run(run_dir, network, config)  # after the data is found: no empty run folders
+    exported = _exported(Path(out) / identifier, network, config)
+    if exported is not None:  # e.g. killed after the export, while removing the checkpoint
+        _remove_checkpoint(run_dir)
+        if verbose:
+            print(f"{identifier} is already trained and exported to {exported} with these "
+                  "settings; delete that folder to train it again.")
+        return exported
+    checkpoint = read_checkpoint(run_dir / BACKUP_DIR)
+    _trim_history(run_dir, checkpoint[0] if checkpoint else 0)
     with distribution.scope():
         model = prepare_model(network, config, first_images(train_batches, config.balance_images))
     callbacks = [
         EpochTimer(),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnDivergence(network.num_classes),
         keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True),
-        keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True,
-                                         delete_checkpoint=False),
+        RunCheckpoint(run_dir / BACKUP_DIR),
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
     model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, shuffle=False,
               verbose=verbose)
     return export_run(run_dir, out, data_dir, model=model, strategy=strategy, verbose=verbose)
+
+
+def _exported(folder: Path, network: NetworkConfig, config: TrainingConfig) -> Path | None:
+    """`folder` if it holds a complete, intact export of a run with these configs."""
+    try:
+        verify_export(folder)
+        metadata = read_metadata(folder)
+    except (FileNotFoundError, ValueError):
+        return None
+    same = (metadata.get("training") == config.to_dict()
+            and metadata.get("config") == network.to_dict())
+    return folder if same else None
 
 
 def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="default",
@@ -275,16 +505,18 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
             f"{run_dir} is not a training run (no {RUN_FILE}); pass the folder "
             "`ei-zoo train` wrote under its --work-dir."
         )
-    run = json.loads((run_dir / RUN_FILE).read_text())
-    network = NetworkConfig.from_dict(run["network"])
-    config = TrainingConfig.from_dict(run["training"])
-    history = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).exists() else None
-    if history is not None and not np.isfinite(history["loss"]).all():
-        epoch = int(history.loc[~np.isfinite(history["loss"]), "epoch"].iloc[0]) + 1
-        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
+    network, config = _read_run(run_dir)
+    history = _read_history_file(run_dir / HISTORY_FILE)
+    lost = [] if history is None else [
+        (int(epoch), float(loss)) for epoch, loss in zip(history["epoch"], history["loss"])
+        if diverged(float(loss), network.num_classes)]
+    if lost:
+        epoch, loss = lost[0]
+        _remove_checkpoint(run_dir)
         raise TrainingDivergedError(
-            f"Training diverged in epoch {epoch} (loss is not finite); nothing was exported. "
-            "Lower the learning rate and train again."
+            f"Training diverged in epoch {epoch + 1} (mean loss {loss:.4g}, chance is "
+            f"{math.log(network.num_classes):.2f}); nothing was exported. Lower the learning "
+            f"rate and train again, in another --work-dir or after deleting {run_dir}."
         )
     if history is None or len(history) < config.epochs:
         done = 0 if history is None else len(history)
@@ -293,9 +525,14 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
             "command again to resume it."
         )
     if model is None:
+        checkpoint = read_checkpoint(run_dir / BACKUP_DIR)
+        if checkpoint is None or checkpoint[0] < config.epochs:
+            raise ValueError(
+                f"{run_dir} has no checkpoint of its last epoch; run the same `ei-zoo train` "
+                "command again to finish it.")
         model = prepare_model(network, config)
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(run_dir / BACKUP_DIR / "latest.weights.h5")
+        model.load_weights(checkpoint[1])
     metrics = model.evaluate(data.test_dataset(data_dir=data_dir), return_dict=True,
                              verbose=verbose)
     identifier = model_id(network.variant, config.seed)
@@ -315,9 +552,15 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         "test_loss": round(float(metrics["loss"]), 4),
     }
     path = export_model(model, Path(out) / identifier, metadata=metadata, history=history)
-    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
+    _remove_checkpoint(run_dir)
     return path
 
 
 def write_json(path: str | Path, values: dict) -> None:
-    Path(path).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    """Write JSON atomically: a kill leaves the old file or the new one, never a torn one."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    _sync(partial)
+    os.replace(partial, path)
+    _sync(path.parent)

@@ -15,8 +15,8 @@ import gzip
 import json
 import os
 import shutil
+import socket
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -26,11 +26,22 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from ei_zoo.export import FORMAT_VERSION, read_metadata, replace_folder, sha256_file, verify_export
+from ei_zoo.export import (
+    FORMAT_VERSION,
+    METADATA,
+    read_metadata,
+    replace_folder,
+    sha256_file,
+    staging_folder,
+    verify_export,
+)
 
 INDEX = "index.json"
 INDEX_COLUMNS = ("id", "variant", "seed", "test_accuracy", "archive", "archive_bytes", "sha256")
 FORMATS = ("keras", "saved_model")
+# Exports hold weights, which barely compress (about 1.5x; 5x for a tiny model's
+# graph): an archive that unpacks to far more than this is broken or a zip bomb.
+MAX_UNPACK_RATIO = 100
 
 
 def exported_dir() -> Path:
@@ -169,6 +180,12 @@ def _index_entry(models: list[dict], model_id: str, mirror: str) -> dict:
                 # Without a hash get_file would accept anything the mirror serves.
                 raise ValueError(
                     f"The mirror's {INDEX} gives no sha256 for {model_id!r}; re-pack the mirror.")
+            size = entry.get("archive_bytes")
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                # The size bounds what the archive may unpack to.
+                raise ValueError(
+                    f"The mirror's {INDEX} gives no archive_bytes for {model_id!r}; re-pack "
+                    "the mirror.")
             return entry
     ids = sorted(str(entry.get("id")) for entry in models if isinstance(entry, dict))
     closest = difflib.get_close_matches(model_id, ids, n=3, cutoff=0.5)
@@ -183,8 +200,8 @@ def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | N
 
     Always downloads, and replaces a cached copy only once the new one is
     complete and verified. On any failure the cache is left as it was.
-    `timeout` (seconds) bounds the index request; the archive is fetched by
-    `keras.utils.get_file`, which takes no timeout.
+    `timeout` (seconds) bounds every network wait (connecting, and each read)
+    of the index and the archive request.
     """
     if not model_id or PurePosixPath(model_id).name != model_id or model_id.startswith("."):
         raise ValueError(f"{model_id!r} is not a model id; ids look like 'standard-s0'.")
@@ -192,20 +209,36 @@ def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | N
     entry = _index_entry(_fetch_index(mirror, timeout), model_id, mirror)
     root = _cache_root(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_id}.download-", dir=root))
+    # Also removes what a download killed midway left behind.
+    staging = staging_folder(root / model_id, "download")
     try:
-        archive = _fetch_archive(f"{mirror}/{model_id}.tar.gz", entry["sha256"], staging)
-        extract_archive(archive, staging / "unpacked", model_id)
-        verify_export(staging / "unpacked" / model_id)
-        replace_folder(staging / "unpacked" / model_id, root / model_id)
+        archive = _fetch_archive(f"{mirror}/{model_id}.tar.gz", entry["sha256"], staging,
+                                 timeout)
+        extract_archive(archive, staging / "unpacked", model_id,
+                        max_bytes=MAX_UNPACK_RATIO * entry["archive_bytes"])
+        unpacked = staging / "unpacked" / model_id
+        verify_export(unpacked)
+        holds = read_metadata(unpacked).get("id")
+        if holds != model_id:
+            raise ValueError(
+                f"{archive.name} holds model {holds!r}, not {model_id!r}; re-pack the mirror.")
+        replace_folder(unpacked, root / model_id)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return root / model_id
 
 
-def _fetch_archive(url: str, sha256: str, folder: Path) -> Path:
-    """Download `url` into `folder` with `keras.utils.get_file`, checked against `sha256`."""
+def _fetch_archive(url: str, sha256: str, folder: Path, timeout: float) -> Path:
+    """Download `url` into `folder` with `keras.utils.get_file`, checked against `sha256`.
+
+    get_file takes no timeout and opens its connection with the socket
+    default, so that default is set to `timeout` while it runs. This keeps
+    get_file's progress bar, hash check and clean-up of partial files; the
+    price is that sockets other threads open meanwhile get it too.
+    """
     name = PurePosixPath(url).name
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
     try:
         return Path(keras.utils.get_file(
             fname=name, origin=url, file_hash=sha256, hash_algorithm="sha256",
@@ -214,23 +247,38 @@ def _fetch_archive(url: str, sha256: str, folder: Path) -> Path:
         raise ValueError(
             f"{name} from {url} does not match the sha256 in the mirror's {INDEX}; the "
             "mirror is damaged or changed while downloading: try again or re-pack it.") from None
-    except Exception as error:  # get_file wraps URL errors in a bare Exception
+    except Exception as error:
+        # get_file wraps URL errors in a bare Exception; others (a timeout while
+        # reading, a dropped connection) come through as they are.
+        cause = error.__context__ if type(error) is Exception and error.__context__ else error
         raise ValueError(
-            f"Could not download {name} from {url}: {_failure(error.__context__ or error)}; "
+            f"Could not download {name} from {url}: {_failure(cause)}; "
             "check the mirror URL.") from None
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
-def extract_archive(archive: Path, destination: Path, model_id: str) -> None:
+def extract_archive(archive: Path, destination: Path, model_id: str,
+                    max_bytes: int | None = None) -> None:
     """Unpack a model archive, refusing anything that could land outside `<model_id>/`.
 
     Absolute paths, `..`, links and special files are refused explicitly
     before anything is written, and tarfile's `data` filter checks again.
+    `max_bytes` bounds what the members may unpack to (see `MAX_UNPACK_RATIO`).
     """
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = tar.getmembers()
-            for member in members:
+            members, total = [], 0
+            for member in tar:  # header by header: a bomb is refused before its data is read
+                members.append(member)
                 parts = PurePosixPath(member.name).parts
+                total += member.size
+                if max_bytes is not None and total > max_bytes:
+                    raise ValueError(
+                        f"Refusing to unpack {archive.name}: member {member.name!r} "
+                        f"({member.size} bytes) takes it past {max_bytes} bytes, "
+                        f"{MAX_UNPACK_RATIO}x the archive size the index gives; do not use "
+                        "this mirror.")
                 if member.issym() or member.islnk():
                     problem = "a link"
                 elif not (member.isfile() or member.isdir()):
@@ -256,18 +304,23 @@ def resolve(model_id_or_path: str | Path, mirror: str | None = None,
     """The export folder of a model: a path, else `exported_dir()`, the cache, the mirror."""
     candidate = Path(model_id_or_path)
     if candidate.is_dir():
-        read_metadata(candidate)  # a clear error if it is not an export
+        verify_export(candidate)  # a clear error if it is not an export, or is damaged
         return candidate
     model_id = str(model_id_or_path)
     places = [exported_dir() / model_id, _cache_root(cache_dir) / model_id]
     for folder in places:
         if folder.is_dir():
-            read_metadata(folder)
+            verify_export(folder)
             return folder
     if not (mirror or os.environ.get("EI_ZOO_MIRROR")):
+        known = sorted({folder.name for place in places if place.parent.is_dir()
+                        for folder in place.parent.iterdir()
+                        if not folder.name.startswith(".") and (folder / METADATA).is_file()})
+        closest = difflib.get_close_matches(model_id, known, n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(closest)}?)" if closest else ""
         raise FileNotFoundError(
-            f"No model {model_id!r} in {' or '.join(str(place) for place in places)}; pass "
-            "mirror=URL (--mirror) or set EI_ZOO_MIRROR to download it.")
+            f"No model {model_id!r} in {' or '.join(str(place.parent) for place in places)}"
+            f"{hint}; pass mirror=URL (--mirror) or set EI_ZOO_MIRROR to download it.")
     return download(model_id, mirror, cache_dir)
 
 
@@ -277,7 +330,8 @@ def load(model_id_or_path: str | Path, format: str = "keras", mirror: str | None
 
     `format="keras"` gives the Keras model (ei_zoo's layers are registered by
     importing this package), `"saved_model"` the `tf.saved_model.load` object
-    with its `serve` and `activations` endpoints.
+    with its `serve` and `activations` endpoints. The export's files are
+    checked against their sha256 first, so a damaged copy is never loaded.
     """
     if format not in FORMATS:
         raise ValueError(f"format={format!r}; use one of {FORMATS}.")
