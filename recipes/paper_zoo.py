@@ -12,6 +12,7 @@ one `train_and_export` run, so a killed sweep resumes where it stopped.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -22,7 +23,12 @@ from ei_zoo.variants import RATIOS, ratio_name
 
 # Seconds per epoch of `standard` (batch 128, mixed_bfloat16) on the 2-core
 # machine this project is developed on; other variants scale by their MACs.
+# Used only where benchmarks/ratio_cost.py has measured nothing.
 STANDARD_EPOCH_SECONDS = 80.0
+# Seconds per epoch measured from timed training steps by `python benchmarks/run.py`
+# (benchmarks/ratio_cost.py); the ratio variants' cost does not follow their MACs alone.
+MEASURED_EPOCH_SECONDS = (Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+                          / "epoch_seconds.json")
 
 
 def paper_zoo() -> list[tuple[str, str, int]]:
@@ -43,9 +49,52 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def estimate_epoch_seconds(variant: str) -> float:
+def measured_epoch_seconds(path=MEASURED_EPOCH_SECONDS) -> dict:
+    """The benchmark's file: {"epoch_seconds": {variant: s}, "machine", "measured_at", ...}.
+
+    Empty when the file is absent or unreadable, so estimates fall back to MACs.
+    """
+    try:
+        measured = json.loads(Path(path).read_text())
+        measured["epoch_seconds"] = {str(variant): float(seconds) for variant, seconds
+                                     in measured["epoch_seconds"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return measured
+
+
+def epoch_estimate(variant: str, measured: dict | None = None) -> tuple[float, str]:
+    """Seconds per epoch of `variant` and where the figure came from.
+
+    Measured (`benchmarks/results/epoch_seconds.json`) where the benchmark timed
+    the variant (`standard` is `ratio_1_4`); otherwise standard's time scaled by
+    the variant's MACs (so `inh_pn` and `no_dale` cost what `standard` costs),
+    from the measured standard when there is one, else from
+    STANDARD_EPOCH_SECONDS.
+    """
+    seconds = (measured_epoch_seconds() if measured is None else measured).get(
+        "epoch_seconds", {})
+    key = "ratio_1_4" if variant == "standard" else variant
+    if key in seconds:
+        return seconds[key], "measured"
     scale = multiply_accumulates(variant) / multiply_accumulates("standard")
-    return STANDARD_EPOCH_SECONDS * scale
+    if "ratio_1_4" in seconds:
+        return seconds["ratio_1_4"] * scale, "measured standard x MACs"
+    return STANDARD_EPOCH_SECONDS * scale, f"{STANDARD_EPOCH_SECONDS:.0f} s x MACs"
+
+
+def estimate_epoch_seconds(variant: str, measured: dict | None = None) -> float:
+    return epoch_estimate(variant, measured)[0]
+
+
+def _estimate_source(measured: dict, path) -> str:
+    if not measured:
+        return (f"no {path} (run `python benchmarks/run.py`): standard's "
+                f"{STANDARD_EPOCH_SECONDS:.0f} s per epoch on a 2-core CPU, scaled by MACs")
+    machine = measured.get("machine", {})
+    return (f"measured {measured.get('measured_at', '?')} ({measured.get('mode', '?')} run) on "
+            f"{machine.get('cpu_model', '?')} with {machine.get('usable_cpus', '?')} CPUs, "
+            f"from {path}")
 
 
 def main(argv=None) -> int:
@@ -64,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
                         help="train every n-th network starting at i (split across machines)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument("--epoch-seconds", type=Path, default=MEASURED_EPOCH_SECONDS,
+                        metavar="JSON", help="measured seconds per epoch (benchmarks/run.py)")
     args = parser.parse_args(argv)
 
     plan = paper_zoo()
@@ -77,15 +128,17 @@ def main(argv=None) -> int:
     plan = plan[index::count]
     todo = [entry for entry in plan if not (args.out / entry[0] / "metadata.json").exists()]
 
+    measured = measured_epoch_seconds(args.epoch_seconds)
     total = 0.0
     for identifier, variant, _seed in plan:
-        epoch_seconds = estimate_epoch_seconds(variant)
+        epoch_seconds, source = epoch_estimate(variant, measured)
         pending = any(identifier == entry[0] for entry in todo)
         total += epoch_seconds * args.epochs if pending else 0.0
         print(f"{identifier:16s} {'train' if pending else 'done (exported)':16s} "
               f"~{epoch_seconds * args.epochs / 60:6.1f} min "
-              f"({args.epochs} epochs x {epoch_seconds:.0f} s)")
-    print(f"{len(todo)} of {len(plan)} networks to train, ~{total / 3600:.1f} h on a 2-core CPU")
+              f"({args.epochs} epochs x {epoch_seconds:.0f} s, {source})")
+    print(f"{len(todo)} of {len(plan)} networks to train, ~{total / 3600:.1f} h")
+    print(f"epoch times: {_estimate_source(measured, args.epoch_seconds)}")
     if args.dry_run:
         return 0
     for identifier, variant, seed in todo:

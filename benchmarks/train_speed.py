@@ -1,0 +1,126 @@
+"""Training speed of `standard` against the same network built on Keras's ConvLSTM2D.
+
+ConvLSTM2D is the most optimised layer of the same kind that users know, so
+it is the reference: same front end, same readout, same T, same optimizer,
+loss and dtype policy; only the two recurrent areas differ. Both run side by
+side in one process on a fixed in-memory batch (no input pipeline), warm-up
+excluded, in alternating repetitions, and the median is reported.
+
+    python benchmarks/train_speed.py [--quick] [--precision float32 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import common
+
+
+def build_reference(config):
+    """`build_model`'s network with `keras.layers.ConvLSTM2D` as areas 3 and 4.
+
+    Build it under the dtype policy to compare (`ei_zoo.training.dtype_policy`).
+    The filters equal the E/I areas' PN channels (64), so both networks pass
+    the same number of channels from area to area.
+    """
+    import keras
+    from keras import ops
+
+    from ei_zoo.layers import ConvArea, SequenceMaxPooling2D
+
+    size = config.image_size
+    images = keras.Input((size, size, 3), dtype="float32", name="images")
+    pixels = keras.layers.Normalization(
+        mean=config.pixel_mean, variance=[s**2 for s in config.pixel_std],
+        dtype="float32", name="pixels",
+    )(images)
+    normalize = config.front_end_norm == "batch"
+    area1 = ConvArea(config.area1_channels, normalize=normalize, name="area1")(pixels)
+    area2 = ConvArea(config.area2_channels, normalize=normalize, name="area2")(area1)
+    frames = ops.repeat(ops.expand_dims(area2, 1), config.timesteps, axis=1)
+    area3 = keras.layers.ConvLSTM2D(config.principal, config.kernel_size, padding="same",
+                                    return_sequences=True, name="area3")(frames)
+    area4_input = SequenceMaxPooling2D(2, name="area3_to_area4")(area3)
+    area4 = keras.layers.ConvLSTM2D(config.principal, config.kernel_size, padding="same",
+                                    return_sequences=True, name="area4")(area4_input)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(area4[:, -1])
+    logits = keras.layers.Dense(config.num_classes, dtype="float32", name="readout")(pooled)
+    return keras.Model(images, logits, name="convlstm2d_reference")
+
+
+def compile_like_prepare_model(model, training):
+    """The optimizer, loss and metrics `ei_zoo.training.prepare_model` compiles with."""
+    import keras
+
+    from ei_zoo.training import make_optimizer
+
+    model.compile(
+        optimizer=make_optimizer(training),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def compare(precision: str, mode: str) -> dict:
+    """Images/s of `standard` and of the ConvLSTM2D reference under one precision."""
+    import keras
+
+    from ei_zoo.models import resolve_config
+    from ei_zoo.training import TrainingConfig, dtype_policy, prepare_model
+
+    sizes = common.SIZES[mode]
+    batch = sizes["batch"]
+    training = TrainingConfig(batch_size=batch, precision=precision)
+    network = resolve_config("standard", **common.network_overrides(mode))
+    standard = prepare_model(network, training)
+    keras.utils.set_random_seed(training.seed)
+    with dtype_policy(precision):
+        reference = compile_like_prepare_model(build_reference(network), training)
+    images, labels = common.synthetic_batch(batch, network.image_size, network.num_classes)
+    steps = {"standard": common.train_step(standard, images, labels),
+             "convlstm2d": common.train_step(reference, images, labels)}
+    for step in steps.values():  # tracing and the first, slow steps are not measured
+        common.seconds_of(step, sizes["warmup"])
+    seconds = common.alternating(steps, sizes["pairs"], sizes["steps"])
+    rates = {name: [sizes["steps"] * batch / s for s in values]
+             for name, values in seconds.items()}
+    ratios = [a / b for a, b in zip(rates["standard"], rates["convlstm2d"])]
+    result = {
+        "standard_images_per_second": round(common.median(rates["standard"]), 1),
+        "convlstm2d_images_per_second": round(common.median(rates["convlstm2d"]), 1),
+        "ratio": round(common.median(ratios), 3),
+        "pair_ratios": [round(r, 3) for r in ratios],
+        "standard_step_seconds": round(batch / common.median(rates["standard"]), 4),
+        "convlstm2d_step_seconds": round(batch / common.median(rates["convlstm2d"]), 4),
+        "standard_parameters": standard.count_params(),
+        "convlstm2d_parameters": reference.count_params(),
+        "batch_size": batch,
+        "steps_per_repetition": sizes["steps"],
+        "repetitions": sizes["pairs"],
+        "warmup_steps": sizes["warmup"],
+    }
+    common.say(f"train {precision}: standard {result['standard_images_per_second']:.0f} img/s, "
+               f"ConvLSTM2D {result['convlstm2d_images_per_second']:.0f} img/s, "
+               f"ratio {result['ratio']:.2f} (pairs {result['pair_ratios']})")
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_mode_arguments(parser)
+    parser.add_argument("--precision", nargs="+", default=["float32", "mixed_bfloat16"],
+                        choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    args = parser.parse_args(argv)
+    mode = common.mode_of(args)
+    by_precision = {precision: compare(precision, mode) for precision in args.precision}
+    import tensorflow as tf
+
+    devices = [device.name for device in tf.config.list_physical_devices()]
+    common.emit({"mode": mode, "precisions": by_precision, "devices": devices,
+                 "peak_rss_mib": common.peak_rss_mib()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

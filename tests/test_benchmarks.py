@@ -1,0 +1,55 @@
+"""The benchmark entry point runs and reports what the issue asks for.
+
+Only that it works: tiny networks and sizes, so no figure here means
+anything and nothing is asserted about speed.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HEADLINES = ("train_ratio_vs_convlstm2d", "analysis_ratio_vs_forward", "pipeline_ratio_vs_train")
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and value > 0
+
+
+def test_run_quick_tiny(cifar_dir, tmp_path):
+    env = dict(os.environ, TFDS_DATA_DIR=cifar_dir, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    out = tmp_path / "latest.json"
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--tiny",
+         "--out", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(f"benchmarks/run.py --quick --tiny took {time.monotonic() - start:.0f} s")
+
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == json.loads(out.read_text())
+    assert report["mode"] == "tiny"
+    for key in HEADLINES:
+        assert _positive(report[key]), (key, report[key])
+        assert set(report["targets"][key]) == {"measured", "target", "met"}
+    for precision in ("float32", "mixed_bfloat16"):
+        figures = report["train"]["precisions"][precision]
+        assert _positive(figures["standard_images_per_second"])
+        assert _positive(figures["convlstm2d_images_per_second"])
+    for kind in ("serve", "activations", "analyze"):
+        assert _positive(report["analysis"][f"{kind}_images_per_second"])
+        assert all(_positive(mib) for mib in report["analysis"]["peak_rss_mib"][kind].values())
+    assert _positive(report["pipeline"]["images_per_second"])
+    epoch_seconds = report["ratio_sweep"]["epoch_seconds"]
+    assert epoch_seconds and all(_positive(s) for s in epoch_seconds.values())
+    machine = report["machine"]
+    assert machine["cpu_count"] >= 1 and machine["tensorflow"] and machine["keras"]
+    # Tiny figures are meaningless: they never become paper_zoo.py's estimates.
+    assert not (tmp_path / "epoch_seconds.json").exists()
