@@ -26,17 +26,10 @@ def build_reference(config):
     import keras
     from keras import ops
 
-    from ei_zoo.layers import ConvArea, SequenceMaxPooling2D
+    from ei_zoo.layers import SequenceMaxPooling2D
+    from ei_zoo.models import front_end
 
-    size = config.image_size
-    images = keras.Input((size, size, 3), dtype="float32", name="images")
-    pixels = keras.layers.Normalization(
-        mean=config.pixel_mean, variance=[s**2 for s in config.pixel_std],
-        dtype="float32", name="pixels",
-    )(images)
-    normalize = config.front_end_norm == "batch"
-    area1 = ConvArea(config.area1_channels, normalize=normalize, name="area1")(pixels)
-    area2 = ConvArea(config.area2_channels, normalize=normalize, name="area2")(area1)
+    images, area2 = front_end(config)
     frames = ops.repeat(ops.expand_dims(area2, 1), config.timesteps, axis=1)
     area3 = keras.layers.ConvLSTM2D(config.principal, config.kernel_size, padding="same",
                                     return_sequences=True, name="area3")(frames)

@@ -48,6 +48,23 @@ def _recurrent_area(config: NetworkConfig, name: str, input_from_principal: bool
     )
 
 
+def front_end(config: NetworkConfig):
+    """The `images` input and the output of area 2 (pixels -> area1 -> area2).
+
+    Shared by `build_model` and by any network compared against it (the
+    benchmarks' ConvLSTM2D reference), so both see the same input.
+    """
+    size = config.image_size
+    images = keras.Input((size, size, 3), dtype="float32", name="images")
+    pixels = keras.layers.Normalization(
+        mean=config.pixel_mean, variance=[s**2 for s in config.pixel_std],
+        dtype="float32", name="pixels",
+    )(images)
+    normalize = config.front_end_norm == "batch"
+    area1 = ConvArea(config.area1_channels, normalize=normalize, name="area1")(pixels)
+    return images, ConvArea(config.area2_channels, normalize=normalize, name="area2")(area1)
+
+
 def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     """Build the network of SPEC section 1.
 
@@ -58,15 +75,7 @@ def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     For training, follow with `balance_biases(model, images)` (see there).
     """
     config = resolve_config(variant_or_config, **overrides)
-    size = config.image_size
-    images = keras.Input((size, size, 3), dtype="float32", name="images")
-    pixels = keras.layers.Normalization(
-        mean=config.pixel_mean, variance=[s**2 for s in config.pixel_std],
-        dtype="float32", name="pixels",
-    )(images)
-    normalize = config.front_end_norm == "batch"
-    area1 = ConvArea(config.area1_channels, normalize=normalize, name="area1")(pixels)
-    area2 = ConvArea(config.area2_channels, normalize=normalize, name="area2")(area1)
+    images, area2 = front_end(config)
     area3 = _recurrent_area(config, "area3", input_from_principal=False)(area2)
     area4_input = SequenceMaxPooling2D(2, name="area3_to_area4")(area3["PN"])
     area4 = _recurrent_area(config, "area4", input_from_principal=True)(area4_input)

@@ -42,7 +42,7 @@ def main(argv=None):
         }
         print(variant, results[variant], flush=True)
     if "no_dale" in results:
-        for variant, result in results.items():
+        for result in results.values():
             result["gap_to_no_dale"] = round(
                 results["no_dale"]["test_accuracy"] - result["test_accuracy"], 4)
     args.out.parent.mkdir(parents=True, exist_ok=True)

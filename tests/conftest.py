@@ -77,3 +77,12 @@ def tiny_export(trained_tiny, tmp_path_factory):
     folder = tmp_path_factory.mktemp("exported") / "standard-s0"
     return export_model(model, folder, metadata={"seed": 0, "test_accuracy": 0.125},
                         history=history.history)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty KERAS_HOME and exported folder, so only the mirror has models."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("EI_ZOO_EXPORTED", str(tmp_path / "nothing_exported"))
+    monkeypatch.delenv("EI_ZOO_MIRROR", raising=False)
+    return tmp_path / "keras" / "ei_zoo"

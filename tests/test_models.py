@@ -25,7 +25,7 @@ def test_shapes_for_every_variant(name, images):
     assert all(value.dtype == "float32" for value in activations.values())
 
     weights = ei_zoo.effective_weights(model)
-    for area, channels_in in (("area3", 64), ("area4", 64)):
+    for area in ("area3", "area4"):
         assert weights[f"{area}/PN->g"].shape == (3, 3, 64, 64)
         assert weights[f"{area}/PN->f"].shape == (3, 3, 64, 64)
         assert weights[f"{area}/PN->IG"].shape == (3, 3, 64, interneurons)

@@ -326,15 +326,6 @@ def served(tiny_export, tmp_path):
     server.server_close()
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty KERAS_HOME and exported folder, so only the mirror has models."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("EI_ZOO_EXPORTED", str(tmp_path / "nothing_exported"))
-    monkeypatch.delenv("EI_ZOO_MIRROR", raising=False)
-    return tmp_path / "keras" / "ei_zoo"
-
-
 def _set_archive(folder, data):
     """Serve `data` as the archive, with an index that matches it (sha256 and size)."""
     (folder / "standard-s0.tar.gz").write_bytes(data)

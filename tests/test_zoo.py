@@ -53,15 +53,6 @@ def mirror(exported, tmp_path):
     server.server_close()
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty KERAS_HOME and exported folder, so only the mirror has models."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("EI_ZOO_EXPORTED", str(tmp_path / "nothing_exported"))
-    monkeypatch.delenv("EI_ZOO_MIRROR", raising=False)
-    return tmp_path / "keras" / "ei_zoo"
-
-
 def _entries(folder):
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 

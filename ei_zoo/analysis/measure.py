@@ -19,7 +19,6 @@ import tensorflow as tf
 
 from ei_zoo import data
 from ei_zoo.analysis.connectivity import (
-    PATHWAYS,
     calibrate_threshold,
     connection_density,
     outgoing,
