@@ -158,8 +158,15 @@ def _command_pack(args):
     print(pack(args.exported, args.out))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to look, not the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ei-zoo", description="Convolutional recurrent networks with E and I cell types.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
