@@ -421,19 +421,16 @@ def _read_run(run_dir: Path) -> tuple[NetworkConfig, TrainingConfig]:
 
 def _start_run(run_dir: Path, network: NetworkConfig, config: TrainingConfig) -> None:
     """Write the run's config, or check that a run being resumed had the same one."""
-    run = {"network": network.to_dict(), "training": config.to_dict()}
     run_file = run_dir / RUN_FILE
     if run_file.exists():
-        _read_run(run_dir)  # a damaged file gets its own message
-        previous = json.loads(run_file.read_text())
-        if previous != run:
+        if _read_run(run_dir) != (network, config):  # a damaged file gets its own message
             raise ValueError(
                 f"{run_dir} holds a run with other settings; resume it with the same "
                 "arguments, or delete that folder (or choose another --work-dir) to start anew."
             )
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_file, run)
+    write_json(run_file, {"network": network.to_dict(), "training": config.to_dict()})
 
 
 def train_and_export(variant_or_config="standard", config: TrainingConfig | None = None,
