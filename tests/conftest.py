@@ -5,7 +5,12 @@ The real CIFAR-10 is the prepared TFDS data dir in `../shared/tensorflow_dataset
 when `EI_ZOO_REQUIRE_CIFAR=1` (CI sets it): then its absence is a failure.
 """
 
+import collections
+import contextlib
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +91,35 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("EI_ZOO_EXPORTED", str(tmp_path / "nothing_exported"))
     monkeypatch.delenv("EI_ZOO_MIRROR", raising=False)
     return tmp_path / "keras" / "ei_zoo"
+
+
+class _MirrorHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, counts GETs per path in `server.requests`, and lets
+    `server.behaviour[path](handler)` override a path's answer."""
+
+    def do_GET(self):
+        self.server.requests[self.path] += 1
+        action = self.server.behaviour.get(self.path)
+        if action is None:
+            super().do_GET()
+        else:
+            action(self)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder):
+    """Serve `folder` on loopback; yields (url, server)."""
+    handler = functools.partial(_MirrorHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.behaviour, server.requests, server.release = {}, collections.Counter(), threading.Event()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()

@@ -7,8 +7,6 @@ and determinism of a short run.
 """
 
 import collections
-import functools
-import http.server
 import io
 import json
 import os
@@ -37,6 +35,7 @@ from ei_zoo.cli import main as cli_main
 from ei_zoo.config import NetworkConfig
 from ei_zoo.export import export_model, read_metadata, sha256_file, staging_folder, verify_export
 from ei_zoo.models import check_images
+from conftest import serve_folder
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS, IMAGES, BATCH = 2, 2048, 64
@@ -294,36 +293,14 @@ def test_export_cleans_up_after_a_killed_writer(trained_tiny, tiny_export, tmp_p
 
 # --- 3. Hostile or broken downloads -----------------------------------------------------
 
-class _MirrorHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; `server.behaviour[path](handler)` overrides a path's answer."""
-
-    def do_GET(self):
-        self.server.requests[self.path] += 1
-        action = self.server.behaviour.get(self.path)
-        if action is None:
-            super().do_GET()
-        else:
-            action(self)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def served(tiny_export, tmp_path):
     """The tiny export packed into `<tmp>/mirror` and served on loopback: (folder, url, server)."""
     exported = tmp_path / "mirror_source"
     shutil.copytree(tiny_export, exported / tiny_export.name)
     folder = zoo.pack(exported, tmp_path / "mirror")
-    handler = functools.partial(_MirrorHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.behaviour, server.requests, server.release = {}, collections.Counter(), threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}", server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with serve_folder(folder) as (url, server):
+        yield folder, url, server
 
 
 def _set_archive(folder, data):

@@ -1,34 +1,16 @@
-import collections
-import functools
-import http.server
 import io
 import json
 import os
 import shutil
 import tarfile
-import threading
 
 import keras
 import numpy as np
 import pytest
 
 import ei_zoo.zoo as zoo
+from conftest import serve_folder
 from ei_zoo.export import sha256_file, verify_export
-
-
-class _CountingHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder and counts GET requests per path."""
-
-    def __init__(self, *args, counts, **kwargs):
-        self.counts = counts
-        super().__init__(*args, **kwargs)
-
-    def do_GET(self):
-        self.counts[self.path] += 1
-        super().do_GET()
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
@@ -43,14 +25,8 @@ def exported(tiny_export, tmp_path):
 def mirror(exported, tmp_path):
     """`exported` packed and served on loopback: (folder, url, request counts)."""
     folder = zoo.pack(exported, tmp_path / "mirror")
-    counts = collections.Counter()
-    handler = functools.partial(_CountingHandler, counts=counts, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}", counts
-    server.shutdown()
-    server.server_close()
+    with serve_folder(folder) as (url, server):
+        yield folder, url, server.requests
 
 
 def _entries(folder):
