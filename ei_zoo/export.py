@@ -63,6 +63,7 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    model = pretrained(model)
     staging = staging_folder(target)
     try:
         staging.chmod(0o755)  # mkdtemp's 0700 would make the export private to its writer
@@ -86,6 +87,18 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
     return target
 
 
+def pretrained(model: keras.Model) -> keras.Model:
+    """A copy of `model` with its weights and without its optimizer.
+
+    What a pretrained network needs: AdamW's two moments would double
+    `model.keras` and travel into the SavedModel's variables too. The run
+    folder keeps them for resuming; fine-tuning compiles a fresh optimizer.
+    """
+    copy = keras.Model.from_config(model.get_config())  # clone_model would compile it
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _write_saved_model(model: keras.Model, folder: Path) -> None:
     """SavedModel with the `serve` and `activations` endpoints, batch norm in inference mode.
 
@@ -95,7 +108,6 @@ def _write_saved_model(model: keras.Model, folder: Path) -> None:
     activations = activation_model(model)
     spec = [keras.InputSpec(shape=(None, *model.input.shape[1:]), dtype="float32")]
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint("serve", lambda images: model(images, training=False),
                          input_signature=spec)
     archive.add_endpoint("activations", lambda images: activations(images, training=False),

@@ -199,3 +199,24 @@ def test_failed_export_keeps_the_previous_version(trained_tiny, tmp_path, monkey
     assert read_metadata(target)["seed"] == 3
     verify_export(target)
     assert [path.name for path in target.parent.iterdir()] == ["standard-s0"]
+
+
+def test_export_of_a_trained_network_is_small_and_fine_tunes(tmp_path):
+    """A pretrained export carries no optimizer state and no second copy of the
+    weights: at most 15 bytes per parameter (issue 10), and it still fine-tunes."""
+    from ei_zoo.training import TrainingConfig, prepare_model
+
+    model = prepare_model("standard", TrainingConfig(epochs=1, limit=128))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, 8)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # AdamW now holds two moments
+    folder = export_model(model, tmp_path / "standard-s0")
+    size = sum(file.stat().st_size for file in folder.rglob("*") if file.is_file())
+    assert size <= 15 * model.count_params(), size / model.count_params()
+
+    loaded = ei_zoo.load(folder)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    loaded.compile(optimizer="adam",
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert np.isfinite(loaded.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0])
