@@ -49,6 +49,11 @@ class NetworkConfig:
             non-negative rates through non-negative weights starts O(1)
             (`ei_zoo.layers.weight_initializer` explains). No effect on
             `no_dale`, whose weights are all free.
+        silence_penalty: weight of the loss that returns a silent ReLU channel
+            (g, IG, OG) of areas 3-4 to its threshold during training
+            (`ei_zoo.layers.silence_loss`); zero for every channel that fires
+            anywhere in the batch. Without it, `standard`'s area-4 OG fall
+            silent in the first epoch (docs/silent-units.md). 0 turns it off.
         signed_principal_output: SPEC's non-default option; g uses tanh so the
             cell state and PN output may be negative (plain ConvLSTM form).
         pixel_mean, pixel_std: per-channel statistics used to normalise raw
@@ -71,6 +76,7 @@ class NetworkConfig:
     forget_bias: float = 1.0
     gate_drive: float = 0.0
     signed_weight_scale: float = 0.1
+    silence_penalty: float = 1.0
     signed_principal_output: bool = False
     pixel_mean: tuple[float, float, float] = CIFAR10_MEAN
     pixel_std: tuple[float, float, float] = CIFAR10_STD
@@ -121,7 +127,8 @@ class NetworkConfig:
                 "(three 2x poolings before the readout)."
             )
         # A string here would only fail deep inside a layer at build time.
-        for name in ("resting_drive", "forget_bias", "gate_drive", "signed_weight_scale"):
+        for name in ("resting_drive", "forget_bias", "gate_drive", "signed_weight_scale",
+                     "silence_penalty"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not math.isfinite(value):
@@ -131,6 +138,10 @@ class NetworkConfig:
                 f"NetworkConfig.signed_weight_scale={self.signed_weight_scale!r} must be > 0 "
                 "(0 would start every signed weight at zero)."
             )
+        if self.silence_penalty < 0:
+            raise ValueError(
+                f"NetworkConfig.silence_penalty={self.silence_penalty!r} must be >= 0 "
+                "(0 turns the penalty off).")
         if not isinstance(self.signed_principal_output, bool):
             raise ValueError(
                 f"NetworkConfig.signed_principal_output={self.signed_principal_output!r} "

@@ -54,6 +54,23 @@ def weight_initializer(fan_in: int, signed: bool, gain: float = 6.0, signed_scal
     return keras.initializers.RandomUniform(-limit, limit)
 
 
+def silence_loss(preactivations):
+    """How far the silent channels of ReLU populations are below their threshold.
+
+    For each [N, H, W, C] pre-activation, the mean over channels of
+    relu(-max z)^2, the max taken over the batch and every position: zero
+    for a channel that fires anywhere in the batch, so live channels feel
+    nothing and their tuning is left alone. A channel silent on the whole
+    batch gets no gradient through its ReLU; this loss gives it one, towards
+    the input that drives it most (docs/silent-units.md).
+    """
+    total = 0.0
+    for preactivation in preactivations:
+        peak = ops.max(ops.cast(preactivation, "float32"), axis=(0, 1, 2))
+        total = total + ops.mean(ops.square(ops.relu(-peak)))
+    return total
+
+
 def _constant_blocks(blocks):
     """Initializer for a bias made of constant blocks [(size, value), ...]."""
 
@@ -92,6 +109,11 @@ class EIConvLSTMCell(keras.layers.Layer):
             f and of i/o (refined from data by `EIConvLSTM.balance_biases`).
         signed_weight_scale: init scale of sign-constrained magnitudes
             relative to the free (He/LeCun) init; see `weight_initializer`.
+        silence_penalty: weight of `silence_loss` on g, IG and OG, added
+            (with `add_loss`) at every step of a training call; 0 adds none.
+            Under Adam, a population whose every input is excitatory and
+            whose every output opposes what early training wants (standard's
+            area-4 OG) falls silent within tens of steps and never returns.
     """
 
     def __init__(
@@ -107,6 +129,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         forget_bias=1.0,
         gate_drive=0.0,
         signed_weight_scale=1.0,
+        silence_penalty=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -121,6 +144,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         self.forget_bias = float(forget_bias)
         self.gate_drive = float(gate_drive)
         self.signed_weight_scale = float(signed_weight_scale)
+        self.silence_penalty = float(silence_penalty)
         self.signs = cell_type_signs(dale)
         self.input_sign = self.signs["PN"] if self.input_from_principal else None
         self.target_sizes = {
@@ -185,12 +209,13 @@ class EIConvLSTMCell(keras.layers.Layer):
         kernel = apply_sign(self.input_kernel, self.input_sign)
         return ops.conv(frames, ops.cast(kernel, frames.dtype), padding="same")
 
-    def call(self, input_drive, states=None):
+    def call(self, input_drive, states=None, training=None):
         """One step.
 
         Args:
             input_drive: `project_input(x)`, [N, H, W, projection_size].
             states: `(h, c)` of the previous step, or None at step 0 (h = c = 0).
+            training: a training call adds `silence_penalty` x `silence_loss`.
 
         Returns:
             `(rates, (h, c), preactivations)`: rates is a dict of PN, IG and OG
@@ -208,6 +233,9 @@ class EIConvLSTMCell(keras.layers.Layer):
         forget = ops.sigmoid(z_f)
         input_gating = ops.relu(z_ig)
         output_gating = ops.relu(z_og)
+        if training and self.silence_penalty:
+            relu_drives = [z_ig, z_og] if self.signed_principal_output else [z_g, z_ig, z_og]
+            self.add_loss(self.silence_penalty * silence_loss(relu_drives))
         z_i = ops.matmul(
             input_gating, apply_sign(self.input_gate_kernel, self.signs["IG"])[0, 0]
         ) + self.input_gate_bias
@@ -251,6 +279,7 @@ class EIConvLSTMCell(keras.layers.Layer):
             forget_bias=self.forget_bias,
             gate_drive=self.gate_drive,
             signed_weight_scale=self.signed_weight_scale,
+            silence_penalty=self.silence_penalty,
         )
         return config
 
@@ -271,7 +300,7 @@ class EIConvLSTM(keras.layers.Layer):
     def __init__(self, principal, input_gating, output_gating, timesteps=4, kernel_size=3,
                  dale="standard", input_from_principal=False, signed_principal_output=False,
                  resting_drive=0.5, forget_bias=1.0, gate_drive=0.0, signed_weight_scale=1.0,
-                 **kwargs):
+                 silence_penalty=0.0, **kwargs):
         super().__init__(**kwargs)
         self.timesteps = int(timesteps)
         self.cell = EIConvLSTMCell(
@@ -279,7 +308,8 @@ class EIConvLSTM(keras.layers.Layer):
             input_from_principal=input_from_principal,
             signed_principal_output=signed_principal_output, resting_drive=resting_drive,
             forget_bias=forget_bias, gate_drive=gate_drive,
-            signed_weight_scale=signed_weight_scale, dtype=self.dtype_policy,
+            signed_weight_scale=signed_weight_scale, silence_penalty=silence_penalty,
+            dtype=self.dtype_policy,
             name="cell",
         )
 
@@ -305,15 +335,15 @@ class EIConvLSTM(keras.layers.Layer):
         drive = ops.reshape(drive, (-1, self.timesteps) + tuple(drive.shape[1:]))
         return [drive[:, step] for step in range(self.timesteps)]
 
-    def _unroll(self, inputs):
+    def _unroll(self, inputs, training=None):
         """Yield (rates, preactivations) of every step."""
         states = None
         for input_drive in self._input_drives(inputs):
-            rates, states, preactivations = self.cell(input_drive, states)
+            rates, states, preactivations = self.cell(input_drive, states, training=training)
             yield rates, preactivations
 
-    def call(self, inputs):
-        steps = [rates for rates, _ in self._unroll(inputs)]
+    def call(self, inputs, training=None):
+        steps = [rates for rates, _ in self._unroll(inputs, training)]
         return {
             cell_type: ops.stack([rates[cell_type] for rates in steps], axis=1)
             for cell_type in ("PN", "IG", "OG")
@@ -362,7 +392,7 @@ class EIConvLSTM(keras.layers.Layer):
         cell_config = self.cell.get_config()
         for key in ("principal", "input_gating", "output_gating", "kernel_size", "dale",
                     "input_from_principal", "signed_principal_output", "resting_drive",
-                    "forget_bias", "gate_drive", "signed_weight_scale"):
+                    "forget_bias", "gate_drive", "signed_weight_scale", "silence_penalty"):
             config[key] = cell_config[key]
         config["timesteps"] = self.timesteps
         return config

@@ -44,7 +44,8 @@ def _recurrent_area(config: NetworkConfig, name: str, input_from_principal: bool
         input_from_principal=input_from_principal,
         signed_principal_output=config.signed_principal_output,
         resting_drive=config.resting_drive, forget_bias=config.forget_bias,
-        gate_drive=config.gate_drive, signed_weight_scale=config.signed_weight_scale, name=name,
+        gate_drive=config.gate_drive, signed_weight_scale=config.signed_weight_scale,
+        silence_penalty=config.silence_penalty, name=name,
     )
 
 
@@ -156,6 +157,7 @@ def network_config(model: keras.Model) -> NetworkConfig:
         forget_bias=area3["forget_bias"],
         gate_drive=area3["gate_drive"],
         signed_weight_scale=area3["signed_weight_scale"],
+        silence_penalty=area3["silence_penalty"],  # 0 in exports made before it existed
         signed_principal_output=area3["signed_principal_output"],
         pixel_mean=tuple(np.ravel(pixels["mean"])),
         pixel_std=tuple(np.sqrt(np.ravel(pixels["variance"]))),

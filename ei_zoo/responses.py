@@ -1,14 +1,40 @@
-"""Streaming per-neuron moments, so skewness over 10,000 images never needs
-every response of every image in memory at once (SPEC section 4).
+"""A neuron's response to an image, and streamed statistics of responses (SPEC section 4).
 
-Batches are merged with the pairwise update of Chan et al. / Pebay (2008)
-for central moments, in float64, which stays accurate where raw power sums
-would cancel.
+Neuron = one channel of one cell type in one area; its response to an image
+is its rate at the last step (or the mean over steps), averaged over
+positions (or at the centre). Training watches for silent neurons with these
+definitions, the export counts them and the analysis measures selectivity
+from them, so all three agree on what a response and a silent neuron are.
+
+Skewness over 10,000 images never needs every response of every image in
+memory at once: batches are merged with the pairwise update of Chan et al. /
+Pebay (2008) for central moments, in float64, which stays accurate where raw
+power sums would cancel.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+STEPS = ("last", "mean")
+POSITIONS = ("mean", "centre")
+
+
+def check_options(step: str, position: str) -> None:
+    """Refuse a response option SPEC section 4 does not define, naming the ones it does."""
+    if step not in STEPS or position not in POSITIONS:
+        raise ValueError(f"step must be one of {STEPS} and position one of {POSITIONS}; "
+                         f"got {step!r}, {position!r}.")
+
+
+def responses(rates, step: str = "last", position: str = "mean") -> np.ndarray:
+    """[N, T, H, W, C] rates -> [N, C] responses, per the SPEC section 4 options."""
+    check_options(step, position)
+    rates = np.asarray(rates)
+    rates = rates[:, -1] if step == "last" else rates.mean(axis=1)
+    if position == "mean":
+        return rates.mean(axis=(1, 2))
+    return rates[:, rates.shape[1] // 2, rates.shape[2] // 2]
 
 
 class RunningMoments:

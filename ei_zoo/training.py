@@ -51,7 +51,8 @@ import tensorflow as tf
 from ei_zoo import data
 from ei_zoo.config import NetworkConfig
 from ei_zoo.export import read_metadata, verify_export
-from ei_zoo.models import balance_biases, build_model, resolve_config
+from ei_zoo.models import activation_model, balance_biases, build_model, resolve_config
+from ei_zoo.responses import RunningMoments, responses
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 TRAIN_IMAGES = 50_000
@@ -61,6 +62,13 @@ BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "training_metadata.json"  # in BACKUP_DIR: the commit record
 # A mean training loss above this many times chance (ln classes) means the run diverged.
 DIVERGENCE_FACTOR = 10
+# The zoo's recipe, versioned so that an export of an older one is trained again,
+# never mixed into one zoo (`finished_export`): 1 = the first three networks
+# (commit fa47c55, 15 epochs); 2 = 30 epochs, NetworkConfig.silence_penalty = 1,
+# silent units logged every epoch (docs/silent-units.md).
+RECIPE_VERSION = 2
+# Test images on which `SilentUnits` counts silent neurons after every epoch.
+SILENT_UNIT_IMAGES = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,6 +250,60 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+def population_moments(activations: keras.Model, batches) -> dict[str, RunningMoments]:
+    """Streamed moments of every population's responses (`ei_zoo.responses`) over
+    `batches` of images; `activations` is `activation_model(model)`."""
+    moments = {}
+    for images in batches:
+        for key, rates in activations.predict_on_batch(images).items():
+            values = responses(rates)
+            moments.setdefault(key, RunningMoments(values.shape[1])).update(values)
+    return moments
+
+
+def silent_units(model: keras.Model, batches) -> dict[str, dict[str, int]]:
+    """Silent neurons per area and cell type over `batches` of images:
+    {"area3": {"PN": count, ...}, ...}.
+
+    A neuron is silent when its response has zero variance over the images,
+    the definition the analysis uses.
+    """
+    counts = {}
+    for key, moments in population_moments(activation_model(model), batches).items():
+        area, cell_type = key.split("/")
+        counts.setdefault(area, {})[cell_type] = int(moments.silent.sum())
+    return counts
+
+
+def silent_log_key(key: str) -> str:
+    """History column of a population's silent fraction: `area3/PN` -> `silent_area3_PN`."""
+    return "silent_" + key.replace("/", "_")
+
+
+class SilentUnits(keras.callbacks.Callback):
+    """Log the fraction of silent neurons per area and cell type after every epoch.
+
+    Measured on a fixed batch of test images (`population_moments`), into the
+    epoch logs as `silent_area3_PN`, ...; CSVLogger, listed after this
+    callback, writes them into the run's history. A ReLU population that
+    falls silent gets no gradient back, so the history shows when a
+    population died (docs/silent-units.md).
+    """
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+
+    def on_train_begin(self, logs=None):
+        self._activations = activation_model(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key, moments in population_moments(self._activations, [self.images]).items():
+            logs[silent_log_key(key)] = float(moments.silent.mean())
 
 
 class TrainingDivergedError(RuntimeError):
@@ -451,7 +513,7 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     distribution = get_strategy(strategy)
     train_batches = training_batches(config, data_dir)
     _start_run(run_dir, network, config)  # after the data is found: no empty run folders
-    exported = _exported(Path(out) / identifier, network, config)
+    exported = finished_export(Path(out) / identifier, network, config)
     if exported is not None:  # e.g. killed after the export, while removing the checkpoint
         _remove_checkpoint(run_dir)
         if verbose:
@@ -464,6 +526,7 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
         model = prepare_model(network, config, first_images(train_batches, config.balance_images))
     callbacks = [
         EpochTimer(),
+        SilentUnits(first_images(data.test_dataset(data_dir=data_dir), SILENT_UNIT_IMAGES)),
         StopOnDivergence(network.num_classes),
         keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True),
         RunCheckpoint(run_dir / BACKUP_DIR),
@@ -475,15 +538,17 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     return export_run(run_dir, out, data_dir, model=model, strategy=strategy, verbose=verbose)
 
 
-def _exported(folder: Path, network: NetworkConfig, config: TrainingConfig) -> Path | None:
-    """`folder` if it holds a complete, intact export of a run with these configs."""
+def finished_export(folder: Path, network: NetworkConfig, config: TrainingConfig) -> Path | None:
+    """`folder` if it holds a complete, intact export of a run with these configs,
+    trained by this `RECIPE_VERSION`; None when the run is still to be done."""
     try:
         verify_export(folder)
         metadata = read_metadata(folder)
     except (FileNotFoundError, ValueError):
         return None
     same = (metadata.get("training") == config.to_dict()
-            and metadata.get("config") == network.to_dict())
+            and metadata.get("config") == network.to_dict()
+            and metadata.get("recipe_version") == RECIPE_VERSION)
     return folder if same else None
 
 
@@ -530,8 +595,8 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         model = prepare_model(network, config)
         model.optimizer.build(model.trainable_variables)
         model.load_weights(checkpoint[1])
-    metrics = model.evaluate(data.test_dataset(data_dir=data_dir), return_dict=True,
-                             verbose=verbose)
+    test_batches = data.test_dataset(data_dir=data_dir)
+    metrics = model.evaluate(test_batches, return_dict=True, verbose=verbose)
     identifier = model_id(network.variant, config.seed)
     metadata = {
         "id": identifier,
@@ -547,6 +612,8 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         "hardware": {**hardware(), "strategy": strategy},
         "test_accuracy": round(float(metrics["accuracy"]), 4),
         "test_loss": round(float(metrics["loss"]), 4),
+        "recipe_version": RECIPE_VERSION,
+        "silent_units": silent_units(model, (images for images, _ in test_batches)),
     }
     path = export_model(model, Path(out) / identifier, metadata=metadata, history=history)
     _remove_checkpoint(run_dir)

@@ -1,11 +1,14 @@
 """Train the 17 networks the paper's figures need, skipping those already exported.
 
 The 9 ratio variants at seed 0 (`ratio_1_4-s0` is `standard-s0`, trained
-once) and `standard`, `inh_pn`, `no_dale` at seeds 0, 1, 2. Each network is
-one `train_and_export` run, so a killed sweep resumes where it stopped.
+once) and `standard`, `inh_pn`, `no_dale` at seeds 0, 1, 2, all to one budget
+of `ZOO_EPOCHS` epochs. Each network is one `train_and_export` run, so a
+killed sweep resumes where it stopped; an export of other settings or of an
+older recipe (`ei_zoo.training.RECIPE_VERSION`) is trained again and replaced.
 
-    python recipes/paper_zoo.py --dry-run                 # the plan and its cost
-    python recipes/paper_zoo.py --shard 0/4 --epochs 15   # a quarter of the sweep
+    python recipes/paper_zoo.py --dry-run      # the plan and its cost
+    python recipes/paper_zoo.py                # the whole sweep, 30 epochs each
+    python recipes/paper_zoo.py --shard 0/4    # a quarter of it (split across machines)
     python recipes/paper_zoo.py --only standard-s1 inh_pn-s1
 """
 
@@ -17,8 +20,8 @@ import sys
 from pathlib import Path
 
 from ei_zoo.cli import training_config_from_args
-from ei_zoo.models import multiply_accumulates
-from ei_zoo.training import model_id, train_and_export
+from ei_zoo.models import multiply_accumulates, resolve_config
+from ei_zoo.training import finished_export, model_id, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
 
 # Seconds per epoch of `standard` (batch 128, mixed_bfloat16) on the 2-core
@@ -29,6 +32,11 @@ STANDARD_EPOCH_SECONDS = 80.0
 # (benchmarks/ratio_cost.py); the ratio variants' cost does not follow their MACs alone.
 MEASURED_EPOCH_SECONDS = (Path(__file__).resolve().parents[1] / "benchmarks" / "results"
                           / "epoch_seconds.json")
+
+
+# The zoo's epoch budget: at 15 epochs the networks underfit (train accuracy
+# equal to test accuracy); at 30, standard's test accuracy rose by 2.5 points.
+ZOO_EPOCHS = 30
 
 
 def paper_zoo() -> list[tuple[str, str, int]]:
@@ -99,7 +107,7 @@ def _estimate_source(measured: dict, path) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=ZOO_EPOCHS)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--limit", type=int, default=None)
@@ -126,7 +134,12 @@ def main(argv=None) -> int:
         plan = [entry for entry in plan if entry[0] in args.only]
     index, count = args.shard
     plan = plan[index::count]
-    todo = [entry for entry in plan if not (args.out / entry[0] / "metadata.json").exists()]
+    todo = []
+    for identifier, variant, seed in plan:
+        args.seed = seed
+        if finished_export(args.out / identifier, resolve_config(variant),
+                           training_config_from_args(args)) is None:
+            todo.append((identifier, variant, seed))
 
     measured = measured_epoch_seconds(args.epoch_seconds)
     total = 0.0

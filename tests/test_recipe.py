@@ -1,7 +1,9 @@
 """The training recipe: resume after a kill, export from a checkpoint, strategies, the sweep."""
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +58,7 @@ def test_killed_run_resumes_at_the_epoch_it_lost(cifar_dir, tmp_path):
     verify_export(folder)
     history = pd.read_csv(folder / "history.csv")
     assert history["epoch"].tolist() == [0, 1, 2]
+    assert history["silent_area4_OG"].between(0, 1).all()  # SilentUnits, every epoch
     assert read_metadata(folder)["epochs"] == 3
 
 
@@ -79,6 +82,12 @@ def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monke
     assert metadata["splits"] == {"train": "train[:128]", "test": "test"}
     assert 0 <= metadata["test_accuracy"] <= 1 and metadata["training_seconds"] > 0
     assert metadata["config"] == ei_zoo.get_config("inh_pn").to_dict()
+    assert metadata["recipe_version"] == training.RECIPE_VERSION
+    silent = metadata["silent_units"]
+    assert {area: set(types) for area, types in silent.items()} == {
+        "area3": {"PN", "IG", "OG"}, "area4": {"PN", "IG", "OG"}}
+    assert all(0 <= silent[area][cell_type] <= metadata["cell_types"][area][cell_type]["channels"]
+               for area in silent for cell_type in silent[area])
     # The exported weights are the checkpoint's, signs intact.
     model = ei_zoo.load(folder)
     assert float(ei_zoo.effective_weights(model)["readout"].max()) <= 0
@@ -119,18 +128,27 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(cifar_dir, tmp_path):
     assert np.isfinite(metadata["test_loss"])
 
 
-def test_paper_zoo_plan(tmp_path, capsys):
+def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
     plan = [identifier for identifier, _, _ in paper_zoo.paper_zoo()]
     assert len(plan) == len(set(plan)) == 17
     assert "ratio_1_4-s0" not in plan and "standard-s0" in plan and "no_dale-s2" in plan
     shards = [plan[i::4] for i in range(4)]
     assert sorted(sum(shards, [])) == sorted(plan)
 
-    (tmp_path / "standard-s0").mkdir()
-    (tmp_path / "standard-s0" / "metadata.json").write_text("{}")
+    # An export of the zoo's settings counts as done; one of another budget does not.
+    done = training.TrainingConfig(epochs=paper_zoo.ZOO_EPOCHS)
+    for identifier, epochs in (("standard-s0", paper_zoo.ZOO_EPOCHS), ("inh_pn-s0", 15)):
+        folder = tmp_path / identifier
+        shutil.copytree(tiny_export, folder)
+        metadata = read_metadata(folder)
+        metadata.update(config=ei_zoo.get_config(identifier.split("-")[0]).to_dict(),
+                        training=dataclasses.replace(done, epochs=epochs).to_dict(),
+                        recipe_version=training.RECIPE_VERSION)
+        (folder / "metadata.json").write_text(json.dumps(metadata))
     assert paper_zoo.main(["--dry-run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "16 of 17 networks to train" in out
+    assert "standard-s0      done" in out and "inh_pn-s0        train" in out
     assert paper_zoo.main(["--dry-run", "--out", str(tmp_path), "--shard", "1/4"]) == 0
     out = capsys.readouterr().out
     assert f"{len(shards[1])} of {len(shards[1])} networks" in out

@@ -1,8 +1,18 @@
+import keras
 import numpy as np
+import pandas as pd
 import pytest
 
+from conftest import TINY
 from ei_zoo import data
-from ei_zoo.training import TrainingConfig, first_images, prepare_model
+from ei_zoo.models import build_model
+from ei_zoo.training import (
+    SilentUnits,
+    TrainingConfig,
+    first_images,
+    prepare_model,
+    silent_units,
+)
 
 
 def test_one_epoch_on_real_images_lowers_the_loss(cifar_dir):
@@ -34,3 +44,68 @@ def test_balanced_model_starts_at_chance_loss(cifar_dir):
 def test_bad_training_config(field, value):
     with pytest.raises(ValueError, match=field):
         TrainingConfig(**{field: value})
+
+
+def test_silent_units_are_logged_per_population_and_epoch(images, tmp_path):
+    """`SilentUnits` writes each population's silent fraction into the history;
+    a population whose drive is cut (zero input, negative bias) counts as silent."""
+    model = build_model("standard", **TINY)
+    cell = model.get_layer("area4").cell
+    silenced = slice(2 * cell.principal + cell.input_gating, None)  # area-4 OG's bias block
+    bias = cell.bias.numpy()
+    bias[silenced] = -1e3
+    cell.bias.assign(bias)
+    model.compile(optimizer=keras.optimizers.SGD(0.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    log = tmp_path / "history.csv"
+    model.fit(images, np.arange(4), epochs=2, verbose=0,
+              callbacks=[SilentUnits(images), keras.callbacks.CSVLogger(log)])
+    history = pd.read_csv(log)
+    assert history["silent_area4_OG"].tolist() == [1.0, 1.0]
+    assert history["silent_area3_OG"].tolist() == [0.0, 0.0]
+    assert {f"silent_area{a}_{t}" for a in (3, 4) for t in ("PN", "IG", "OG")} <= set(history)
+    counts = silent_units(model, [images[:2], images[2:]])
+    assert counts["area4"]["OG"] == TINY["output_gating"] and counts["area3"]["PN"] == 0
+
+
+def test_silence_loss_counts_only_channels_silent_on_the_whole_batch():
+    from ei_zoo.layers import silence_loss
+
+    z = np.full((2, 3, 3, 4), -1.0, "float32")
+    z[1, 2, 0, 0] = 0.2    # channel 0 fires at one position of one image: no loss
+    z[..., 1] = 0.5        # channel 1 fires everywhere: no loss
+    z[..., 2] = -0.5       # channels 2 and 3 are silent, at -0.5 and -1
+    loss = float(keras.ops.convert_to_numpy(silence_loss([z, z[..., :2]])))
+    assert loss == pytest.approx((0.5**2 + 1.0**2) / 4)
+
+
+def _silenced_network(silence_penalty):
+    """A tiny `standard` network whose area-4 OG start far below threshold.
+
+    Without batch norm, whose moving statistics would make inference see
+    other rates than training after so few steps.
+    """
+    model = build_model("standard", **TINY, front_end_norm="none",
+                        silence_penalty=silence_penalty)
+    cell = model.get_layer("area4").cell
+    bias = cell.bias.numpy()
+    bias[2 * cell.principal + cell.input_gating:] = -2.0
+    cell.bias.assign(bias)
+    return model
+
+
+def test_silence_penalty_brings_a_silent_population_back(images):
+    """Trained alike, area-4 OG stay silent without the penalty and fire again with it."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (32, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, 32)
+    silent = {}
+    for penalty in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        model = _silenced_network(penalty)
+        assert silent_units(model, [x])["area4"]["OG"] == TINY["output_gating"]
+        model.compile(optimizer=keras.optimizers.Adam(0.05),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=16, epochs=40, verbose=0)
+        silent[penalty] = silent_units(model, [x])["area4"]["OG"]
+    assert silent == {0.0: TINY["output_gating"], 1.0: 0}, silent

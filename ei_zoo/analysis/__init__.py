@@ -20,7 +20,7 @@ from ei_zoo.analysis.measure import (
     reference_thresholds,
     summarize,
 )
-from ei_zoo.analysis.moments import RunningMoments
+from ei_zoo.responses import RunningMoments
 
 __all__ = [
     "Measurements",

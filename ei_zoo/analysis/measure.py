@@ -24,14 +24,12 @@ from ei_zoo.analysis.connectivity import (
     outgoing,
     top_share,
 )
-from ei_zoo.analysis.moments import RunningMoments
 from ei_zoo.export import read_metadata
+from ei_zoo.responses import RunningMoments, check_options, responses
 
 AREAS = ("area3", "area4")
 CELL_TYPES = ("PN", "IG", "OG")
 INTERNEURONS = ("IG", "OG")
-STEPS = ("last", "mean")
-POSITIONS = ("mean", "centre")
 REFERENCE = "standard-s0"
 TABLE_COLUMNS = (
     "model", "variant", "seed", "area", "cell_type", "sign", "excitatory", "n_neurons",
@@ -69,23 +67,13 @@ def resolve_export(model_id_or_path, mirror=None) -> Path:
     return resolve(model_id_or_path, mirror=mirror)
 
 
-def _reduce(rates, step: str, position: str):
-    """[N, T, H, W, C] rates -> [N, C] responses, per the SPEC section 4 options."""
-    rates = rates[:, -1] if step == "last" else tf.reduce_mean(rates, axis=1)
-    if position == "mean":
-        return tf.reduce_mean(rates, axis=(1, 2))
-    return rates[:, rates.shape[1] // 2, rates.shape[2] // 2]
-
-
 def response_moments(folder: Path, num_images=10_000, batch_size=250, step="last",
                      position="mean", data_dir=None, progress=None) -> dict:
     """Stream the first `num_images` CIFAR-10 test images (TFDS order) through `activations`.
 
     Returns {"area3/PN": RunningMoments, ...}; memory stays one batch deep.
     """
-    if step not in STEPS or position not in POSITIONS:
-        raise ValueError(f"step must be one of {STEPS} and position one of {POSITIONS}; "
-                         f"got {step!r}, {position!r}.")
+    check_options(step, position)
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images={num_images!r} must be a positive integer.")
     served = tf.saved_model.load(str(folder / "saved_model"))
@@ -95,8 +83,9 @@ def response_moments(folder: Path, num_images=10_000, batch_size=250, step="last
     moments = {}
     for batch in images:
         for key, rates in served.activations(batch).items():
-            responses = _reduce(rates, step, position).numpy()
-            moments.setdefault(key, RunningMoments(responses.shape[1])).update(responses)
+            batch_responses = responses(rates, step, position)
+            moments.setdefault(key, RunningMoments(batch_responses.shape[1])).update(
+                batch_responses)
         if progress is not None:
             progress(len(batch))
     return moments
