@@ -1,43 +1,60 @@
-"""ei_zoo: convolutional recurrent networks with excitatory and inhibitory cell types."""
+"""ei_zoo: convolutional recurrent networks with excitatory and inhibitory cell types.
 
+The public names below are imported from their modules on first use (PEP 562),
+listed here in full. Importing the package itself loads only the Python-only
+modules (`config`, `variants`, `bundle`): Keras, and with it the backend
+(TensorFlow by default), loads when a name that needs it is first used. So
+`ei-zoo --help`, `variants`, `list` and `info` start in a fraction of a
+second, and the package imports where TensorFlow is not installed.
+"""
+
+import importlib
 import os
 
-__version__ = "0.1.0"
 
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) would bury the CLI's
 # output; set before TensorFlow is first imported, and a user's own value wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ei_zoo.config import NetworkConfig
-from ei_zoo.export import export_model
-from ei_zoo.layers import ConvArea, EIConvLSTM, EIConvLSTMCell, Readout, SequenceMaxPooling2D
-from ei_zoo.models import (
-    activation_model,
-    balance_biases,
-    build_model,
-    check_images,
-    effective_weights,
-    network_config,
-)
-from ei_zoo.variants import get_config, list_variants
-from ei_zoo.zoo import list_models, load
+# A relative TFDS_DATA_DIR is resolved once, against the folder the user started
+# in, so that processes started elsewhere (benchmarks, workers) find the same data.
+if os.environ.get("TFDS_DATA_DIR"):
+    os.environ["TFDS_DATA_DIR"] = os.path.abspath(os.environ["TFDS_DATA_DIR"])
 
-__all__ = [
-    "ConvArea",
-    "EIConvLSTM",
-    "EIConvLSTMCell",
-    "NetworkConfig",
-    "Readout",
-    "SequenceMaxPooling2D",
-    "activation_model",
-    "balance_biases",
-    "build_model",
-    "check_images",
-    "effective_weights",
-    "export_model",
-    "get_config",
-    "list_models",
-    "list_variants",
-    "load",
-    "network_config",
-]
+from ei_zoo.bundle import read_metadata, verify_export  # noqa: E402
+from ei_zoo.version import __version__  # noqa: E402,F401
+from ei_zoo.config import NetworkConfig  # noqa: E402
+from ei_zoo.variants import get_config, list_variants  # noqa: E402
+
+_LAZY = {
+    "ConvArea": "ei_zoo.layers",
+    "EIConvLSTM": "ei_zoo.layers",
+    "EIConvLSTMCell": "ei_zoo.layers",
+    "Readout": "ei_zoo.layers",
+    "SequenceMaxPooling2D": "ei_zoo.layers",
+    "EINetwork": "ei_zoo.models",
+    "activation_model": "ei_zoo.models",
+    "balance_biases": "ei_zoo.models",
+    "build_model": "ei_zoo.models",
+    "check_images": "ei_zoo.models",
+    "effective_weights": "ei_zoo.models",
+    "network_config": "ei_zoo.models",
+    "export_model": "ei_zoo.export",
+    "list_models": "ei_zoo.index",
+    "load": "ei_zoo.zoo",
+}
+
+__all__ = sorted([*_LAZY, "NetworkConfig", "get_config", "list_variants", "read_metadata",
+                  "verify_export"])
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ei_zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

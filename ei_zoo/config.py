@@ -18,6 +18,7 @@ DALE_MODES = ("standard", "inh_pn", "no_dale")
 # CIFAR-10 training-set pixel statistics (0-255 scale), used inside the model.
 CIFAR10_MEAN = (125.3, 123.0, 113.9)
 CIFAR10_STD = (63.0, 62.1, 66.7)
+CIFAR10_TEST_IMAGES = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +164,21 @@ class NetworkConfig:
     def signs(self) -> dict[str, int | None]:
         """Sign of each cell type's outgoing weights; None means free (no Dale)."""
         return cell_type_signs(self.dale)
+
+    def parameter_count(self) -> int:
+        """The network's parameters, as `build_model(self).count_params()` counts them,
+        from the config alone (no Keras), so listing variants builds nothing."""
+        k2, front = self.kernel_size**2, 3 * 3  # areas 1-2 use 3x3 kernels
+        per_channel = 4 if self.front_end_norm == "batch" else 1  # BN's 4 or a conv bias
+        area1 = front * 3 * self.area1_channels + per_channel * self.area1_channels
+        area2 = (front * self.area1_channels * self.area2_channels
+                 + per_channel * self.area2_channels)
+        projection = 2 * self.principal + self.input_gating + self.output_gating
+        gates = (self.input_gating + self.output_gating + 2) * self.principal + projection
+        area3 = k2 * (self.area2_channels + self.principal) * projection + gates
+        area4 = k2 * 2 * self.principal * projection + gates
+        readout = (self.principal + 1) * self.num_classes
+        return area1 + area2 + area3 + area4 + readout
 
     def replace(self, **changes) -> "NetworkConfig":
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})

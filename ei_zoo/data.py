@@ -12,8 +12,10 @@ import numbers
 import os
 import socket
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
+from ei_zoo.optional import quietly_import, tensorflow
+
+tf = tensorflow("The CIFAR-10 input pipelines (tf.data)")
+tfds = quietly_import("tensorflow_datasets")
 
 DATASET = "cifar10"
 PAD = 4

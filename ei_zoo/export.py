@@ -9,41 +9,34 @@ of every file, which `verify_export` checks.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
 import shutil
-import socket
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from ei_zoo import __version__
-from ei_zoo.models import (
+from ei_zoo import files
+from ei_zoo.bundle import (
+    AREAS,
     CELL_TYPES,
-    RECURRENT_AREAS,
-    activation_model,
-    effective_weights,
-    network_config,
+    CONNECTIVITY,
+    FORMAT_VERSION,
+    HISTORY,
+    KERAS_MODEL,
+    METADATA,
+    MODEL_CARD,
+    SAVED_MODEL,
+    file_hashes,
+    read_metadata,
 )
-
-FORMAT_VERSION = 1
-METADATA = "metadata.json"
-SAVED_MODEL = "saved_model"
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks so large weights never sit in memory twice."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from ei_zoo.cards import model_card
+from ei_zoo.models import activation_model, effective_weights, network_config
+from ei_zoo.optional import tensorflow
+from ei_zoo.version import __version__
 
 
 def export_model(model: keras.Model, path: str | Path, metadata: dict | None = None,
@@ -62,29 +55,43 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
             `keras.callbacks.History.history`), a `History`, or a CSV path.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     model = pretrained(model)
-    staging = staging_folder(target)
+    staging = files.staging_folder(target)
     try:
         staging.chmod(0o755)  # mkdtemp's 0700 would make the export private to its writer
         _write_saved_model(model, staging / SAVED_MODEL)
-        model.save(staging / "model.keras")
-        np.savez(staging / "connectivity.npz", **effective_weights(model))
+        model.save(staging / KERAS_MODEL)
+        np.savez(staging / CONNECTIVITY, **effective_weights(model))
         if history is not None:
-            _history_frame(history).to_csv(staging / "history.csv", index=False)
+            _history_frame(history).to_csv(staging / HISTORY, index=False)
         values = {**_derived_metadata(model, target.name), **(metadata or {})}
         values["format_version"] = FORMAT_VERSION
-        values["files"] = {
-            file.relative_to(staging).as_posix(): sha256_file(file)
-            for file in sorted(staging.rglob("*")) if file.is_file()
-        }
-        (staging / METADATA).write_text(
-            json.dumps(values, indent=2, sort_keys=True, default=_json_value) + "\n")
-        replace_folder(staging, target)
+        (staging / MODEL_CARD).write_text(model_card(values))
+        _write_metadata(staging, values)
+        files.replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _write_metadata(folder: Path, values: dict) -> None:
+    """`metadata.json` with the sha256 of every other file of the folder, written last."""
+    values = {**values, "files": file_hashes(folder)}
+    files.write_text(folder / METADATA,
+                     json.dumps(values, indent=2, sort_keys=True, default=_json_value) + "\n")
+
+
+def write_model_card(folder: str | Path) -> Path:
+    """(Re)write an export's model card from its metadata, and record its sha256.
+
+    For exports made before cards existed; `export_model` writes one itself.
+    """
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    files.write_text(folder / MODEL_CARD, model_card(metadata))
+    _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})
+    return folder / MODEL_CARD
 
 
 def pretrained(model: keras.Model) -> keras.Model:
@@ -107,6 +114,7 @@ def _write_saved_model(model: keras.Model, folder: Path) -> None:
     """
     activations = activation_model(model)
     spec = [keras.InputSpec(shape=(None, *model.input.shape[1:]), dtype="float32")]
+    tensorflow("Writing a SavedModel")  # ExportArchive writes through TensorFlow
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serve", lambda images: model(images, training=False),
                          input_signature=spec)
@@ -136,7 +144,7 @@ def cell_type_table(config) -> dict:
     return {
         area: {cell_type: {"channels": channels[cell_type], "sign": config.signs[cell_type]}
                for cell_type in CELL_TYPES}
-        for area in RECURRENT_AREAS
+        for area in AREAS
     }
 
 
@@ -150,7 +158,7 @@ def _derived_metadata(model: keras.Model, model_id: str) -> dict:
         "versions": {
             "ei_zoo": __version__,
             "keras": keras.__version__,
-            "tensorflow": tf.__version__,
+            "tensorflow": tensorflow("Exporting").__version__,
             "numpy": np.__version__,
             "python": platform.python_version(),
         },
@@ -164,88 +172,3 @@ def _json_value(value):
     if isinstance(value, Path):
         return value.as_posix()
     raise TypeError(f"metadata value {value!r} of type {type(value).__name__} is not JSON")
-
-
-def staging_folder(target: Path, kind: str = "tmp") -> Path:
-    """A new hidden folder beside `target`, to be written and then renamed into place.
-
-    Its name, `.<name>.<kind>-<host>.<pid>.<random>`, records the writer, so
-    that folders left by a writer that was killed (SIGKILL, power cut) are
-    recognised: they are removed here, and a previous version that such a
-    writer had moved aside (`....old`, see `replace_folder`) is put back if
-    `target` is missing. A live writer's folders are left alone.
-    """
-    prefix = f".{target.name}.{kind}-"
-    for folder in sorted(target.parent.glob(prefix + "*")):
-        if not _abandoned(folder.name[len(prefix):].removesuffix(".old")):
-            continue
-        if folder.name.endswith(".old") and not target.exists():
-            folder.rename(target)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    writer = f"{socket.gethostname()}.{os.getpid()}."
-    return Path(tempfile.mkdtemp(prefix=prefix + writer, dir=target.parent))
-
-
-def _abandoned(writer: str) -> bool:
-    """Whether `<host>.<pid>.<random>` names a process of this host that has ended."""
-    host, pid, _ = (writer.rsplit(".", 2) + ["", ""])[:3]
-    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's, or not ours to judge: keep it
-    try:
-        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. PermissionError: it exists
-        return False
-    return False
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Move the finished folder `new` to `target`, replacing any previous version.
-
-    `new` must sit beside `target` (same file system), so every step is a
-    rename. The old version is renamed aside before the new one moves in and
-    is only deleted after, so a failure leaves it in place.
-    """
-    if not target.exists():
-        new.rename(target)
-        return
-    old = new.with_name(new.name + ".old")
-    target.rename(old)
-    try:
-        new.rename(target)
-    except BaseException:
-        old.rename(target)
-        raise
-    shutil.rmtree(old)
-
-
-def read_metadata(path: str | Path) -> dict:
-    """The `metadata.json` of an export folder."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"No export folder at {folder}; pass a folder written by export_model "
-            "(e.g. exported/standard-s0) or a model id.")
-    if not (folder / METADATA).is_file() or not (folder / SAVED_MODEL).is_dir():
-        raise FileNotFoundError(
-            f"{folder} is not an ei_zoo export (it needs {METADATA} and {SAVED_MODEL}/); "
-            "re-export it with export_model or re-download it.")
-    return json.loads((folder / METADATA).read_text())
-
-
-def verify_export(path: str | Path) -> None:
-    """Raise `ValueError` naming the first listed file that is missing or changed."""
-    folder = Path(path)
-    files = read_metadata(folder).get("files")
-    if not files:
-        raise ValueError(
-            f"{folder / METADATA} lists no files to verify; re-download or re-export it.")
-    for name, expected in sorted(files.items()):
-        file = folder / name
-        if not file.is_file():
-            raise ValueError(f"{file} is missing from the export; re-download or re-export it.")
-        if sha256_file(file) != expected:
-            raise ValueError(
-                f"{file} does not match its sha256 in {METADATA}; re-download or re-export it.")

@@ -13,12 +13,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from ei_zoo.bundle import AREAS, CELL_TYPES, population_key
 from ei_zoo.config import NetworkConfig
 from ei_zoo.layers import ConvArea, EIConvLSTM, Readout, SequenceMaxPooling2D
 from ei_zoo.variants import get_config
-
-RECURRENT_AREAS = ("area3", "area4")
-CELL_TYPES = ("PN", "IG", "OG")
 
 
 def resolve_config(variant_or_config="standard", **overrides) -> NetworkConfig:
@@ -66,6 +64,22 @@ def front_end(config: NetworkConfig):
     return images, ConvArea(config.area2_channels, normalize=normalize, name="area2")(area1)
 
 
+@keras.saving.register_keras_serializable(package="ei_zoo")
+class EINetwork(keras.Model):
+    """The functional model `build_model` returns; `predict` checks its images first.
+
+    Keras reports a wrong shape from deep inside a layer, an empty batch as
+    an `UnboundLocalError`, and computes meaningless rates from integer or
+    NaN pixels; arrays given to `predict` go through `check_images` first, so
+    each of these is a one-line message saying what to pass instead.
+    """
+
+    def predict(self, x, *args, **kwargs):
+        if isinstance(x, (np.ndarray, list, tuple)) or keras.ops.is_tensor(x):
+            x = check_images(x, image_size=self.input.shape[1])
+        return super().predict(x, *args, **kwargs)
+
+
 def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     """Build the network of SPEC section 1.
 
@@ -83,7 +97,7 @@ def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     logits = Readout(
         config.num_classes, sign=config.signs["PN"], dtype="float32", name="readout"
     )(area4["PN"])
-    return keras.Model(images, logits, name=config.variant)
+    return EINetwork(images, logits, name=config.variant)
 
 
 def check_images(images, check_range: bool = False, image_size: int | None = None) -> np.ndarray:
@@ -196,12 +210,13 @@ def activation_model(model: keras.Model) -> keras.Model:
     `area4/OG`, each float32 [N, T, H, W, C]. Shares weights with `model`.
     """
     outputs = {}
-    for area in RECURRENT_AREAS:
+    for area in AREAS:
         # A functional model stores a layer's dict output flattened; repack it by key.
         rates = keras.tree.pack_sequence_as(
             dict.fromkeys(CELL_TYPES), model.get_layer(area).output)
         for cell_type in CELL_TYPES:
-            outputs[f"{area}/{cell_type}"] = keras.ops.cast(rates[cell_type], "float32")
+            outputs[population_key(area, cell_type)] = keras.ops.cast(rates[cell_type],
+                                                                      "float32")
     return keras.Model(model.input, outputs, name=f"{model.name}_activations")
 
 
@@ -214,7 +229,7 @@ def effective_weights(model: keras.Model) -> dict[str, np.ndarray]:
     `readout` (area-4 PN -> logits). Conv kernels are [kh, kw, pre, post].
     """
     weights = {}
-    for area in RECURRENT_AREAS:
+    for area in AREAS:
         for pathway, kernel in model.get_layer(area).cell.effective_kernels().items():
             weights[f"{area}/{pathway}"] = kernel
     weights["readout"] = model.get_layer("readout").effective_kernel()

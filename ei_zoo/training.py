@@ -46,18 +46,19 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
-
-from ei_zoo import data
+from ei_zoo import data, export, files
+from ei_zoo.bundle import HISTORY, model_id, read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
-from ei_zoo.export import read_metadata, verify_export
+from ei_zoo.index import write_index
 from ei_zoo.models import activation_model, balance_biases, build_model, resolve_config
+from ei_zoo.optional import tensorflow
 from ei_zoo.responses import RunningMoments, responses
+
+tf = tensorflow("Training")
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 TRAIN_IMAGES = 50_000
 RUN_FILE = "run.json"
-HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "training_metadata.json"  # in BACKUP_DIR: the commit record
 # A mean training loss above this many times chance (ln classes) means the run diverged.
@@ -224,11 +225,6 @@ def train(variant_or_config="standard", config: TrainingConfig | None = None, da
     return model, history, metrics
 
 
-def model_id(variant: str, seed: int) -> str:
-    """The zoo's name of a trained network, `<variant>-s<seed>` (SPEC section 6)."""
-    return f"{variant}-s{seed}"
-
-
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """`default` (one device; a GPU when TensorFlow sees one), `mirrored` (all local
     GPUs, or logical CPU devices) or `multiworker` (machines listed in TF_CONFIG)."""
@@ -334,15 +330,6 @@ class StopOnDivergence(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _sync(path: Path) -> None:
-    """Flush a file or folder to disk, so a commit never names data a power cut loses."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def read_checkpoint(backup_dir: str | Path) -> tuple[int, Path] | None:
     """(epochs done, weights file) of a run's checkpoint, or None when it has none."""
     backup_dir = Path(backup_dir)
@@ -396,9 +383,9 @@ class RunCheckpoint(keras.callbacks.BackupAndRestore):
         name = f"epoch-{self._current_epoch}.weights.h5"
         partial = backup / f"partial-{name}"  # save_weights wants the .weights.h5 suffix
         self.model.save_weights(partial, overwrite=True)
-        _sync(partial)
+        files.sync(partial)
         os.replace(partial, backup / name)
-        write_json(backup / CHECKPOINT_FILE, {"epoch": self._current_epoch, "weights": name})
+        files.write_json(backup / CHECKPOINT_FILE, {"epoch": self._current_epoch, "weights": name})
         for stale in backup.glob("*.weights.h5*"):  # earlier epochs, partial writes, .bkp
             if stale.name != name:
                 stale.unlink(missing_ok=True)
@@ -440,7 +427,7 @@ def _trim_history(run_dir: Path, epochs_done: int) -> None:
     rows of epochs the resumed run trains again: they would appear twice.
     The file keeps CSVLogger's columns, since CSVLogger appends to it.
     """
-    path = run_dir / HISTORY_FILE
+    path = run_dir / HISTORY
     try:
         rows = pd.read_csv(path, keep_default_na=False, dtype=str)
     except (FileNotFoundError, pd.errors.EmptyDataError):
@@ -492,7 +479,7 @@ def _start_run(run_dir: Path, network: NetworkConfig, config: TrainingConfig) ->
             )
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_file, {"network": network.to_dict(), "training": config.to_dict()})
+    files.write_json(run_file, {"network": network.to_dict(), "training": config.to_dict()})
 
 
 def train_and_export(variant_or_config="standard", config: TrainingConfig | None = None,
@@ -504,18 +491,20 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     `history.csv` and `backup/` (`RunCheckpoint`, every epoch). Started
     again with the same arguments after a crash, it resumes at the epoch it
     lost, after the last epoch only evaluates and exports, and once exported
-    returns the export.
+    returns the export. The run folder keeps its last checkpoint, optimizer
+    state included, so `export_run` can export it again at any time.
+    Both folders are checked for writing before anything else starts.
     """
     config = config or TrainingConfig()
     network = resolve_config(variant_or_config)
     identifier = model_id(network.variant, config.seed)
-    run_dir = Path(work_dir) / identifier
+    files.check_writable_folder(out, "--out")
+    run_dir = files.check_writable_folder(work_dir, "--work-dir") / identifier
     distribution = get_strategy(strategy)
     train_batches = training_batches(config, data_dir)
     _start_run(run_dir, network, config)  # after the data is found: no empty run folders
     exported = finished_export(Path(out) / identifier, network, config)
-    if exported is not None:  # e.g. killed after the export, while removing the checkpoint
-        _remove_checkpoint(run_dir)
+    if exported is not None:
         if verbose:
             print(f"{identifier} is already trained and exported to {exported} with these "
                   "settings; delete that folder to train it again.")
@@ -528,7 +517,7 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
         EpochTimer(),
         SilentUnits(first_images(data.test_dataset(data_dir=data_dir), SILENT_UNIT_IMAGES)),
         StopOnDivergence(network.num_classes),
-        keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True),
+        keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
         RunCheckpoint(run_dir / BACKUP_DIR),
     ]
     if tensorboard:
@@ -559,8 +548,6 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
     `model` is the trained model when the caller has it; otherwise it is
     rebuilt from `run.json` and the run's last checkpoint (`ei-zoo export`).
     """
-    from ei_zoo.export import export_model
-
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
         raise FileNotFoundError(
@@ -568,7 +555,7 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
             "`ei-zoo train` wrote under its --work-dir."
         )
     network, config = _read_run(run_dir)
-    history = _read_history_file(run_dir / HISTORY_FILE)
+    history = _read_history_file(run_dir / HISTORY)
     lost = [] if history is None else [
         (int(epoch), float(loss)) for epoch, loss in zip(history["epoch"], history["loss"])
         if diverged(float(loss), network.num_classes)]
@@ -615,16 +602,7 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         "recipe_version": RECIPE_VERSION,
         "silent_units": silent_units(model, (images for images, _ in test_batches)),
     }
-    path = export_model(model, Path(out) / identifier, metadata=metadata, history=history)
-    _remove_checkpoint(run_dir)
+    path = export.export_model(model, Path(out) / identifier, metadata=metadata,
+                               history=history)
+    write_index(out)
     return path
-
-
-def write_json(path: str | Path, values: dict) -> None:
-    """Write JSON atomically: a kill leaves the old file or the new one, never a torn one."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-    _sync(partial)
-    os.replace(partial, path)
-    _sync(path.parent)

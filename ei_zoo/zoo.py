@@ -1,4 +1,4 @@
-"""The model zoo: list, pack, download and load exported networks by id.
+"""The model zoo: pack, download and load exported networks by id.
 
 A mirror (any static file server, or a local folder) holds `index.json` and
 one `<model_id>.tar.gz` per model (SPEC section 6). `pack` writes them from
@@ -23,88 +23,61 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 import keras
-import pandas as pd
-import tensorflow as tf
 
-from ei_zoo.export import (
+from ei_zoo import files
+from ei_zoo.bundle import (
     FORMAT_VERSION,
-    METADATA,
+    INDEX,
+    KERAS_MODEL,
+    SAVED_MODEL,
+    archive_name,
+    export_folders,
     read_metadata,
-    replace_folder,
     sha256_file,
-    staging_folder,
     verify_export,
 )
+from ei_zoo.index import DOWNLOAD, cache_root, exported_dir, find_local, index_entry
+from ei_zoo.models import EINetwork, check_images
+from ei_zoo.optional import tensorflow
 
-INDEX = "index.json"
-INDEX_COLUMNS = ("id", "variant", "seed", "test_accuracy", "archive", "archive_bytes", "sha256")
 FORMATS = ("keras", "saved_model")
 # Exports hold weights, which barely compress (about 1.5x; 5x for a tiny model's
 # graph): an archive that unpacks to far more than this is broken or a zip bomb.
 MAX_UNPACK_RATIO = 100
 
 
-def exported_dir() -> Path:
-    """The folder of exported models: `$EI_ZOO_EXPORTED`, `./exported`, or the repo's."""
-    if os.environ.get("EI_ZOO_EXPORTED"):
-        return Path(os.environ["EI_ZOO_EXPORTED"])
-    local = Path("exported")
-    if local.is_dir():
-        return local
-    repository = Path(__file__).resolve().parents[1] / "exported"  # editable install
-    return repository if repository.is_dir() else local
-
-
-def cache_dir(cache_dir: str | Path | None = None) -> Path:
-    """Where downloaded models live: `cache_dir`, else `$KERAS_HOME/ei_zoo` (~/.keras)."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "ei_zoo"
-
-
-# `download`, `resolve` and `load` take a `cache_dir` argument that shadows the function.
-_cache_root = cache_dir
 
 
 def pack(exported: str | Path | None = None, out: str | Path | None = None) -> Path:
     """Write a mirror: one deterministic `<id>.tar.gz` per exported model and `index.json`.
 
-    Every export is verified first, so a damaged folder is never shipped. The
-    same `index.json` is also written into `exported`, which documents the
-    zoo. Returns `out` (default `dist/mirror`), ready to upload as is.
+    Every export is verified first, so a damaged folder is never shipped, and
+    every file is written atomically, so a mirror being packed never serves a
+    torn archive. Only `out` (default `dist/mirror`) is written; it is ready
+    to upload as is.
     """
     exported = Path(exported) if exported is not None else exported_dir()
     out = Path(out) if out is not None else Path("dist") / "mirror"
-    folders = sorted(
-        folder for folder in exported.glob("*")
-        if not folder.name.startswith(".") and (folder / "metadata.json").is_file()
-    )
+    folders = export_folders(exported)
     if not folders:
         raise FileNotFoundError(
             f"No exported models in {exported}; export some with export_model or pass "
             "the folder that holds them.")
-    out.mkdir(parents=True, exist_ok=True)
+    files.check_writable_folder(out)
     models = []
     for folder in folders:
-        verify_export(folder)
-        metadata = read_metadata(folder)
-        if metadata.get("id", folder.name) != folder.name:
-            raise ValueError(
-                f"{folder} holds model {metadata['id']!r}; the folder name must be its id.")
-        archive = out / f"{folder.name}.tar.gz"
-        _write_archive(folder, archive)
-        models.append({
-            "id": folder.name,
-            "variant": metadata.get("variant"),
-            "seed": metadata.get("seed"),
-            "test_accuracy": metadata.get("test_accuracy"),
-            "archive": archive.name,
-            "archive_bytes": archive.stat().st_size,
-            "sha256": sha256_file(archive),
-        })
-    text = json.dumps({"format_version": FORMAT_VERSION, "models": models}, indent=2) + "\n"
-    for folder in {out.resolve(), exported.resolve()}:
-        (folder / INDEX).write_text(text)
+        entry = index_entry(folder)
+        archive = out / archive_name(folder.name)
+        partial = archive.with_name(f".{archive.name}.partial")
+        try:
+            _write_archive(folder, partial)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, archive)
+        models.append({**entry, "archive": archive.name, "archive_bytes": archive.stat().st_size,
+                       "sha256": sha256_file(archive)})
+    files.write_json(out / INDEX, {"format_version": FORMAT_VERSION, "models": models})
     return out
 
 
@@ -129,13 +102,6 @@ def _write_archive(folder: Path, archive: Path) -> None:
             else:
                 with path.open("rb") as file:
                     tar.addfile(info, file)
-
-
-def list_models(exported: str | Path | None = None) -> pd.DataFrame:
-    """One row per model of `exported/index.json` (empty, same columns, if there is none)."""
-    index = (Path(exported) if exported is not None else exported_dir()) / INDEX
-    models = json.loads(index.read_text())["models"] if index.is_file() else []
-    return pd.DataFrame(models, columns=list(INDEX_COLUMNS))
 
 
 def _mirror_url(mirror: str | None) -> str:
@@ -207,12 +173,11 @@ def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | N
         raise ValueError(f"{model_id!r} is not a model id; ids look like 'standard-s0'.")
     mirror = _mirror_url(mirror)
     entry = _index_entry(_fetch_index(mirror, timeout), model_id, mirror)
-    root = _cache_root(cache_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    # Also removes what a download killed midway left behind.
-    staging = staging_folder(root / model_id, "download")
+    root = cache_root(cache_dir)
+    # Also removes what a download killed midway left behind, or puts it back.
+    staging = files.staging_folder(root / model_id, DOWNLOAD)
     try:
-        archive = _fetch_archive(f"{mirror}/{model_id}.tar.gz", entry["sha256"], staging,
+        archive = _fetch_archive(f"{mirror}/{archive_name(model_id)}", entry["sha256"], staging,
                                  timeout)
         extract_archive(archive, staging / "unpacked", model_id,
                         max_bytes=MAX_UNPACK_RATIO * entry["archive_bytes"])
@@ -222,7 +187,7 @@ def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | N
         if holds != model_id:
             raise ValueError(
                 f"{archive.name} holds model {holds!r}, not {model_id!r}; re-pack the mirror.")
-        replace_folder(unpacked, root / model_id)
+        files.replace_folder(unpacked, root / model_id, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return root / model_id
@@ -301,41 +266,51 @@ def extract_archive(archive: Path, destination: Path, model_id: str,
 
 def resolve(model_id_or_path: str | Path, mirror: str | None = None,
             cache_dir: str | Path | None = None) -> Path:
-    """The export folder of a model: a path, else `exported_dir()`, the cache, the mirror."""
-    candidate = Path(model_id_or_path)
-    if candidate.is_dir():
-        verify_export(candidate)  # a clear error if it is not an export, or is damaged
-        return candidate
-    model_id = str(model_id_or_path)
-    places = [exported_dir() / model_id, _cache_root(cache_dir) / model_id]
-    for folder in places:
-        if folder.is_dir():
-            verify_export(folder)
-            return folder
-    if not (mirror or os.environ.get("EI_ZOO_MIRROR")):
-        known = sorted({folder.name for place in places if place.parent.is_dir()
-                        for folder in place.parent.iterdir()
-                        if not folder.name.startswith(".") and (folder / METADATA).is_file()})
-        closest = difflib.get_close_matches(model_id, known, n=3, cutoff=0.5)
-        hint = f" (did you mean {', '.join(closest)}?)" if closest else ""
-        raise FileNotFoundError(
-            f"No model {model_id!r} in {' or '.join(str(place.parent) for place in places)}"
-            f"{hint}; pass mirror=URL (--mirror) or set EI_ZOO_MIRROR to download it.")
-    return download(model_id, mirror, cache_dir)
+    """The export folder of a model: a local one (`find_local`), else downloaded from the mirror."""
+    folder = find_local(model_id_or_path, cache_dir, need_mirror=not (
+        mirror or os.environ.get("EI_ZOO_MIRROR")))
+    return folder if folder is not None else download(str(model_id_or_path), mirror, cache_dir)
+
+
+class ServedNetwork:
+    """An export's SavedModel with its inputs checked first.
+
+    `serve(images)` -> logits [N, classes] and `activations(images)` -> dict of
+    rates [N, T, H, W, C] take raw pixels 0-255, float32 or uint8, [N, S, S, 3]
+    with N >= 1 (`check_images`); a wrong shape or dtype gets a one-line
+    message instead of TensorFlow's binding errors. `signatures` and
+    `saved_model` are the SavedModel's own, unchecked (fixed to float32
+    [None, S, S, 3]).
+    """
+
+    def __init__(self, saved_model, image_size: int):
+        self.saved_model = saved_model
+        self.signatures = saved_model.signatures
+        self.image_size = image_size
+
+    def serve(self, images):
+        return self.saved_model.serve(check_images(images, image_size=self.image_size))
+
+    def activations(self, images):
+        return self.saved_model.activations(check_images(images, image_size=self.image_size))
 
 
 def load(model_id_or_path: str | Path, format: str = "keras", mirror: str | None = None,
          cache_dir: str | Path | None = None):
     """Load a model by id or export folder, downloading it on first use.
 
-    `format="keras"` gives the Keras model (ei_zoo's layers are registered by
-    importing this package), `"saved_model"` the `tf.saved_model.load` object
-    with its `serve` and `activations` endpoints. The export's files are
-    checked against their sha256 first, so a damaged copy is never loaded.
+    `format="keras"` gives the Keras model, an `EINetwork` whose `predict`
+    checks its images (exports made before `EINetwork` existed load as one
+    too); `"saved_model"` gives a `ServedNetwork`, the SavedModel's `serve`
+    and `activations` endpoints with checked inputs (needs TensorFlow). The
+    export's files are checked against their sha256 first, so a damaged copy
+    is never loaded.
     """
     if format not in FORMATS:
         raise ValueError(f"format={format!r}; use one of {FORMATS}.")
     folder = resolve(model_id_or_path, mirror, cache_dir)
     if format == "keras":
-        return keras.saving.load_model(folder / "model.keras")
-    return tf.saved_model.load(str(folder / "saved_model"))
+        return keras.saving.load_model(folder / KERAS_MODEL,
+                                       custom_objects={"Functional": EINetwork})
+    saved_model = tensorflow("Loading a SavedModel").saved_model.load(str(folder / SAVED_MODEL))
+    return ServedNetwork(saved_model, read_metadata(folder)["config"]["image_size"])

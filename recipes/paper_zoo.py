@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ei_zoo.cli import training_config_from_args
 from ei_zoo.models import multiply_accumulates, resolve_config
-from ei_zoo.training import finished_export, model_id, train_and_export
+from ei_zoo.bundle import model_id
+from ei_zoo.training import finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
 
 # Seconds per epoch of `standard` (batch 128, mixed_bfloat16) on the 2-core

@@ -13,7 +13,8 @@ import pytest
 
 import ei_zoo
 import ei_zoo.export
-from ei_zoo.export import cell_type_table, export_model, read_metadata, sha256_file, verify_export
+from ei_zoo.bundle import read_metadata, sha256_file, verify_export
+from ei_zoo.export import cell_type_table, export_model
 
 ACTIVATION_KEYS = {f"{area}/{cell_type}" for area in ("area3", "area4")
                    for cell_type in ("PN", "IG", "OG")}

@@ -17,7 +17,7 @@ import pytest
 import ei_zoo
 from ei_zoo import training
 from ei_zoo.cli import main as cli_main
-from ei_zoo.export import read_metadata, verify_export
+from ei_zoo.bundle import read_metadata, verify_export
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes"))

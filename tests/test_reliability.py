@@ -30,10 +30,12 @@ import tensorflow as tf
 import ei_zoo
 import ei_zoo.export
 import ei_zoo.zoo as zoo
-from ei_zoo import data, training
+from ei_zoo import data, files, training
 from ei_zoo.cli import main as cli_main
 from ei_zoo.config import NetworkConfig
-from ei_zoo.export import export_model, read_metadata, sha256_file, staging_folder, verify_export
+from ei_zoo.bundle import read_metadata, sha256_file, verify_export
+from ei_zoo.export import export_model
+from ei_zoo.files import staging_folder
 from ei_zoo.models import check_images
 from conftest import serve_folder
 
@@ -202,7 +204,7 @@ def test_checkpoint_is_committed_by_its_record_and_resumes(tmp_path):
     (legacy / "training_metadata.json").write_text("")
     with pytest.raises(ValueError, match=r"training_metadata.json is damaged; delete .*legacy"):
         training.read_checkpoint(legacy)
-    training.write_json(legacy / "training_metadata.json", {"epoch": 1, "weights": "gone.h5"})
+    files.write_json(legacy / "training_metadata.json", {"epoch": 1, "weights": "gone.h5"})
     with pytest.raises(ValueError, match="names gone.h5, which is missing"):
         training.read_checkpoint(legacy)
     assert _entries(legacy) == ["latest.weights.h5", "training_metadata.json"]  # no .partial

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import ei_zoo.zoo as zoo
+from ei_zoo import index
 from conftest import serve_folder
-from ei_zoo.export import sha256_file, verify_export
+from ei_zoo.bundle import sha256_file, verify_export
 
 
 @pytest.fixture
@@ -83,15 +84,46 @@ def test_local_models_need_no_mirror(exported, cache, monkeypatch):
 
 
 def test_list_models(exported, tmp_path):
-    zoo.pack(exported, tmp_path / "mirror")
-    listed = zoo.list_models(exported)
+    index.write_index(exported)
+    listed = index.list_models(exported)
     assert listed["id"].tolist() == ["standard-s0"]
-    assert set(zoo.INDEX_COLUMNS) <= set(listed.columns)
+    assert set(index.INDEX_COLUMNS) <= set(listed.columns)
     row = listed.iloc[0]
     assert (row["variant"], row["seed"], row["test_accuracy"]) == ("standard", 0, 0.125)
-    assert row["sha256"] == sha256_file(tmp_path / "mirror" / "standard-s0.tar.gz")
-    empty = zoo.list_models(tmp_path / "nothing")
-    assert empty.empty and set(zoo.INDEX_COLUMNS) <= set(empty.columns)
+    # The committed index pins each file of the export, not an archive: stable everywhere.
+    folder = exported / "standard-s0"
+    assert row["files"] == {path.relative_to(folder).as_posix(): sha256_file(path)
+                            for path in folder.rglob("*") if path.is_file()}
+    assert row["bytes"] == sum(path.stat().st_size for path in folder.rglob("*")
+                               if path.is_file())
+    empty = index.list_models(tmp_path / "nothing")
+    assert empty.empty and set(index.INDEX_COLUMNS) <= set(empty.columns)
+
+
+def test_pack_writes_only_its_mirror(exported, tmp_path):
+    """`pack` leaves the committed index alone; the mirror's index adds the archives."""
+    committed = index.write_index(exported).read_bytes()
+    mirror = zoo.pack(exported, tmp_path / "mirror")
+    assert (exported / "index.json").read_bytes() == committed
+    [entry] = json.loads((mirror / "index.json").read_text())["models"]
+    assert entry["sha256"] == sha256_file(mirror / "standard-s0.tar.gz")
+    assert entry["archive_bytes"] == (mirror / "standard-s0.tar.gz").stat().st_size
+    assert entry["files"] == json.loads(committed)["models"][0]["files"]
+
+
+def test_pack_never_leaves_a_torn_archive(exported, tmp_path, monkeypatch):
+    mirror = zoo.pack(exported, tmp_path / "mirror")
+    before = (mirror / "standard-s0.tar.gz").read_bytes()
+
+    def half_written(folder, archive):
+        archive.write_bytes(b"\x1f\x8b half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zoo, "_write_archive", half_written)
+    with pytest.raises(OSError):
+        zoo.pack(exported, mirror)
+    assert (mirror / "standard-s0.tar.gz").read_bytes() == before
+    assert _entries(mirror) == ["index.json", "standard-s0.tar.gz"]  # no partial file left
 
 
 def test_pack_is_deterministic(exported, tmp_path):
@@ -101,7 +133,6 @@ def test_pack_is_deterministic(exported, tmp_path):
     second = zoo.pack(exported, tmp_path / "second")
     for name in ("standard-s0.tar.gz", "index.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
-    assert (exported / "index.json").read_bytes() == (first / "index.json").read_bytes()
     assert (first / "standard-s0.tar.gz").read_bytes()[4:8] == bytes(4)  # gzip header mtime
     with tarfile.open(first / "standard-s0.tar.gz") as tar:
         names = tar.getnames()

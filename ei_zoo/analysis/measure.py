@@ -24,7 +24,7 @@ from ei_zoo.analysis.connectivity import (
     outgoing,
     top_share,
 )
-from ei_zoo.export import read_metadata
+from ei_zoo.bundle import read_metadata
 from ei_zoo.responses import RunningMoments, check_options, responses
 
 AREAS = ("area3", "area4")

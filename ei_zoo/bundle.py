@@ -1,0 +1,129 @@
+"""The export format (SPEC section 6), in one place: every name that an export
+folder, the zoo's index and the analysis agree on.
+
+Pure Python and numpy, so that listing, checking and reading exports needs
+neither Keras nor TensorFlow. One folder per trained network, named by its
+model id:
+
+    <model_id>/saved_model/       TF SavedModel (`serve`, `activations`)
+    <model_id>/model.keras        the Keras model, for fine-tuning
+    <model_id>/connectivity.npz   effective signed kernels by pathway
+    <model_id>/metadata.json      facts, config, and the sha256 of every file
+    <model_id>/history.csv        per-epoch training curves
+    <model_id>/README.md          the model card (`ei_zoo.cards`)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+FORMAT_VERSION = 1
+METADATA = "metadata.json"
+SAVED_MODEL = "saved_model"
+KERAS_MODEL = "model.keras"
+CONNECTIVITY = "connectivity.npz"
+HISTORY = "history.csv"
+MODEL_CARD = "README.md"
+INDEX = "index.json"
+ARCHIVE_SUFFIX = ".tar.gz"
+
+# The recurrent areas and their cell types, in the order tables and figures use.
+AREAS = ("area3", "area4")
+CELL_TYPES = ("PN", "IG", "OG")
+
+_MODEL_ID = re.compile(r"(?P<variant>[^/\\]+)-s(?P<seed>\d+)")
+
+
+def model_id(variant: str, seed: int) -> str:
+    """The zoo's name of a trained network, `<variant>-s<seed>`."""
+    return f"{variant}-s{seed}"
+
+
+def parse_model_id(text: str) -> tuple[str, int]:
+    """(variant, seed) of a model id, or a ValueError naming the expected form."""
+    match = _MODEL_ID.fullmatch(str(text))
+    if match is None:
+        raise ValueError(f"{text!r} is not a model id; ids look like 'standard-s0'.")
+    return match["variant"], int(match["seed"])
+
+
+def archive_name(identifier: str) -> str:
+    """The archive a mirror serves for a model, `<model_id>.tar.gz`."""
+    return identifier + ARCHIVE_SUFFIX
+
+
+def population_key(area: str, cell_type: str) -> str:
+    """Key of a population's rates in `activations`, e.g. `area3/PN`."""
+    return f"{area}/{cell_type}"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks so large weights never sit in memory twice."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_hashes(folder: Path, exclude=(METADATA,)) -> dict[str, str]:
+    """sha256 of every file below `folder`, by POSIX relative path."""
+    return {file.relative_to(folder).as_posix(): sha256_file(file)
+            for file in sorted(folder.rglob("*"))
+            if file.is_file() and file.relative_to(folder).as_posix() not in exclude}
+
+
+def is_export(folder: Path) -> bool:
+    return (not folder.name.startswith(".") and (folder / METADATA).is_file()
+            and (folder / SAVED_MODEL).is_dir())
+
+
+def export_folders(exported: str | Path) -> list[Path]:
+    """The export folders directly inside `exported`, by name (hidden staging folders skipped)."""
+    exported = Path(exported)
+    if not exported.is_dir():
+        return []
+    return sorted(folder for folder in exported.iterdir() if is_export(folder))
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The `metadata.json` of an export folder, or an error naming the folder and the fix."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"No export folder at {folder}; pass a folder written by export_model "
+            "(e.g. exported/standard-s0) or a model id.")
+    if not is_export(folder):
+        raise FileNotFoundError(
+            f"{folder} is not an ei_zoo export (it needs {METADATA} and {SAVED_MODEL}/); "
+            "re-export it with export_model or re-download it.")
+    try:
+        metadata = json.loads((folder / METADATA).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{folder / METADATA} is damaged ({error}); re-download or re-export "
+            f"{folder.name}.") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(
+            f"{folder / METADATA} is not a metadata object; re-download or re-export "
+            f"{folder.name}.")
+    return metadata
+
+
+def verify_export(path: str | Path) -> None:
+    """Raise `ValueError` naming the first listed file that is missing or changed."""
+    folder = Path(path)
+    files = read_metadata(folder).get("files")
+    if not files:
+        raise ValueError(
+            f"{folder / METADATA} lists no files to verify; re-download or re-export it.")
+    for name, expected in sorted(files.items()):
+        file = folder / name
+        if not file.is_file():
+            raise ValueError(f"{file} is missing from the export; re-download or re-export it.")
+        if sha256_file(file) != expected:
+            raise ValueError(
+                f"{file} does not match its sha256 in {METADATA}; re-download or re-export it.")

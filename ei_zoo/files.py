@@ -1,0 +1,131 @@
+"""Crash-safe writes: every file and folder the zoo writes appears whole or not at all.
+
+A kill at any instant (SIGKILL, power cut) leaves the previous version or the
+new one, never a torn file, and never loses a version that was complete:
+files are written beside their target and renamed over it; folders are
+written into a hidden staging folder named after their writer, then swapped
+in with renames, and what a dead writer left behind is cleaned up (or put
+back) by the next writer.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+
+def sync(path: str | Path) -> None:
+    """Flush a file or folder to disk, so a rename never names data a power cut loses."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a file atomically: a kill leaves the old file or the new one, never a torn one."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    sync(partial)
+    os.replace(partial, path)
+    sync(path.parent)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def write_json(path: str | Path, values: dict) -> None:
+    """`values` as indented, key-sorted JSON, written atomically."""
+    write_text(path, json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
+def check_writable_folder(folder: str | Path, option: str = "--out") -> Path:
+    """`folder`, created if needed, or a one-line ValueError saying why it cannot be written.
+
+    Called before any long work starts, so a bad output folder fails in a
+    second, not after an hour of training.
+    """
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{option} {folder} is a file, not a folder; choose a folder path.")
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        reason = ("read-only file system" if error.errno == errno.EROFS
+                  else error.strerror or str(error))
+        raise ValueError(
+            f"{option} {folder} cannot be written ({reason}); choose a writable folder.") from None
+    return folder
+
+
+def clean_abandoned(target: Path, kind: str) -> None:
+    """Remove what dead writers left beside `target`, and put back a previous
+    version that one of them had moved aside when `target` is missing."""
+    prefix = f".{target.name}.{kind}-"
+    for folder in sorted(target.parent.glob(prefix + "*")):
+        if not _abandoned(folder.name[len(prefix):].removesuffix(".old")):
+            continue
+        if folder.name.endswith(".old") and not target.exists():
+            folder.rename(target)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def staging_folder(target: Path, kind: str = "tmp") -> Path:
+    """A new hidden folder beside `target`, to be written and then renamed into place.
+
+    Its name, `.<name>.<kind>-<host>.<pid>.<random>`, records the writer, so
+    that folders left by a writer that was killed are recognised and cleaned
+    up first (`clean_abandoned`). A live writer's folders are left alone.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_abandoned(target, kind)
+    writer = f"{socket.gethostname()}.{os.getpid()}."
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{writer}", dir=target.parent))
+
+
+def _abandoned(writer: str) -> bool:
+    """Whether `<host>.<pid>.<random>` names a process of this host that has ended."""
+    host, pid, _ = (writer.rsplit(".", 2) + ["", ""])[:3]
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's, or not ours to judge: keep it
+    try:
+        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists
+        return False
+    return False
+
+
+def replace_folder(new: Path, target: Path, staging: Path | None = None) -> None:
+    """Move the finished folder `new` to `target`, replacing any previous version.
+
+    `staging` is the `staging_folder` that holds `new` (default: `new`
+    itself), beside `target` on the same file system, so every step is a
+    rename. The old version is renamed aside, as `<staging>.old` beside
+    `target`, before the new one moves in, and is deleted only after: a
+    failure puts it back, and a kill in between leaves it where
+    `clean_abandoned` puts it back.
+    """
+    if not target.exists():
+        new.rename(target)
+        return
+    staging = staging or new
+    old = staging.with_name(staging.name + ".old")
+    target.rename(old)
+    try:
+        new.rename(target)
+    except BaseException:
+        old.rename(target)
+        raise
+    shutil.rmtree(old)

@@ -1,0 +1,129 @@
+"""The zoo's index: which trained networks a folder of exports holds.
+
+`exported/index.json` (SPEC section 6) lists every export of its folder with
+the sha256 of each of its files, all of them stable across machines, so the
+committed index changes only when a model does. A mirror's index (`ei_zoo.zoo.pack`)
+adds each model's archive, its size and sha256 (gzip's bytes depend on the
+zlib build, so those live only with the archives they describe).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ei_zoo import files
+from ei_zoo.bundle import (
+    FORMAT_VERSION,
+    INDEX,
+    export_folders,
+    file_hashes,
+    read_metadata,
+    verify_export,
+)
+
+INDEX_COLUMNS = ("id", "variant", "seed", "epochs", "test_accuracy", "bytes")
+
+
+def exported_dir() -> Path:
+    """The folder of exported models: `$EI_ZOO_EXPORTED`, `./exported`, or the repo's."""
+    if os.environ.get("EI_ZOO_EXPORTED"):
+        return Path(os.environ["EI_ZOO_EXPORTED"])
+    local = Path("exported")
+    if local.is_dir():
+        return local
+    repository = Path(__file__).resolve().parents[1] / "exported"  # editable install
+    return repository if repository.is_dir() else local
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """Where downloaded models live: `cache_dir`, else `$KERAS_HOME/ei_zoo` (~/.keras)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "ei_zoo"
+
+
+# The kind of staging folder a download writes into the cache (`ei_zoo.files.staging_folder`).
+DOWNLOAD = "download"
+
+
+def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None,
+               need_mirror: bool = False) -> Path | None:
+    """A model's verified export folder on this machine: a path, `exported_dir()/<id>`
+    or the download cache; None when it is in neither.
+
+    With `need_mirror` (no mirror to download from), a model found nowhere is
+    a FileNotFoundError that suggests the closest ids and names the fix.
+    """
+    candidate = Path(model_id_or_path)
+    if candidate.is_dir():
+        verify_export(candidate)  # a clear error if it is not an export, or is damaged
+        return candidate
+    identifier = str(model_id_or_path)
+    places = [exported_dir() / identifier, cache_root(cache_dir) / identifier]
+    if places[1].parent.is_dir():
+        files.clean_abandoned(places[1], DOWNLOAD)  # a download killed between its renames
+    for folder in places:
+        if folder.is_dir():
+            verify_export(folder)
+            return folder
+    if not need_mirror:
+        return None
+    known = sorted({folder.name for place in places for folder in export_folders(place.parent)})
+    closest = difflib.get_close_matches(identifier, known, n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(closest)}?)" if closest else ""
+    raise FileNotFoundError(
+        f"No model {identifier!r} in {' or '.join(str(place.parent) for place in places)}"
+        f"{hint}; pass mirror=URL (--mirror) or set EI_ZOO_MIRROR to download it.")
+
+
+def index_entry(folder: Path) -> dict:
+    """What the index says of one export: facts from its metadata and its files' sha256."""
+    verify_export(folder)  # a damaged export is never listed
+    metadata = read_metadata(folder)
+    if metadata.get("id", folder.name) != folder.name:
+        raise ValueError(
+            f"{folder} holds model {metadata['id']!r}; the folder name must be its id.")
+    hashes = file_hashes(folder, exclude=())
+    return {
+        "id": folder.name,
+        "variant": metadata.get("variant"),
+        "seed": metadata.get("seed"),
+        "epochs": metadata.get("epochs"),
+        "test_accuracy": metadata.get("test_accuracy"),
+        "bytes": sum((folder / name).stat().st_size for name in hashes),
+        "files": hashes,
+    }
+
+
+def write_index(exported: str | Path) -> Path:
+    """Write `<exported>/index.json` for the exports in that folder, atomically."""
+    exported = Path(exported)
+    models = [index_entry(folder) for folder in export_folders(exported)]
+    path = exported / INDEX
+    files.write_json(path, {"format_version": FORMAT_VERSION, "models": models})
+    return path
+
+
+def read_index(path: str | Path) -> list[dict]:
+    """The model entries of an index file, or a ValueError naming the file and the fix."""
+    path = Path(path)
+    try:
+        models = json.loads(path.read_text())["models"]
+        if not isinstance(models, list):
+            raise TypeError("models is not a list")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a model zoo index ({error}); regenerate it with "
+                         "`ei-zoo index`.") from None
+    return models
+
+
+def list_models(exported: str | Path | None = None) -> pd.DataFrame:
+    """One row per model of `<exported>/index.json` (empty, same columns, if there is none)."""
+    index = (Path(exported) if exported is not None else exported_dir()) / INDEX
+    models = read_index(index) if index.is_file() else []
+    return pd.DataFrame(models, columns=[*INDEX_COLUMNS, "files"])
