@@ -44,8 +44,12 @@ _LAZY = {
     "load": "ei_zoo.zoo",
 }
 
-__all__ = sorted([*_LAZY, "NetworkConfig", "get_config", "list_variants", "read_metadata",
-                  "verify_export"])
+__all__ = [
+    "ConvArea", "EIConvLSTM", "EIConvLSTMCell", "EINetwork", "NetworkConfig", "Readout",
+    "SequenceMaxPooling2D", "activation_model", "balance_biases", "build_model",
+    "check_images", "effective_weights", "export_model", "get_config", "list_models",
+    "list_variants", "load", "network_config", "read_metadata", "verify_export",
+]
 
 
 def __getattr__(name):

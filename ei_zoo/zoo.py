@@ -46,8 +46,6 @@ FORMATS = ("keras", "saved_model")
 MAX_UNPACK_RATIO = 100
 
 
-
-
 def pack(exported: str | Path | None = None, out: str | Path | None = None) -> Path:
     """Write a mirror: one deterministic `<id>.tar.gz` per exported model and `index.json`.
 

@@ -26,7 +26,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 
 from ei_zoo import data, training
 from ei_zoo.config import NetworkConfig

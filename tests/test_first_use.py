@@ -10,7 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
@@ -19,7 +18,6 @@ from conftest import serve_folder
 from ei_zoo import bundle, zoo
 from ei_zoo.cli import main as cli_main
 from ei_zoo.export import write_model_card
-from ei_zoo.index import write_index
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard")
@@ -233,3 +231,10 @@ def test_export_of_a_finished_run(cifar_dir, tmp_path):
     assert first["files"]["connectivity.npz"] == again["files"]["connectivity.npz"]
     assert [entry["id"] for entry in json.loads(
         (tmp_path / "exported" / "index.json").read_text())["models"]] == ["standard-s0"]
+
+
+def test_the_lazy_public_names_are_all_there():
+    """Every name `ei_zoo.__all__` lists resolves, and the lazy table lists no other."""
+    assert set(ei_zoo._LAZY) <= set(ei_zoo.__all__)
+    for name in ei_zoo.__all__:
+        assert getattr(ei_zoo, name) is not None, name

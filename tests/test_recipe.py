@@ -166,6 +166,7 @@ def test_cli_zoo_commands(tiny_export, tmp_path, capsys):
     exported = tiny_export.parent
     mirror = tmp_path / "mirror"
     assert cli_main(["pack", "--exported", str(exported), "--out", str(mirror)]) == 0
+    assert cli_main(["index", "--exported", str(exported)]) == 0
     assert cli_main(["list", "--exported", str(exported)]) == 0
     assert "standard-s0" in capsys.readouterr().out
     assert cli_main(["info", str(tiny_export)]) == 0

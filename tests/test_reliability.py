@@ -133,7 +133,9 @@ def test_killed_run_finishes_with_every_epoch_once_and_one_export(point, cifar_d
     trained = [int(n) for n in re.findall(rf"Epoch (\d+)/{EPOCHS}", second.stdout)]
     assert trained == list(range(committed + 1, EPOCHS + 1))
 
-    assert _entries(out) == ["standard-s0"]  # no staging folder left behind
+    assert _entries(out) == ["index.json", "standard-s0"]  # no staging folder left behind
+    assert [model["id"] for model in json.loads((out / "index.json").read_text())["models"]] == [
+        "standard-s0"]
     folder = out / "standard-s0"
     verify_export(folder)
     assert read_metadata(folder)["epochs"] == EPOCHS
