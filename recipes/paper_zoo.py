@@ -9,6 +9,7 @@ older recipe (`ei_zoo.training.RECIPE_VERSION`) is trained again and replaced.
     python recipes/paper_zoo.py --dry-run      # the plan and its cost
     python recipes/paper_zoo.py                # the whole sweep, 30 epochs each
     python recipes/paper_zoo.py --shard 0/4    # a quarter of it (split across machines)
+    python recipes/paper_zoo.py --table        # the README's zoo table, from the exports
     python recipes/paper_zoo.py --only standard-s1 inh_pn-s1
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from ei_zoo.cli import training_config_from_args
 from ei_zoo.models import multiply_accumulates, resolve_config
-from ei_zoo.bundle import model_id
+from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
 from ei_zoo.training import finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
 
@@ -106,6 +107,28 @@ def _estimate_source(measured: dict, path) -> str:
             f"from {path}")
 
 
+def zoo_table(exported: Path) -> str:
+    """The README's zoo table (Markdown): one row per exported network of the paper's zoo."""
+    rows = ["| model | test accuracy | epochs | recipe | training time | size | "
+            "silent area 3 (PN/IG/OG) | silent area 4 (PN/IG/OG) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for identifier, _, _ in paper_zoo():
+        folder = exported / identifier
+        if not is_export(folder):
+            rows.append(f"| `{identifier}` | not trained yet | | | | | | |")
+            continue
+        metadata = read_metadata(folder)
+        size = sum(file.stat().st_size for file in folder.rglob("*") if file.is_file())
+        silent = metadata.get("silent_units", {})
+        counts = ["/".join(str(silent[area][cell_type]) for cell_type in CELL_TYPES)
+                  if area in silent else "not recorded" for area in AREAS]
+        rows.append(
+            f"| `{identifier}` | {100 * metadata['test_accuracy']:.1f}% | {metadata['epochs']} | "
+            f"{metadata.get('recipe_version', 1)} | {metadata['training_seconds'] / 60:.0f} min "
+            f"| {size / 1e6:.1f} MB | {counts[0]} | {counts[1]} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=ZOO_EPOCHS)
@@ -122,9 +145,14 @@ def main(argv=None) -> int:
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
                         help="train every n-th network starting at i (split across machines)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument("--table", action="store_true",
+                        help="print the zoo table of the exports in --out and stop")
     parser.add_argument("--epoch-seconds", type=Path, default=MEASURED_EPOCH_SECONDS,
                         metavar="JSON", help="measured seconds per epoch (benchmarks/run.py)")
     args = parser.parse_args(argv)
+    if args.table:
+        print(zoo_table(args.out))
+        return 0
 
     plan = paper_zoo()
     known = {identifier for identifier, _, _ in plan}

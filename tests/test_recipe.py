@@ -143,12 +143,17 @@ def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
         metadata = read_metadata(folder)
         metadata.update(config=ei_zoo.get_config(identifier.split("-")[0]).to_dict(),
                         training=dataclasses.replace(done, epochs=epochs).to_dict(),
-                        recipe_version=training.RECIPE_VERSION)
+                        recipe_version=training.RECIPE_VERSION, epochs=epochs,
+                        training_seconds=60.0)
         (folder / "metadata.json").write_text(json.dumps(metadata))
     assert paper_zoo.main(["--dry-run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "16 of 17 networks to train" in out
     assert "standard-s0      done" in out and "inh_pn-s0        train" in out
+    table = paper_zoo.zoo_table(tmp_path).splitlines()
+    assert len(table) == 2 + 17
+    assert table[2].startswith("| `standard-s0` | 12.5% | 30 | 2 |")
+    assert "| `ratio_1_64-s0` | not trained yet |" in "\n".join(table)
     assert paper_zoo.main(["--dry-run", "--out", str(tmp_path), "--shard", "1/4"]) == 0
     out = capsys.readouterr().out
     assert f"{len(shards[1])} of {len(shards[1])} networks" in out
