@@ -120,6 +120,11 @@ def _command_download(args):
     print(path)
 
 
+SHOWN = ["area", "cell_type", "n_neurons", "n_silent", "n_near_silent", "selectivity",
+         "selectivity_median", "lifetime_sparseness", "kurtosis", "density", "density_pathway",
+         "gini", "top10_share"]  # the rest of the columns are in table.csv
+
+
 def _command_analyze(args):
     import keras
     import pandas as pd
@@ -139,7 +144,7 @@ def _command_analyze(args):
     write_thresholds(out / "thresholds.json", thresholds)
     figure_threshold_sensitivity([measurements], thresholds, out / "figures")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.drop(columns=["model", "variant", "seed"]).to_string(index=False))
+        print(table[SHOWN].to_string(index=False))
     print(f"Table, thresholds and figures written to {out}")
 
 

@@ -18,10 +18,12 @@ from ei_zoo.analysis import (
     claims,
     connection_density,
     density_curve,
+    gini,
     measure,
     top_share,
 )
-from ei_zoo.analysis.measure import mean_selectivity
+from ei_zoo.analysis.connectivity import pathway_density
+from ei_zoo.analysis.measure import thresholds_of, with_interval
 from ei_zoo.analysis.reproduce import reproduce
 from ei_zoo.export import export_model
 from ei_zoo.responses import OPTIONS, all_responses
@@ -162,13 +164,32 @@ def test_density_on_hand_made_weights():
     assert calibrate_threshold(weights, "area3") == pytest.approx(np.quantile(all_weights, 0.9))
     assert top_share(np.array([10.0] + [0.0] * 9)) == 1.0
     assert top_share(np.ones(10)) == pytest.approx(0.1)
+    # Each pathway against its own θ: PN->g's θ 0.25 passes 1 of 4 (0.3), the rest none.
+    own = {"area3/PN->g": 0.25, "area3/PN->f": 1.0, "area3/PN->IG": 1.0, "area3/PN->OG": 1.0}
+    assert pathway_density(weights, "area3", ["PN"], own) == pytest.approx(1 / 7)
+    assert np.isnan(pathway_density(weights, "area3", ["PN"], {}))
+    thresholds = thresholds_of({key.replace("area3", area): value for key, value in
+                                weights.items() for area in ("area3", "area4")})
+    assert thresholds["pathways"]["area3/IG->i"] == pytest.approx(np.quantile([0.9, 0.05], 0.9))
 
 
-def test_bootstrap_interval_contains_the_mean():
+def test_gini_against_the_pairwise_definition():
+    rng = np.random.default_rng(4)
+    for values in (rng.exponential(size=50), rng.uniform(size=7), np.array([0.0, 0.0, 5.0])):
+        pairwise = np.abs(values[:, None] - values[None, :]).sum() / (
+            2 * len(values) ** 2 * values.mean())
+        assert gini(values) == pytest.approx(pairwise)
+    assert gini(np.ones(10)) == pytest.approx(0.0)
+    assert gini(np.array([0.0] * 9 + [1.0])) == pytest.approx(0.9)
+    assert np.isnan(gini(np.zeros(4)))
+
+
+def test_bootstrap_interval_contains_the_statistic():
     values = np.random.default_rng(3).gamma(2.0, size=64)
-    mean, low, high = mean_selectivity(np.concatenate([values, [np.nan, np.nan]]))
-    assert mean == pytest.approx(values.mean())
-    assert low < mean < high
+    for statistic in (np.mean, np.median):
+        value, low, high = with_interval(values, statistic)
+        assert value == pytest.approx(statistic(values))
+        assert low < value < high
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +208,15 @@ def test_export_analysis_equals_in_memory_model(tiny_export, trained_tiny, cifar
         expected = scipy.stats.skew(responses.astype(np.float64), axis=0, bias=True)
         live = ~np.isnan(skewness)
         np.testing.assert_allclose(skewness[live], expected[live], rtol=1e-3, atol=1e-4)
+    # Every response option comes from the same pass.
+    for step, position in OPTIONS:
+        for (area, cell_type), moments in measured.moments[(step, position)].items():
+            responses = all_responses(rates[f"{area}/{cell_type}"])[(step, position)]
+            expected = scipy.stats.kurtosis(responses.astype(np.float64), axis=0, bias=True)
+            live = ~moments.silent
+            np.testing.assert_allclose(moments.kurtosis()[live], expected[live], rtol=1e-3,
+                                       atol=1e-3)
+            assert moments.positive.tolist() == (responses > 0).sum(axis=0).tolist()
     for key, kernel in ei_zoo.effective_weights(model).items():
         np.testing.assert_array_equal(measured.weights[key], kernel)
     # The options change what is measured.
@@ -215,8 +245,10 @@ def test_analyze_table_and_planted_silent_channel(trained_tiny, cifar_dir, tmp_p
     assert list(table[["area", "cell_type"]].itertuples(index=False, name=None)) == [
         (a, c) for a in ("area3", "area4") for c in ("PN", "IG", "OG")]
     for column in ("model", "variant", "seed", "area", "cell_type", "sign", "n_neurons",
-                   "n_silent", "selectivity", "selectivity_ci_low", "selectivity_ci_high",
-                   "density", "threshold"):
+                   "n_silent", "n_near_silent", "selectivity", "selectivity_ci_low",
+                   "selectivity_ci_high", "selectivity_median", "lifetime_sparseness",
+                   "kurtosis_ci_high", "selectivity_excl_near_silent", "density",
+                   "density_pathway", "gini", "top10_share", "threshold"):
         assert column in table.columns
     row = table[(table["area"] == "area3") & (table["cell_type"] == "IG")].iloc[0]
     assert row["n_silent"] == 1 and row["n_neurons"] == interneurons
