@@ -12,14 +12,18 @@ from hypothesis import strategies as st
 import ei_zoo
 from ei_zoo import data
 from ei_zoo.analysis import (
+    Choice,
+    Measurements,
     RunningMoments,
     analyze,
     calibrate_threshold,
     claims,
+    combine,
     connection_density,
     density_curve,
     gini,
     measure,
+    sensitivity,
     top_share,
 )
 from ei_zoo.analysis.connectivity import pathway_density
@@ -27,6 +31,7 @@ from ei_zoo.analysis.measure import thresholds_of, with_interval
 from ei_zoo.analysis.reproduce import reproduce
 from ei_zoo.export import export_model
 from ei_zoo.responses import OPTIONS, all_responses
+from ei_zoo.variants import RATIOS, ratio_name
 
 
 @settings(max_examples=30, deadline=None)
@@ -263,13 +268,20 @@ def test_reproduce_writes_figures_and_a_report_with_numbers(trained_tiny, cifar_
     out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
                     verbose=False)
     for name in ("fig2a_selectivity_vs_ratio", "fig2b_density_vs_ratio",
-                 "fig3_density_vs_selectivity_differences", "threshold_sensitivity"):
+                 "fig3_density_vs_selectivity_differences", "fig_selectivity_per_neuron",
+                 "threshold_sensitivity"):
         for suffix in (".png", ".svg"):
             assert (out / "figures" / f"{name}{suffix}").stat().st_size > 1000
     table = pd.read_csv(out / "table.csv")
     assert set(table["model"]) == {"standard-s0", "standard-s1"}
-    assert {"D_sel", "D_den", "D_sel_pn", "D_den_pn"} <= set(table.columns)
+    assert {"D_sel", "D_den", "D_sel_pn", "D_den_pn", "n_near_silent", "lifetime_sparseness",
+            "gini", "density_pathway"} <= set(table.columns)
+    assert len(pd.read_csv(out / "pathways.csv")) == 2 * 2 * 6
+    verdicts = pd.read_csv(out / "sensitivity.csv")
+    assert verdicts["claim"].str[:2].tolist() == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert "robust" in verdicts.columns and "Gini of weights" in verdicts.columns
     text = (out / "claims.md").read_text()
+    assert text.index("| robust") < text.index("## C1:")  # the sensitivity table on top
     for claim_id in ("C1", "C2", "C3", "C4", "C5", "C6"):
         assert f"## {claim_id}:" in text
     c1 = text.split("## C1:")[1].split("## C2:")[0]
@@ -303,8 +315,6 @@ def _synthetic_table(variant_rows):
 
 
 def test_claims_on_a_synthetic_zoo():
-    from ei_zoo.variants import RATIOS, ratio_name
-
     entries = []
     for ratio in RATIOS:
         model = "standard-s0" if ratio == 0.25 else f"{ratio_name(ratio)}-s0"
@@ -331,3 +341,131 @@ def test_claims_on_a_synthetic_zoo():
     assert results["C6"].verdict == claims.FAILS  # PN sparser here: "not sparser" fails
     text = claims.report(list(results.values()))
     assert "Spearman" in text and "+0.650" in text
+
+
+def _seed_rows(model, variant, area, pn_ig, pn_og, d_den):
+    """Table rows of one network and area where only the claim-relevant numbers matter."""
+    rows = []
+    for cell_type, selectivity in (("PN", 1.0), ("IG", 1.0 - pn_ig), ("OG", 1.0 - pn_og)):
+        rows.append({
+            "model": model, "variant": variant, "seed": int(model[-1]), "area": area,
+            "cell_type": cell_type, "excitatory": cell_type == "PN",
+            "selectivity": selectivity, "selectivity_ci_low": selectivity,
+            "selectivity_ci_high": selectivity, "density": 0.1,
+            "D_sel": pn_ig, "D_den": d_den, "D_sel_pn": pn_ig, "D_den_pn": d_den,
+        })
+    return rows
+
+
+def test_verdict_over_seeds():
+    """Holds: every seed in every area; does not hold: none; inconclusive: otherwise;
+    a silent population is shown and not counted."""
+    rows = []
+    for seed, (area3, area4) in enumerate([((0.5, 0.4, -0.1), (0.3, np.nan, -0.2)),
+                                           ((0.6, 0.2, -0.1), (0.2, 0.1, -0.3)),
+                                           ((0.4, 0.3, -0.2), (-0.1, 0.2, -0.1))]):
+        rows += _seed_rows(f"standard-s{seed}", "standard", "area3", *area3)
+        rows += _seed_rows(f"standard-s{seed}", "standard", "area4", *area4)
+    for seed in range(3):
+        for area in ("area3", "area4"):
+            rows += _seed_rows(f"no_dale-s{seed}", "no_dale", area, -0.5, -0.5, -0.1)
+    table = pd.DataFrame(rows)
+    results = {c.id: c for c in claims.check_claims(table)}
+    assert results["C1"].verdict == claims.MIXED  # standard-s2 area 4: PN < IG
+    assert results["C1"].networks == 3
+    assert results["C2"].verdict == claims.HOLDS
+    assert results["C6"].verdict == claims.FAILS  # less selective and sparser in every seed
+    assert results["C5"].verdict == claims.MISSING  # no inh_pn networks
+    c1 = "\n".join(results["C1"].evidence)
+    assert "| standard-s0 | standard-s1 | standard-s2 |" in c1
+    assert "| n/a | +0.100 | +0.200 |" in c1 and "n/a + +" in c1  # silent OG shown
+    # PN - IG in area 3: 0.5, 0.6, 0.4 -> mean 0.5 with a t interval on 2 df.
+    half_width = scipy.stats.t.ppf(0.975, 2) * np.std([0.5, 0.6, 0.4], ddof=1) / np.sqrt(3)
+    assert f"+0.500 [{0.5 - half_width:+.3f}, {0.5 + half_width:+.3f}] | + + +" in c1
+    # Dropping the failing network makes C1 hold: the silent population does not count.
+    kept = table[table["model"] != "standard-s2"]
+    assert claims.claim_c1(kept).verdict == claims.HOLDS
+    assert claims.seed_interval([2.0]) [0] == 2.0 and np.isnan(claims.seed_interval([2.0])[1])
+
+
+def _fake_network(model, variant, signs, interneurons, near_silent, rng, i_scale=1.0):
+    """Measurements from hand-made responses and weights, the same at every response option.
+
+    PN respond like exponentials (skewness 2); IG and OG broadly (gamma(50): skewness
+    0.28), except `near_silent` of them that respond to 0.5% of the images (skewness
+    about 14). PN weights are heavy-tailed with the same quantiles in every network
+    (sparse, steady), interneuron weights uniform on [10, 30] x `i_scale` (dense).
+    """
+    n, principal = 1000, 8
+    moments = {}
+    for area in ("area3", "area4"):
+        for cell_type in ("PN", "IG", "OG"):
+            if cell_type == "PN":
+                responses = rng.exponential(size=(n, principal))
+            else:
+                responses = rng.gamma(50.0, size=(n, interneurons))
+                responses[:, :near_silent] = 0.0
+                responses[:5, :near_silent] = rng.uniform(1.0, 2.0, (5, near_silent))
+            moments[(area, cell_type)] = RunningMoments(responses.shape[1])
+            moments[(area, cell_type)].update(responses)
+    shapes = {"PN->g": (3, 3, principal, principal), "PN->f": (3, 3, principal, principal),
+              "PN->IG": (3, 3, principal, interneurons), "PN->OG": (3, 3, principal, interneurons),
+              "IG->i": (1, 1, interneurons, principal), "OG->o": (1, 1, interneurons, principal)}
+    weights = {}
+    for area in ("area3", "area4"):
+        for pathway, shape in shapes.items():
+            size = int(np.prod(shape))
+            heavy_tailed = (-np.log1p(-(np.arange(size) + 0.5) / size)) ** 3
+            weights[f"{area}/{pathway}"] = (
+                rng.permutation(heavy_tailed).reshape(shape) if pathway.startswith("PN")
+                else i_scale * rng.uniform(10.0, 30.0, shape))
+    return Measurements(model=model, variant=variant, seed=int(model.rsplit("-s", 1)[1]),
+                        dale=variant, signs=signs, moments={option: moments for option in OPTIONS},
+                        weights=weights, num_images=n, step="last", position="mean")
+
+
+def test_sensitivity_table_on_a_synthetic_zoo():
+    """Near-silent interneurons in `standard` make mean skewness and kurtosis say PN are
+    less selective, while median skewness, lifetime sparseness and leaving them out say
+    the opposite: the sensitivity table must show C1 and C3 as not robust."""
+    rng = np.random.default_rng(5)
+    standard = {"PN": 1, "IG": -1, "OG": -1}
+    zoo = [_fake_network(f"standard-s{seed}", "standard", standard, 5, 2, rng)
+           for seed in range(3)]
+    for ratio in RATIOS:
+        if ratio != 0.25:
+            channels = max(1, int(8 * ratio))
+            zoo.append(_fake_network(f"{ratio_name(ratio)}-s0", ratio_name(ratio), standard,
+                                     channels, 0, rng, i_scale=2 / channels))
+    zoo.append(_fake_network("inh_pn-s0", "inh_pn", {"PN": -1, "IG": 1, "OG": 1}, 2, 0, rng))
+    thresholds = {**thresholds_of(zoo[0].weights), "source": zoo[0].model}
+    columns = sensitivity.choices()
+    spec = "SPEC: mean skewness, θ absolute, last step, spatial mean"
+    assert list(columns)[0] == spec and len(columns) == 10
+    views = sensitivity.tables(zoo, thresholds, columns.values())
+    table = sensitivity.sensitivity_table(views, columns)
+    verdicts = table.set_index(table["claim"].str[:2])
+    assert list(verdicts.index) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    c1 = verdicts.loc["C1"]
+    assert c1[spec] == c1["kurtosis"] == claims.FAILS
+    for label in ("median skewness", "lifetime sparseness", "mean skewness, near-silent excluded"):
+        assert c1[label] == claims.HOLDS
+    assert c1["θ per pathway"] == c1["Gini of weights"] == sensitivity.NOT_USED
+    assert c1["last step, centre position"] == claims.FAILS  # same responses at every option
+    assert c1["robust"] == "no"
+    c3 = verdicts.loc["C3"]  # ratio networks have no near-silent neurons, standard has
+    assert c3[spec] == claims.MIXED and c3["median skewness"] == claims.HOLDS
+    c2 = verdicts.loc["C2"]
+    assert c2[spec] == c2["Gini of weights"] == claims.HOLDS
+    assert c2["median skewness"] == sensitivity.NOT_USED
+    assert verdicts.loc["C4", spec] == claims.HOLDS  # I density falls with the ratio
+    assert verdicts.loc["C6", "robust"] == sensitivity.NOT_USED  # no no_dale networks
+    # Under per-pathway θ the θ source is not a measurement: 0.1 by construction.
+    per_pathway = views[Choice(density="density_pathway")]
+    source = per_pathway[per_pathway["model"] == "standard-s0"]
+    assert source["D_den"].isna().all() and per_pathway["D_den"].notna().any()
+    assert (source["density_pathway"] - 0.1).abs().max() < 0.05
+    assert "| C1:" in "\n".join(sensitivity.markdown(table))
+    # Only the default table carries bootstrap intervals.
+    assert combine(zoo[:1], thresholds)["selectivity_ci_low"].notna().any()
+    assert views[Choice()]["selectivity_ci_low"].isna().all()
