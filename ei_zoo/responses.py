@@ -31,20 +31,31 @@ def check_options(step: str, position: str) -> None:
                          f"got {step!r}, {position!r}.")
 
 
+def _over_positions(rates: np.ndarray, position: str) -> np.ndarray:
+    """[N, T, H, W, C] -> [N, T, C]: mean over positions, or the centre position."""
+    if position == "mean":
+        return rates.mean(axis=(2, 3))
+    return rates[:, :, rates.shape[2] // 2, rates.shape[3] // 2]
+
+
+def _over_steps(per_step: np.ndarray, step: str) -> np.ndarray:
+    """[N, T, C] -> [N, C]: the last step, or the mean over steps."""
+    return per_step[:, -1] if step == "last" else per_step.mean(axis=1)
+
+
 def responses(rates, step: str = "last", position: str = "mean") -> np.ndarray:
     """[N, T, H, W, C] rates -> [N, C] responses, per the SPEC section 4 options."""
     check_options(step, position)
-    rates = np.asarray(rates)
-    rates = rates[:, -1] if step == "last" else rates.mean(axis=1)
-    if position == "mean":
-        return rates.mean(axis=(1, 2))
-    return rates[:, rates.shape[1] // 2, rates.shape[2] // 2]
+    return _over_steps(_over_positions(np.asarray(rates), position), step)
 
 
 def all_responses(rates) -> dict:
-    """{(step, position): [N, C] responses} for every option, from one array of rates."""
+    """{(step, position): [N, C] responses} for every option, as `responses` computes
+    them, from one reduction over positions per position option."""
     rates = np.asarray(rates)
-    return {option: responses(rates, *option) for option in OPTIONS}
+    by_position = {position: _over_positions(rates, position) for position in POSITIONS}
+    return {(step, position): _over_steps(by_position[position], step)
+            for step, position in OPTIONS}
 
 
 class RunningMoments:

@@ -230,7 +230,8 @@ def claim_c4(table, choice: Choice = DEFAULT) -> Claim:
         in_area = rows["area"] == area
         inhibitory = density[in_area & ~rows["excitatory"]].groupby(rows["ratio"]).mean()
         excitatory = density[in_area & rows["excitatory"]].groupby(rows["ratio"]).mean()
-        rho = scipy.stats.spearmanr(np.log2(inhibitory.index), inhibitory.to_numpy()).statistic
+        rho = (scipy.stats.spearmanr(np.log2(inhibitory.index), inhibitory.to_numpy()).statistic
+               if np.ptp(inhibitory.to_numpy()) > 0 else np.nan)  # constant: no trend to rank
         spread = float(np.ptp(excitatory.to_numpy()) / abs(excitatory.mean()))
         falls.append(_outcome(rho, lambda v: v < 0))
         steady.append(_outcome(spread, lambda v: v <= STEADY_SPREAD))
