@@ -59,7 +59,8 @@ def ratio_rows(table: pd.DataFrame, seed: int | None = 0) -> tuple[pd.DataFrame,
         rows = rows[rows["seed"] == seed]
     rows = rows.copy()
     rows["ratio"] = rows["variant"].map(variants)
-    missing = [f"{variant}-s0" for variant in variants if f"{variant}-s0" not in set(table["model"])]
+    present = set(table["model"])
+    missing = [f"{variant}-s0" for variant in variants if f"{variant}-s0" not in present]
     return rows, missing
 
 
