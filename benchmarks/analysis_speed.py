@@ -20,6 +20,8 @@ from pathlib import Path
 
 import common
 
+from ei_zoo.bundle import METADATA, SAVED_MODEL
+
 KINDS = ("serve", "activations", "analyze")
 BATCH_SIZE = 250  # ei_zoo.analysis.measure's default
 TRAINED_EXPORT = common.REPO / "exported" / "standard-s0"
@@ -49,7 +51,7 @@ def measure_once(kind: str, folder: Path, num_images: int) -> dict:
         analyze(folder, num_images=num_images, batch_size=BATCH_SIZE, reference=folder)
         load_seconds = None
     else:
-        served = tf.saved_model.load(str(folder / "saved_model"))
+        served = tf.saved_model.load(str(folder / SAVED_MODEL))
         load_seconds = time.perf_counter() - start
         endpoint = getattr(served, kind)
         for batch in test_images(num_images):
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
     sizes = tuple(args.images or common.SIZES[mode]["analysis_images"])
     with tempfile.TemporaryDirectory(prefix="ei_zoo_bench_") as scratch:
         folder = args.export
-        if folder is None and mode != "tiny" and (TRAINED_EXPORT / "metadata.json").is_file():
+        if folder is None and mode != "tiny" and (TRAINED_EXPORT / METADATA).is_file():
             folder = TRAINED_EXPORT
         source = str(folder) if folder is not None else "untrained standard, exported for this run"
         if folder is None:

@@ -147,6 +147,11 @@ def _command_download(args):
     print(path)
 
 
+SHOWN = ["area", "cell_type", "n_neurons", "n_silent", "n_near_silent", "selectivity",
+         "selectivity_median", "lifetime_sparseness", "kurtosis", "density", "density_pathway",
+         "gini", "top10_share"]  # the rest of the columns are in table.csv
+
+
 def _command_analyze(args):
     import pandas as pd
 
@@ -167,7 +172,7 @@ def _command_analyze(args):
     write_thresholds(out / "thresholds.json", thresholds)
     figure_threshold_sensitivity([measurements], thresholds, out / "figures")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.drop(columns=["model", "variant", "seed"]).to_string(index=False))
+        print(table[SHOWN].to_string(index=False))
     print(f"Measured on the first {measurements.num_images} CIFAR-10 test images; table, "
           f"thresholds and figures written to {out}")
 
@@ -330,7 +335,7 @@ def main(argv=None) -> int:
         quietly_import("keras")  # imports TensorFlow on its backend, without the notices
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, ImportError) as error:  # TrainingDivergedError too
+    except (ValueError, FileNotFoundError, ImportError) as error:  # incl. TrainingDivergedError
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

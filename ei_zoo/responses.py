@@ -6,18 +6,22 @@ positions (or at the centre). Training watches for silent neurons with these
 definitions, the export counts them and the analysis measures selectivity
 from them, so all three agree on what a response and a silent neuron are.
 
-Skewness over 10,000 images never needs every response of every image in
-memory at once: batches are merged with the pairwise update of Chan et al. /
-Pebay (2008) for central moments, in float64, which stays accurate where raw
-power sums would cancel.
+Skewness, kurtosis and lifetime sparseness over 10,000 images never need
+every response of every image in memory at once: batches are merged with the
+pairwise update of Chan et al. / Pebay (2008) for central moments, in
+float64, which stays accurate where raw power sums would cancel.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
 STEPS = ("last", "mean")
 POSITIONS = ("mean", "centre")
+OPTIONS = tuple(itertools.product(STEPS, POSITIONS))  # every (step, position), default first
+NEAR_SILENT_FRACTION = 0.01  # responding to fewer than 1% of the images
 
 
 def check_options(step: str, position: str) -> None:
@@ -27,24 +31,45 @@ def check_options(step: str, position: str) -> None:
                          f"got {step!r}, {position!r}.")
 
 
+def _over_positions(rates: np.ndarray, position: str) -> np.ndarray:
+    """[N, T, H, W, C] -> [N, T, C]: mean over positions, or the centre position."""
+    if position == "mean":
+        return rates.mean(axis=(2, 3))
+    return rates[:, :, rates.shape[2] // 2, rates.shape[3] // 2]
+
+
+def _over_steps(per_step: np.ndarray, step: str) -> np.ndarray:
+    """[N, T, C] -> [N, C]: the last step, or the mean over steps."""
+    return per_step[:, -1] if step == "last" else per_step.mean(axis=1)
+
+
 def responses(rates, step: str = "last", position: str = "mean") -> np.ndarray:
     """[N, T, H, W, C] rates -> [N, C] responses, per the SPEC section 4 options."""
     check_options(step, position)
+    return _over_steps(_over_positions(np.asarray(rates), position), step)
+
+
+def all_responses(rates) -> dict:
+    """{(step, position): [N, C] responses} for every option, as `responses` computes
+    them, from one reduction over positions per position option."""
     rates = np.asarray(rates)
-    rates = rates[:, -1] if step == "last" else rates.mean(axis=1)
-    if position == "mean":
-        return rates.mean(axis=(1, 2))
-    return rates[:, rates.shape[1] // 2, rates.shape[2] // 2]
+    by_position = {position: _over_positions(rates, position) for position in POSITIONS}
+    return {(step, position): _over_steps(by_position[position], step)
+            for step, position in OPTIONS}
 
 
 class RunningMoments:
-    """Count, mean and the 2nd and 3rd central moment sums of each column."""
+    """Count, mean, the 2nd to 4th central moment sums and the count of positive
+    responses of each column: all that skewness, kurtosis, lifetime sparseness
+    and near-silence need, from one pass."""
 
     def __init__(self, size: int):
         self.count = 0
         self.mean = np.zeros(size)
         self.m2 = np.zeros(size)
         self.m3 = np.zeros(size)
+        self.m4 = np.zeros(size)
+        self.positive = np.zeros(size, dtype=np.int64)
 
     def update(self, batch) -> None:
         """Add a batch of responses, [n, size]."""
@@ -54,15 +79,29 @@ class RunningMoments:
             return
         mean_b = batch.mean(axis=0)
         centred = batch - mean_b
-        m2_b = (centred**2).sum(axis=0)
-        m3_b = (centred**3).sum(axis=0)
+        squared = centred * centred
+        m2_b = squared.sum(axis=0)
+        m3_b = (squared * centred).sum(axis=0)
+        m4_b = (squared * squared).sum(axis=0)
         n_a, n = self.count, self.count + n_b
         delta = mean_b - self.mean
+        self.m4 = (self.m4 + m4_b + delta**4 * n_a * n_b * (n_a**2 - n_a * n_b + n_b**2) / n**3
+                   + 6 * delta**2 * (n_a**2 * m2_b + n_b**2 * self.m2) / n**2
+                   + 4 * delta * (n_a * m3_b - n_b * self.m3) / n)
         self.m3 = (self.m3 + m3_b + delta**3 * n_a * n_b * (n_a - n_b) / n**2
                    + 3 * delta * (n_a * m2_b - n_b * self.m2) / n)
         self.m2 = self.m2 + m2_b + delta**2 * n_a * n_b / n
         self.mean = self.mean + delta * n_b / n
         self.count = n
+        self.positive += (batch > 0).sum(axis=0)
+
+    def columns(self, start: int, stop: int) -> RunningMoments:
+        """The statistics of columns start..stop-1 alone (one update can feed many sets)."""
+        part = RunningMoments(0)
+        part.count = self.count
+        for name in ("mean", "m2", "m3", "m4", "positive"):
+            setattr(part, name, getattr(self, name)[start:stop].copy())
+        return part
 
     @property
     def variance(self) -> np.ndarray:
@@ -74,8 +113,36 @@ class RunningMoments:
         """Columns with zero variance, by scipy's test for a precision-loss-free variance."""
         return self.variance <= (np.finfo(np.float64).eps * self.mean) ** 2
 
+    @property
+    def near_silent(self) -> np.ndarray:
+        """Columns that vary but respond (> 0) to fewer than 1% of the images.
+
+        Their skewness and kurtosis are large whatever their tuning (one image
+        in N gives a skewness near sqrt(N)), so a mean over neurons can be
+        theirs alone; a silent column is counted as silent, not here.
+        """
+        return ~self.silent & (self.positive < NEAR_SILENT_FRACTION * self.count)
+
+    def _unless_silent(self, values) -> np.ndarray:
+        return np.where(self.silent, np.nan, values)
+
     def skewness(self) -> np.ndarray:
         """Sample skewness as `scipy.stats.skew(r, bias=True)`; NaN for silent columns."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            skew = (self.m3 / self.count) / self.variance**1.5
-        return np.where(self.silent, np.nan, skew)
+            return self._unless_silent((self.m3 / self.count) / self.variance**1.5)
+
+    def kurtosis(self) -> np.ndarray:
+        """Excess kurtosis as `scipy.stats.kurtosis(r, bias=True)`; NaN for silent columns."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self._unless_silent((self.m4 / self.count) / self.variance**2 - 3.0)
+
+    def lifetime_sparseness(self) -> np.ndarray:
+        """Vinje & Gallant (2000) / Rolls & Tovee: (1 - mean(r)^2 / mean(r^2)) / (1 - 1/N).
+
+        0 for equal responses to every image, 1 for a response to one image
+        only (for rates >= 0); NaN for silent columns. 1 - mean^2/mean(r^2)
+        is variance / mean(r^2), which needs no subtraction of near-equal terms.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = self.variance / (self.variance + self.mean**2)
+            return self._unless_silent(ratio / (1.0 - 1.0 / self.count))

@@ -302,8 +302,12 @@ class SilentUnits(keras.callbacks.Callback):
             logs[silent_log_key(key)] = float(moments.silent.mean())
 
 
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN, infinite or far above chance; nothing was exported."""
+class TrainingDivergedError(ValueError):
+    """The loss became NaN, infinite or far above chance; nothing was exported.
+
+    A ValueError: the settings (a learning rate far too high) are what the user
+    must change, and the CLI reports it in one line like any other bad setting.
+    """
 
 
 def diverged(loss, num_classes: int) -> bool:

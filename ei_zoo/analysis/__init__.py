@@ -8,21 +8,25 @@ from ei_zoo.analysis.connectivity import (
     calibrate_threshold,
     connection_density,
     density_curve,
+    gini,
     top_share,
 )
 from ei_zoo.analysis.measure import (
+    Choice,
     Measurements,
     analyze,
     combine,
     compare,
     differences,
     measure,
+    pathway_table,
     reference_thresholds,
     summarize,
 )
 from ei_zoo.responses import RunningMoments
 
 __all__ = [
+    "Choice",
     "Measurements",
     "RunningMoments",
     "analyze",
@@ -32,7 +36,9 @@ __all__ = [
     "connection_density",
     "density_curve",
     "differences",
+    "gini",
     "measure",
+    "pathway_table",
     "reference_thresholds",
     "summarize",
     "top_share",

@@ -2,8 +2,9 @@
 
 Figure 2a/2b: selectivity and connection density against the I:E ratio (log2
 axis), one line per cell type, one panel per area. Figure 3a/3b: D_den
-against D_sel per area, light markers per network, dark per variant mean.
-Plus the density-against-threshold curves. A figure whose networks are
+against D_sel per area, light markers per network, dark per variant mean,
+one row per selectivity measure. Plus every neuron's selectivity as strips
+and the density-against-threshold curves. A figure whose networks are
 missing says so on the figure instead of failing.
 """
 
@@ -20,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ei_zoo.analysis.connectivity import density_curve, outgoing  # noqa: E402
-from ei_zoo.analysis.measure import AREAS, CELL_TYPES  # noqa: E402
+from ei_zoo.bundle import AREAS, CELL_TYPES, model_id  # noqa: E402
 from ei_zoo.variants import RATIOS, ratio_name  # noqa: E402
 
 COLOURS = {"PN": "#c0392b", "IG": "#2471a3", "OG": "#17a589"}
@@ -48,13 +49,19 @@ def _note_missing(figure, missing):
                     va="top", fontsize=8, color="#a04000")
 
 
-def ratio_rows(table: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
-    """Rows of the ratio sweep (standard-s0 is ratio 1/4) and the ids still missing."""
-    ids = {ratio: f"{'standard' if ratio == Fraction(1, 4) else ratio_name(ratio)}-s{seed}"
-           for ratio in RATIOS}
-    rows = table[table["model"].isin(ids.values())].copy()
-    rows["ratio"] = rows["model"].map({model: float(r) for r, model in ids.items()})
-    missing = [model for model in ids.values() if model not in set(table["model"])]
+def ratio_rows(table: pd.DataFrame, seed: int | None = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of the ratio sweep (`standard` is ratio 1/4) of one seed, or of every seed
+    where `seed` is None, and the seed-0 ids still missing."""
+    variants = {("standard" if ratio == Fraction(1, 4) else ratio_name(ratio)): float(ratio)
+                for ratio in RATIOS}
+    rows = table[table["variant"].isin(variants)]
+    if seed is not None:
+        rows = rows[rows["seed"] == seed]
+    rows = rows.copy()
+    rows["ratio"] = rows["variant"].map(variants)
+    present = set(table["model"])
+    missing = [model_id(variant, 0) for variant in variants
+               if model_id(variant, 0) not in present]
     return rows, missing
 
 
@@ -95,31 +102,84 @@ def figure_ratio_sweep(table: pd.DataFrame, folder: Path) -> list[Path]:
     return written
 
 
-def figure_differences(table: pd.DataFrame, folder: Path) -> list[Path]:
-    """Figure 3a/3b: D_den against D_sel per area, for standard, InhPN and No-Constraint."""
-    per_area = table.drop_duplicates(["model", "area"])
-    per_area = per_area[per_area["variant"].isin(VARIANT_COLOURS)]
-    figure, axes = plt.subplots(1, len(AREAS), figsize=(9, 4))
-    for axis, area in zip(axes, AREAS):
-        rows = per_area[per_area["area"] == area]
-        for variant, colour in VARIANT_COLOURS.items():
-            points = rows[rows["variant"] == variant]
-            if points.empty:
-                continue
-            axis.scatter(points["D_sel"], points["D_den"], color=colour, alpha=0.35, s=40)
-            axis.scatter(points["D_sel"].mean(), points["D_den"].mean(), color=colour, s=110,
-                         edgecolor="black", label=f"{VARIANT_LABELS[variant]} (n={len(points)})")
-        axis.axhline(0, color="black", lw=0.8)
-        axis.axvline(0, color="black", lw=0.8)
-        axis.set_xlabel("D_sel = selectivity(E) - selectivity(I)")
-        axis.set_ylabel("D_den = density(E) - density(I)")
-        axis.set_title(f"{area}: light = network, dark = mean")
-        axis.grid(alpha=0.3)
-        if len(rows):
-            axis.legend(fontsize=8)
-    present = set(per_area["variant"])
+def figure_differences(tables: dict, folder: Path) -> list[Path]:
+    """Figure 3a/3b: D_den against D_sel per area, for standard, InhPN and No-Constraint;
+    one row of panels per selectivity measure (`tables`: measure label -> `combine` table
+    under that measure), the paper's first."""
+    figure, axes = plt.subplots(len(tables), len(AREAS), figsize=(9, 3.6 * len(tables)),
+                                squeeze=False)
+    present = set()
+    for row_axes, (label, table) in zip(axes, tables.items()):
+        per_area = table.drop_duplicates(["model", "area"])
+        per_area = per_area[per_area["variant"].isin(VARIANT_COLOURS)]
+        present |= set(per_area["variant"])
+        for axis, area in zip(row_axes, AREAS):
+            rows = per_area[per_area["area"] == area]
+            for variant, colour in VARIANT_COLOURS.items():
+                points = rows[rows["variant"] == variant]
+                if points.empty:
+                    continue
+                axis.scatter(points["D_sel"], points["D_den"], color=colour, alpha=0.35, s=40)
+                axis.scatter(points["D_sel"].mean(), points["D_den"].mean(), color=colour,
+                             s=110, edgecolor="black",
+                             label=f"{VARIANT_LABELS[variant]} (n={len(points)})")
+            axis.axhline(0, color="black", lw=0.8)
+            axis.axvline(0, color="black", lw=0.8)
+            axis.set_xlabel(f"D_sel = E - I, {label}")
+            axis.set_ylabel("D_den = density(E) - density(I)")
+            axis.set_title(f"{area}, {label}: light = network, dark = mean", fontsize=9)
+            axis.grid(alpha=0.3)
+            if len(rows):
+                axis.legend(fontsize=7)
+    figure.tight_layout()
     _note_missing(figure, [VARIANT_LABELS[v] for v in VARIANT_COLOURS if v not in present])
     return save(figure, folder / "fig3_density_vs_selectivity_differences")
+
+
+NEURON_STATISTICS = {"skewness": "skewness", "lifetime_sparseness": "lifetime sparseness",
+                     "kurtosis": "excess kurtosis"}
+
+
+def figure_selectivity_per_neuron(all_measurements, folder: Path) -> list[Path]:
+    """Every neuron's selectivity, per network and cell type, as a strip: the outliers
+    that a mean over neurons hides. Near-silent neurons (responding to < 1% of the
+    images) are hollow; the bar is the mean, the diamond the median."""
+    groups = [(m, cell_type) for m in all_measurements for cell_type in CELL_TYPES]
+    panels = [(statistic, area) for statistic in NEURON_STATISTICS for area in AREAS]
+    figure, axes = plt.subplots(len(panels), 1, squeeze=False, sharex=True,
+                                figsize=(max(9, 0.22 * len(groups)), 3 * len(panels)))
+    jitter = np.random.default_rng(0)
+    for axis, (statistic, area) in zip(axes[:, 0], panels):
+        x, y, near, colours, centres = [], [], [], [], []
+        for position, (measurements, cell_type) in enumerate(groups):
+            moments = measurements.population(area, cell_type)
+            values = getattr(moments, statistic)()
+            live = np.isfinite(values)
+            x.append(position + jitter.uniform(-0.25, 0.25, int(live.sum())))
+            y.append(values[live])
+            near.append(moments.near_silent[live])
+            colours += [COLOURS[cell_type]] * int(live.sum())
+            if live.any():
+                centres.append((position, values[live].mean(), np.median(values[live])))
+        x, y, near = np.concatenate(x), np.concatenate(y), np.concatenate(near)
+        colours = np.asarray(colours)
+        axis.scatter(x[~near], y[~near], s=7, c=colours[~near], alpha=0.6, lw=0)
+        axis.scatter(x[near], y[near], s=12, facecolor="none", edgecolors=colours[near], lw=0.7)
+        if centres:
+            where, means, medians = np.asarray(centres).T
+            axis.hlines(means, where - 0.35, where + 0.35, color="black", lw=1.2)
+            axis.scatter(where, medians, marker="D", s=18, color="white", edgecolor="black",
+                         zorder=3)
+        if statistic != "lifetime_sparseness":
+            axis.set_yscale("symlog", linthresh=1.0)
+        axis.set_xticks(range(len(groups)),
+                        [f"{m.model} {c}" for m, c in groups], rotation=90, fontsize=6)
+        axis.set_ylabel(f"{NEURON_STATISTICS[statistic]}\nper neuron")
+        axis.set_title(f"{area}: bar = mean, diamond = median, hollow = near-silent",
+                       fontsize=8)
+        axis.grid(alpha=0.3, axis="y")
+    figure.tight_layout()
+    return save(figure, folder / "fig_selectivity_per_neuron")
 
 
 def figure_threshold_sensitivity(all_measurements, thresholds: dict, folder: Path,

@@ -15,181 +15,312 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.stats
-import tensorflow as tf
 
 from ei_zoo import data
 from ei_zoo.analysis.connectivity import (
+    PATHWAYS,
     calibrate_threshold,
     connection_density,
-    outgoing,
+    gini,
+    pathway_keys,
+    pathway_threshold,
     top_share,
+    weight_measures,
 )
-from ei_zoo.bundle import read_metadata
-from ei_zoo.responses import RunningMoments, check_options, responses
+from ei_zoo.bundle import AREAS, CELL_TYPES, CONNECTIVITY, SAVED_MODEL, read_metadata
+from ei_zoo.config import CIFAR10_TEST_IMAGES
+from ei_zoo.optional import tensorflow
+from ei_zoo.progress import Progress
+from ei_zoo.responses import OPTIONS, RunningMoments, all_responses, check_options
+from ei_zoo.zoo import resolve
 
-AREAS = ("area3", "area4")
-CELL_TYPES = ("PN", "IG", "OG")
+tf = tensorflow("The analysis (it reads the SavedModel's activations)")
+
 INTERNEURONS = ("IG", "OG")
 REFERENCE = "standard-s0"
+# Selectivity of a cell type: table column -> (per-neuron statistic, aggregate over neurons).
+SELECTIVITY = {
+    "selectivity": ("skewness", np.mean),            # SPEC section 4
+    "selectivity_median": ("skewness", np.median),
+    "lifetime_sparseness": ("lifetime_sparseness", np.mean),
+    "kurtosis": ("kurtosis", np.mean),
+}
+EXCLUDING_NEAR_SILENT = "_excl_near_silent"  # column suffix: near-silent neurons left out
+# Density of a cell type: table column -> +1 where larger means denser, -1 where sparser.
+DENSITY = {"density": 1, "density_pathway": 1, "gini": -1}
+INTERVAL = ("", "_ci_low", "_ci_high")
 TABLE_COLUMNS = (
-    "model", "variant", "seed", "area", "cell_type", "sign", "excitatory", "n_neurons",
-    "n_silent", "selectivity", "selectivity_ci_low", "selectivity_ci_high", "density",
-    "threshold", "threshold_source", "top10_share",
+    "model", "variant", "seed", "n_images", "area", "cell_type", "sign", "excitatory",
+    "n_neurons", "n_silent", "n_near_silent",
+    *(f"{measure}{excluded}{part}" for measure in SELECTIVITY
+      for excluded in ("", EXCLUDING_NEAR_SILENT) for part in INTERVAL),
+    "density", "density_pathway", "gini", "top10_share", "threshold", "threshold_source",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """One way to measure what the claims compare; the defaults are SPEC section 4's.
+
+    `response` None means the (step, position) that `measure` was asked for.
+    """
+
+    selectivity: str = "selectivity"
+    exclude_near_silent: bool = False
+    density: str = "density"
+    response: tuple[str, str] | None = None
+
+    def __post_init__(self):
+        if self.selectivity not in SELECTIVITY or self.density not in DENSITY:
+            raise ValueError(f"selectivity must be one of {tuple(SELECTIVITY)} and density one "
+                             f"of {tuple(DENSITY)}; got {self.selectivity!r}, {self.density!r}.")
+        if self.response is not None:
+            check_options(*self.response)
+
+    @property
+    def selectivity_column(self) -> str:
+        return self.selectivity + (EXCLUDING_NEAR_SILENT if self.exclude_near_silent else "")
+
+    @property
+    def changes(self) -> set[str]:
+        """What this choice changes from SPEC's: 'selectivity' (the measure, near-silent
+        neurons or the response) and/or 'density'."""
+        selectivity = (self.selectivity, self.exclude_near_silent, self.response)
+        return ({"selectivity"} if selectivity != ("selectivity", False, None) else set()) | (
+            {"density"} if self.density != "density" else set())
+
+
+DEFAULT = Choice()
 
 
 @dataclasses.dataclass
 class Measurements:
-    """What one network's analysis needs: per-neuron skewness and the effective weights."""
+    """What one network's analysis needs: streamed response moments and the effective weights."""
 
     model: str
     variant: str
     seed: int | None
     dale: str
     signs: dict            # cell type -> +1, -1 or None (free)
-    skewness: dict         # (area, cell type) -> [channels] (NaN: silent neuron)
+    moments: dict          # (step, position) -> {(area, cell type): RunningMoments}
     weights: dict          # pathway key -> effective signed kernel
     num_images: int
-    step: str
+    step: str              # the response option asked for; `moments` holds every option
     position: str
     test_accuracy: float | None = None
+    _weight_measures: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def excitatory(self, cell_type: str) -> bool:
         """E or I by sign (SPEC section 4); in `no_dale` the formerly excitatory PN count as E."""
         sign = self.signs[cell_type]
         return cell_type == "PN" if sign is None else sign > 0
 
+    def population(self, area: str, cell_type: str, response=None) -> RunningMoments:
+        return self.moments[response or (self.step, self.position)][(area, cell_type)]
+
+    @property
+    def skewness(self) -> dict:
+        """(area, cell type) -> per-neuron skewness at the asked-for response (NaN: silent)."""
+        return {key: moments.skewness()
+                for key, moments in self.moments[(self.step, self.position)].items()}
+
+    def neurons(self, statistic: str, area: str, cell_types, response=None,
+                exclude_near_silent=False) -> np.ndarray:
+        """Per-neuron `statistic` of `cell_types` pooled, silent (and near-silent) left out."""
+        values = []
+        for cell_type in cell_types:
+            moments = self.population(area, cell_type, response)
+            per_neuron = getattr(moments, statistic)()
+            keep = np.isfinite(per_neuron)
+            if exclude_near_silent:
+                keep &= ~moments.near_silent
+            values.append(per_neuron[keep])
+        return np.concatenate(values)
+
+    def weight_measures(self, area: str, cell_types, thresholds: dict) -> dict:
+        """Density measures of the pooled outgoing weights of `cell_types`, computed once."""
+        key = (area, tuple(cell_types), json.dumps(thresholds, sort_keys=True))
+        if key not in self._weight_measures:
+            self._weight_measures[key] = weight_measures(self.weights, area, cell_types,
+                                                         thresholds)
+        return self._weight_measures[key]
+
 
 def resolve_export(model_id_or_path, mirror=None) -> Path:
     """The export folder of a model id or path (exported/, the cache, then the mirror)."""
-    from ei_zoo.zoo import resolve
-
     return resolve(model_id_or_path, mirror=mirror)
 
 
-def response_moments(folder: Path, num_images=10_000, batch_size=250, step="last",
-                     position="mean", data_dir=None, progress=None) -> dict:
+def check_num_images(num_images) -> None:
+    """Refuse a number of test images the test split cannot give, before any work."""
+    if (isinstance(num_images, bool) or not isinstance(num_images, int)
+            or not 1 <= num_images <= CIFAR10_TEST_IMAGES):
+        raise ValueError(f"num_images={num_images!r} must be an integer from 1 to "
+                         f"{CIFAR10_TEST_IMAGES:,} (the CIFAR-10 test images).")
+
+
+def response_moments(folder: Path, num_images=10_000, batch_size=250, data_dir=None,
+                     progress=None) -> dict:
     """Stream the first `num_images` CIFAR-10 test images (TFDS order) through `activations`.
 
-    Returns {"area3/PN": RunningMoments, ...}; memory stays one batch deep.
+    Returns {(step, position): {"area3/PN": RunningMoments, ...}} for every response
+    option, all from the same activations of each batch, updated together as the
+    columns of one RunningMoments (one update per batch); memory stays one batch deep.
     """
-    check_options(step, position)
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images={num_images!r} must be a positive integer.")
-    served = tf.saved_model.load(str(folder / "saved_model"))
+    check_num_images(num_images)
+    served = tf.saved_model.load(str(folder / SAVED_MODEL))
     images = (data.load_split("test", data_dir).take(num_images).batch(batch_size)
               .map(lambda image, label: tf.cast(image, tf.float32),
                    num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
-    moments = {}
+    running, layout = None, None
     for batch in images:
-        for key, rates in served.activations(batch).items():
-            batch_responses = responses(rates, step, position)
-            moments.setdefault(key, RunningMoments(batch_responses.shape[1])).update(
-                batch_responses)
+        per_key = {key: all_responses(rates) for key, rates in served.activations(batch).items()}
+        if running is None:  # column ranges of every (option, key) in one row of statistics
+            widths = [(option, key, per_key[key][option].shape[1])
+                      for option in OPTIONS for key in sorted(per_key)]
+            stops = np.cumsum([width for _, _, width in widths])
+            layout = [(option, key, stop - width, stop)
+                      for (option, key, width), stop in zip(widths, stops)]
+            running = RunningMoments(int(stops[-1]))
+        running.update(np.concatenate([per_key[key][option] for option, key, _, _ in layout],
+                                      axis=1))
         if progress is not None:
             progress(len(batch))
+    moments = {option: {} for option in OPTIONS}
+    for option, key, start, stop in layout:
+        moments[option][key] = running.columns(start, stop)
     return moments
 
 
 def measure(model_id_or_path, num_images=10_000, batch_size=250, step="last", position="mean",
             data_dir=None, mirror=None, progress=None) -> Measurements:
-    """Per-neuron selectivity and the weights of one exported network."""
+    """Per-neuron response statistics (every response option) and the weights of one
+    exported network; `step` and `position` pick the option reported by default."""
+    check_options(step, position)
     folder = resolve_export(model_id_or_path, mirror)
     metadata = read_metadata(folder)
-    moments = response_moments(folder, num_images, batch_size, step, position, data_dir,
-                               progress)
-    with np.load(folder / "connectivity.npz") as archive:
+    moments = response_moments(folder, num_images, batch_size, data_dir, progress)
+    with np.load(folder / CONNECTIVITY) as archive:
         weights = {key: archive[key] for key in archive.files}
     signs = {cell_type: metadata["cell_types"]["area3"][cell_type]["sign"]
              for cell_type in CELL_TYPES}
     return Measurements(
         model=metadata["id"], variant=metadata["variant"], seed=metadata.get("seed"),
         dale=metadata["config"]["dale"], signs=signs,
-        skewness={(area, cell_type): moments[f"{area}/{cell_type}"].skewness()
-                  for area in AREAS for cell_type in CELL_TYPES},
-        weights=weights, num_images=moments["area3/PN"].count,
+        moments={option: {(area, cell_type): by_key[f"{area}/{cell_type}"]
+                          for area in AREAS for cell_type in CELL_TYPES}
+                 for option, by_key in moments.items()},
+        weights=weights, num_images=moments[OPTIONS[0]]["area3/PN"].count,
         step=step, position=position, test_accuracy=metadata.get("test_accuracy"),
     )
 
 
 def thresholds_of(weights: dict) -> dict:
-    """theta per area, calibrated on one network's weights (SPEC section 4)."""
-    return {area: calibrate_threshold(weights, area) for area in AREAS}
+    """theta per area and per pathway, calibrated on one network's weights (SPEC section 4)."""
+    return {**{area: calibrate_threshold(weights, area) for area in AREAS},
+            "pathways": {key: pathway_threshold(weights, key)
+                         for area in AREAS for key in pathway_keys(area, PATHWAYS)}}
 
 
 def reference_thresholds(reference=REFERENCE, mirror=None) -> dict:
-    """theta per area from the reference network's `connectivity.npz`."""
+    """theta per area and per pathway from the reference network's `connectivity.npz`."""
     folder = resolve_export(reference, mirror)
-    with np.load(folder / "connectivity.npz") as archive:
+    with np.load(folder / CONNECTIVITY) as archive:
         return {**thresholds_of({key: archive[key] for key in archive.files}),
                 "source": read_metadata(folder)["id"]}
 
 
-def mean_selectivity(skewness: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Mean skewness over non-silent neurons and its 95% bootstrap interval."""
-    values = skewness[np.isfinite(skewness)]
+def with_interval(values: np.ndarray, statistic=np.mean, seed: int = 0
+                  ) -> tuple[float, float, float]:
+    """`statistic` of `values` (finite, one per neuron) and its 95% bootstrap interval."""
     if len(values) == 0:
         return (np.nan, np.nan, np.nan)
+    value = float(statistic(values))
     if len(values) == 1 or np.ptp(values) == 0:
-        return (float(values.mean()),) * 3
+        return (value,) * 3
     interval = scipy.stats.bootstrap(
-        (values,), np.mean, confidence_level=0.95, n_resamples=4999, method="percentile",
+        (values,), statistic, confidence_level=0.95, n_resamples=4999, method="percentile",
         rng=np.random.default_rng(seed),
     ).confidence_interval
-    return float(values.mean()), float(interval.low), float(interval.high)
+    return value, float(interval.low), float(interval.high)
 
 
-def summarize(measurements: Measurements, thresholds: dict) -> pd.DataFrame:
-    """The tidy table: one row per (area, cell type)."""
+def _aggregate(values: np.ndarray, statistic) -> float:
+    return float(statistic(values)) if len(values) else np.nan
+
+
+def summarize(measurements: Measurements, thresholds: dict, choice: Choice = DEFAULT,
+              intervals: bool = True) -> pd.DataFrame:
+    """The tidy table: one row per (area, cell type), every selectivity measure (at
+    `choice.response`) with and without near-silent neurons, every density measure.
+
+    `intervals=False` leaves the bootstrap intervals out (NaN), for speed where only
+    the values are needed.
+    """
+    response = choice.response
     rows = []
     for area in AREAS:
         for cell_type in CELL_TYPES:
-            skewness = measurements.skewness[(area, cell_type)]
-            selectivity, low, high = mean_selectivity(skewness)
-            magnitudes = outgoing(measurements.weights, area, [cell_type])
-            rows.append({
+            moments = measurements.population(area, cell_type, response)
+            row = {
                 "model": measurements.model, "variant": measurements.variant,
-                "seed": measurements.seed, "area": area, "cell_type": cell_type,
-                "sign": measurements.signs[cell_type],
+                "seed": measurements.seed, "n_images": measurements.num_images,
+                "area": area, "cell_type": cell_type, "sign": measurements.signs[cell_type],
                 "excitatory": measurements.excitatory(cell_type),
-                "n_neurons": len(skewness), "n_silent": int(np.isnan(skewness).sum()),
-                "selectivity": selectivity, "selectivity_ci_low": low,
-                "selectivity_ci_high": high,
-                "density": connection_density(magnitudes, thresholds[area]),
-                "threshold": thresholds[area],
-                "threshold_source": thresholds.get("source", measurements.model),
-                "top10_share": top_share(magnitudes),
-            })
+                "n_neurons": len(moments.mean), "n_silent": int(moments.silent.sum()),
+                "n_near_silent": int(moments.near_silent.sum()),
+            }
+            for column, (statistic, aggregate) in SELECTIVITY.items():
+                for excluded in (False, True):
+                    values = measurements.neurons(statistic, area, [cell_type], response,
+                                                  excluded)
+                    summary = (with_interval(values, aggregate) if intervals
+                               else (_aggregate(values, aggregate), np.nan, np.nan))
+                    name = column + (EXCLUDING_NEAR_SILENT if excluded else "")
+                    row.update({name + part: value for part, value in zip(INTERVAL, summary)})
+            row.update(measurements.weight_measures(area, [cell_type], thresholds))
+            row.update(threshold=thresholds[area],
+                       threshold_source=thresholds.get("source", measurements.model))
+            rows.append(row)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
-def _pooled(measurements: Measurements, area: str, cell_types, thresholds: dict):
-    """Selectivity and density of several cell types pooled neuron by neuron."""
-    skewness = np.concatenate([measurements.skewness[(area, c)] for c in cell_types])
-    values = skewness[np.isfinite(skewness)]
-    selectivity = float(values.mean()) if len(values) else np.nan
-    density = connection_density(outgoing(measurements.weights, area, cell_types),
-                                 thresholds[area])
-    return selectivity, density
-
-
-def differences(measurements: Measurements, thresholds: dict) -> pd.DataFrame:
+def differences(measurements: Measurements, thresholds: dict,
+                choice: Choice = DEFAULT) -> pd.DataFrame:
     """E - I and PN - interneuron differences per area (the paper's Figure 3 axes).
 
-    E and I are decided by sign; IG and OG are pooled neuron by neuron.
+    E and I are decided by sign; IG and OG are pooled neuron by neuron (and
+    connection by connection). Selectivity and density are `choice`'s; D_den is
+    oriented so that negative means E sparser under every density measure
+    (for the Gini coefficient, D_den = gini(I) - gini(E)). Under per-pathway θ
+    the θ source network's densities are 0.1 by construction, so its D_den is
+    NaN (not a measurement).
     """
+    statistic, aggregate = SELECTIVITY[choice.selectivity]
+    orientation = DENSITY[choice.density]
     excitatory = [c for c in CELL_TYPES if measurements.excitatory(c)]
     inhibitory = [c for c in CELL_TYPES if not measurements.excitatory(c)]
+    by_construction = (choice.density == "density_pathway"
+                       and measurements.model == thresholds.get("source"))
+
+    def selectivity(area, cell_types):
+        return _aggregate(measurements.neurons(statistic, area, cell_types, choice.response,
+                                               choice.exclude_near_silent), aggregate)
+
+    def density(area, cell_types):
+        if by_construction:
+            return np.nan
+        measures = measurements.weight_measures(area, cell_types, thresholds)
+        return orientation * measures[choice.density]
+
     rows = []
     for area in AREAS:
-        e_sel, e_den = _pooled(measurements, area, excitatory, thresholds)
-        i_sel, i_den = _pooled(measurements, area, inhibitory, thresholds)
-        pn_sel, pn_den = _pooled(measurements, area, ["PN"], thresholds)
-        in_sel, in_den = _pooled(measurements, area, INTERNEURONS, thresholds)
         rows.append({
             "model": measurements.model, "area": area,
-            "D_sel": e_sel - i_sel, "D_den": e_den - i_den,
-            "D_sel_pn": pn_sel - in_sel, "D_den_pn": pn_den - in_den,
+            "D_sel": selectivity(area, excitatory) - selectivity(area, inhibitory),
+            "D_den": density(area, excitatory) - density(area, inhibitory),
+            "D_sel_pn": selectivity(area, ["PN"]) - selectivity(area, INTERNEURONS),
+            "D_den_pn": density(area, ["PN"]) - density(area, INTERNEURONS),
         })
     return pd.DataFrame(rows)
 
@@ -199,12 +330,15 @@ def analyze(model_id_or_path, num_images=10_000, batch_size=250, step="last",
             mirror=None) -> pd.DataFrame:
     """Selectivity and connection density per (area, cell type) of one exported network.
 
-    `thresholds` ({area: theta}) default to the reference network's
-    (`standard-s0`), so densities compare across networks; where the reference
-    cannot be found, the network calibrates its own and `threshold_source` says so.
+    `thresholds` ({area: theta, "pathways": {pathway: theta}}) default to the
+    reference network's (`standard-s0`), so densities compare across networks;
+    where the reference cannot be found, the network calibrates its own and
+    `threshold_source` says so. Without "pathways", `density_pathway` is NaN.
     """
+    check_num_images(num_images)
     measurements = measure(model_id_or_path, num_images, batch_size, step, position,
-                           data_dir, mirror)
+                           data_dir, mirror,
+                           Progress(num_images, label=f"{model_id_or_path}: ").add)
     return summarize(measurements, thresholds or thresholds_for(measurements, reference,
                                                                  mirror))
 
@@ -220,16 +354,47 @@ def thresholds_for(measurements: Measurements, reference=REFERENCE, mirror=None)
 def compare(model_ids, num_images=10_000, thresholds=None, reference=REFERENCE, **options):
     """`analyze` of several networks in one table, with their E - I and PN - interneuron
     differences (`D_sel`, `D_den`, `D_sel_pn`, `D_den_pn`) on every row of each area."""
-    all_measurements = [measure(model, num_images, **options) for model in model_ids]
+    check_num_images(num_images)
+    progress = Progress(len(model_ids) * num_images)
+    all_measurements = [measure(model, num_images, progress=progress.add, **options)
+                        for model in model_ids]
     if thresholds is None:
         thresholds = thresholds_for(all_measurements[0], reference, options.get("mirror"))
     return combine(all_measurements, thresholds)
 
 
-def combine(all_measurements, thresholds: dict) -> pd.DataFrame:
-    table = pd.concat([summarize(m, thresholds) for m in all_measurements], ignore_index=True)
-    diffs = pd.concat([differences(m, thresholds) for m in all_measurements], ignore_index=True)
+def combine(all_measurements, thresholds: dict, choice: Choice = DEFAULT,
+            intervals: bool = True) -> pd.DataFrame:
+    """`summarize` of every network with its differences under `choice`, in one table."""
+    table = pd.concat([summarize(m, thresholds, choice, intervals) for m in all_measurements],
+                      ignore_index=True)
+    diffs = pd.concat([differences(m, thresholds, choice) for m in all_measurements],
+                      ignore_index=True)
     return table.merge(diffs, on=["model", "area"], how="left")
+
+
+def pathway_table(all_measurements, thresholds: dict) -> pd.DataFrame:
+    """One row per network and pathway (PN->g, ..., OG->o): every density measure."""
+    rows = []
+    for measurements in all_measurements:
+        for area in AREAS:
+            for cell_type, pathways in PATHWAYS.items():
+                for pathway in pathways:
+                    key = f"{area}/{pathway}"
+                    magnitudes = np.abs(measurements.weights[key]).ravel()
+                    own = thresholds.get("pathways", {}).get(key, np.nan)
+                    rows.append({
+                        "model": measurements.model, "variant": measurements.variant,
+                        "seed": measurements.seed, "area": area, "cell_type": cell_type,
+                        "pathway": pathway, "n_connections": magnitudes.size,
+                        "density": connection_density(magnitudes, thresholds[area]),
+                        "threshold": thresholds[area],
+                        "density_pathway": (connection_density(magnitudes, own)
+                                            if np.isfinite(own) else np.nan),
+                        "threshold_pathway": own,
+                        "gini": gini(magnitudes), "top10_share": top_share(magnitudes),
+                    })
+    return pd.DataFrame(rows)
 
 
 def write_thresholds(path: Path, thresholds: dict) -> None:

@@ -6,70 +6,87 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import pandas as pd
 
+from ei_zoo.analysis import sensitivity
 from ei_zoo.analysis.claims import check_claims, report
 from ei_zoo.analysis.figures import (
     figure_differences,
     figure_ratio_sweep,
+    figure_selectivity_per_neuron,
     figure_threshold_sensitivity,
 )
 from ei_zoo.analysis.measure import (
+    DENSITY,
     REFERENCE,
+    SELECTIVITY,
+    check_num_images,
     combine,
     measure,
+    pathway_table,
     thresholds_of,
     write_thresholds,
 )
+from ei_zoo.bundle import export_folders
+from ei_zoo.index import exported_dir
+from ei_zoo.progress import Progress
 
 FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
 
 
 def exported_models(exported: Path) -> list[Path]:
     """Export folders in `exported`, reference network first."""
-    folders = sorted(folder for folder in exported.iterdir()
-                     if not folder.name.startswith(".") and (folder / "metadata.json").is_file())
-    return sorted(folders, key=lambda folder: folder.name != REFERENCE)
+    return sorted(export_folders(exported), key=lambda folder: folder.name != REFERENCE)
 
 
 def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, step="last",
               position="mean", data_dir=None, verbose=True) -> Path:
     """Measure every network in `exported`, then write into `out`:
 
-    `table.csv` (one row per network, area and cell type, with the E-I and
-    PN-interneuron differences), `thresholds.json`, `claims.md` and
-    `figures/*.png|svg`. θ is calibrated on `standard-s0` when it is present.
+    `table.csv` (one row per network, area and cell type: every selectivity and
+    density measure, with the E-I and PN-interneuron differences), `pathways.csv`
+    (density measures per pathway), `thresholds.json` (θ per area and per
+    pathway), `sensitivity.csv` (each claim's verdict under each choice of
+    measure), `claims.md` and `figures/*.png|svg`. θ is calibrated on
+    `standard-s0` when it is present. One pass over the images per network
+    gives every response option.
     """
-    from ei_zoo.zoo import exported_dir
-
     exported = Path(exported) if exported is not None else exported_dir()
-    folders = exported_models(exported) if exported.is_dir() else []
+    check_num_images(num_images)
+    folders = exported_models(exported)
     if not folders:
         raise FileNotFoundError(
             f"No exported models in {exported}; train some (`ei-zoo train`) or pass --exported.")
     out = Path(out)
-    progress = keras.utils.Progbar(len(folders) * num_images, unit_name="image",
-                                   verbose=1 if verbose else 0)
+    progress = Progress(len(folders) * num_images).add if verbose else None
     all_measurements = [
-        measure(folder, num_images, batch_size, step, position, data_dir,
-                progress=lambda count: progress.add(count))
+        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress)
         for folder in folders
     ]
     reference = all_measurements[0]
     thresholds = {**thresholds_of(reference.weights), "source": reference.model}
     table = combine(all_measurements, thresholds)
+    columns = sensitivity.choices(step, position)
+    views = sensitivity.tables(
+        all_measurements, thresholds,
+        [*columns.values(), *sensitivity.SELECTIVITY_LABELS.values()], default_table=table)
+    verdicts = sensitivity.sensitivity_table(views, columns)
 
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "table.csv", index=False)
+    pathway_table(all_measurements, thresholds).to_csv(out / "pathways.csv", index=False)
+    verdicts.to_csv(out / "sensitivity.csv", index=False)
     write_thresholds(out / "thresholds.json", thresholds)
     figures = out / "figures"
     figure_ratio_sweep(table, figures)
-    figure_differences(table, figures)
+    figure_differences({label: views[choice]
+                        for label, choice in sensitivity.SELECTIVITY_LABELS.items()}, figures)
+    figure_selectivity_per_neuron(all_measurements, figures)
     shown = [m for m in all_measurements if m.model in FIRST_SEEDS] or all_measurements[:3]
     figure_threshold_sensitivity(shown, thresholds, figures)
     header = _report_header(all_measurements, thresholds, table)
-    (out / "claims.md").write_text(report(check_claims(table), header))
+    (out / "claims.md").write_text(
+        report(check_claims(table), header, sensitivity.markdown(verdicts)))
     return out
 
 
@@ -77,23 +94,38 @@ def _report_header(all_measurements, thresholds, table: pd.DataFrame) -> list[st
     first = all_measurements[0]
     networks = ", ".join(f"`{m.model}` ({m.test_accuracy:.1%})" if m.test_accuracy is not None
                          else f"`{m.model}`" for m in all_measurements)
-    summary = table[["model", "area", "cell_type", "n_neurons", "n_silent", "selectivity",
-                     "selectivity_ci_low", "selectivity_ci_high", "density", "top10_share"]]
+    summary = table[["model", "area", "cell_type", "n_neurons", "n_silent",
+                     "n_near_silent"]].copy()
+    for column in SELECTIVITY:
+        summary[column] = [f"{row[column]:.3f} [{row[column + '_ci_low']:.3f}, "
+                           f"{row[column + '_ci_high']:.3f}]" for _, row in table.iterrows()]
+    summary[list(DENSITY) + ["top10_share"]] = table[list(DENSITY) + ["top10_share"]]
     return [
         f"Networks ({len(all_measurements)}, test accuracy): {networks}.",
         "",
         f"Responses: {first.num_images} CIFAR-10 test images (TFDS order), "
-        f"{first.step} time step, {first.position} over positions. Selectivity: skewness "
-        "over images, mean over non-silent neurons [95% bootstrap interval]. Density: "
-        "fraction of outgoing recurrent weights with |w| > θ, θ = 90th percentile of |w| "
-        f"of `{thresholds['source']}` per area: "
+        f"{first.step} time step, {first.position} over positions. Per neuron, over images: "
+        "skewness, excess kurtosis and lifetime sparseness (Vinje & Gallant 2000: "
+        "(1 - mean(r)^2 / mean(r^2)) / (1 - 1/N), 0 = equal responses, 1 = one image only). "
+        "Per cell type, over non-silent neurons [95% bootstrap interval over neurons]: "
+        "`selectivity` = mean skewness (SPEC), `selectivity_median` = median skewness, "
+        "`lifetime_sparseness` and `kurtosis` = means. `n_near_silent`: neurons that vary but "
+        "respond (> 0) to fewer than 1% of the images; in `table.csv` every selectivity "
+        "column also comes as `<column>_excl_near_silent`, over the neurons that are neither "
+        "silent nor near-silent. Density: `density` = fraction of outgoing recurrent weights "
+        f"with |w| > θ, θ = 90th percentile of |w| of `{thresholds['source']}` per area ("
         + ", ".join(f"{area} θ = {thresholds[area]:.4g}" for area in ("area3", "area4"))
-        + ". `top10_share`: share of total |w| carried by the strongest 10% (no threshold).",
+        + "); `density_pathway` = the same with each pathway's own θ (90th percentile of "
+        "that pathway's |w| in the θ source network), so fan-in does not enter; `gini` = "
+        "Gini coefficient of |w| (no threshold; larger = sparser); `top10_share` = share of "
+        "total |w| carried by the strongest 10%. Per pathway: `pathways.csv`.",
         "",
         "Figures: [Fig. 2a](figures/fig2a_selectivity_vs_ratio.png), "
         "[Fig. 2b](figures/fig2b_density_vs_ratio.png), "
-        "[Fig. 3](figures/fig3_density_vs_selectivity_differences.png), "
-        "[threshold sensitivity](figures/threshold_sensitivity.png). Table: `table.csv`.",
+        "[Fig. 3](figures/fig3_density_vs_selectivity_differences.png) (a row per "
+        "selectivity measure), [selectivity of every neuron](figures/"
+        "fig_selectivity_per_neuron.png), [threshold sensitivity](figures/"
+        "threshold_sensitivity.png). Tables: `table.csv`, `pathways.csv`, `sensitivity.csv`.",
         "",
         summary.to_markdown(index=False, floatfmt=".3f"),
     ]

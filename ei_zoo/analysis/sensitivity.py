@@ -1,0 +1,89 @@
+"""Does a verdict survive the choice of measure? One verdict per claim and choice.
+
+The first column is SPEC section 4's measure (mean skewness, one absolute θ
+per area, the asked-for response); every other column changes one choice
+from it: the selectivity measure, near-silent neurons left out, the density
+measure, or the response option. All response options come from the same
+streamed pass over the images (`Measurements.moments`), so no column costs
+another pass.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ei_zoo.analysis.claims import MISSING, check_claims
+from ei_zoo.analysis.measure import DEFAULT, Choice, combine
+from ei_zoo.responses import OPTIONS
+
+STEP_LABELS = {"last": "last step", "mean": "mean over steps"}
+POSITION_LABELS = {"mean": "spatial mean", "centre": "centre position"}
+NOT_USED = "—"
+ROBUST = "robust"
+SELECTIVITY_LABELS = {  # the measures Figure 3 also shows, one row of panels each
+    "mean skewness": DEFAULT,
+    "median skewness": Choice(selectivity="selectivity_median"),
+    "lifetime sparseness": Choice(selectivity="lifetime_sparseness"),
+    "kurtosis": Choice(selectivity="kurtosis"),
+}
+
+
+def response_label(step: str, position: str) -> str:
+    return f"{STEP_LABELS[step]}, {POSITION_LABELS[position]}"
+
+
+def choices(step: str = "last", position: str = "mean") -> dict[str, Choice]:
+    """Column label -> Choice: SPEC's first, then one change at a time."""
+    columns = {f"SPEC: mean skewness, θ absolute, {response_label(step, position)}": DEFAULT}
+    columns.update({label: choice for label, choice in SELECTIVITY_LABELS.items()
+                    if choice != DEFAULT})
+    columns["mean skewness, near-silent excluded"] = Choice(exclude_near_silent=True)
+    columns["θ per pathway"] = Choice(density="density_pathway")
+    columns["Gini of weights"] = Choice(density="gini")
+    columns.update({response_label(*option): Choice(response=option)
+                    for option in OPTIONS if option != (step, position)})
+    return columns
+
+
+def tables(all_measurements, thresholds: dict, wanted, default_table: pd.DataFrame | None = None
+           ) -> dict[Choice, pd.DataFrame]:
+    """The `combine` table under each wanted Choice (no bootstrap intervals: verdicts need
+    none); `default_table`, where given, stands for the default choice."""
+    return {choice: (default_table if choice == DEFAULT and default_table is not None
+                     else combine(all_measurements, thresholds, choice, intervals=False))
+            for choice in set(wanted)}
+
+
+def sensitivity_table(tables_by_choice: dict[Choice, pd.DataFrame],
+                      columns: dict[str, Choice]) -> pd.DataFrame:
+    """One row per claim, one column per choice (the verdict, or `—` where the claim
+    does not use what that choice changes), and `robust`: the same verdict in every
+    column that can measure the claim ("—" where none can)."""
+    rows = {}
+    for label, choice in columns.items():
+        for claim in check_claims(tables_by_choice[choice], choice):
+            row = rows.setdefault(claim.id, {"claim": f"{claim.id}: {claim.statement}"})
+            applies = not choice.changes or choice.changes & set(claim.uses)
+            row[label] = claim.verdict if applies else NOT_USED
+    for row in rows.values():
+        verdicts = {row[label] for label in columns} - {NOT_USED, MISSING}
+        row[ROBUST] = NOT_USED if not verdicts else ("yes" if len(verdicts) == 1 else "no")
+    return pd.DataFrame(list(rows.values()))
+
+
+def markdown(table: pd.DataFrame) -> list[str]:
+    """The sensitivity table and its legend, as the top of `claims.md`."""
+    return [
+        "**Does each verdict survive the choice of measure?** The first verdict column uses "
+        "SPEC section 4's measures; every other column changes one choice from it. "
+        f"`{NOT_USED}`: the claim does not use what that column changes. "
+        "`robust`: the same verdict in every column that can measure the claim "
+        "(`not yet measurable` columns do not count). "
+        "Verdict over the seeds of a variant: holds = every network has the predicted sign "
+        "in every area, does not hold = none has, inconclusive = otherwise.",
+        "",
+        table.to_markdown(index=False),
+        "",
+        "Under `θ per pathway` the θ source network is left out of the density comparisons "
+        "(its pathways are at density 0.1 by construction).",
+    ]
