@@ -142,7 +142,8 @@ def test_killed_run_finishes_with_every_epoch_once_and_one_export(point, cifar_d
     assert pd.read_csv(folder / "history.csv")["epoch"].tolist() == list(range(EPOCHS))
     # The run's own history has one row per epoch too, not just after de-duplication.
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == list(range(EPOCHS))
-    assert not (run_dir / training.BACKUP_DIR).exists()
+    # The last epoch's checkpoint stays, so `ei-zoo export` can export the run again.
+    assert training.read_checkpoint(run_dir / training.BACKUP_DIR)[0] == EPOCHS
 
     if point == "during_export":
         # Once exported, the same command returns the export and trains nothing.
