@@ -65,6 +65,11 @@ def model_card(metadata: dict) -> str:
     accuracy_text = "not measured" if accuracy is None else f"{100 * accuracy:.2f}%"
     recipe = metadata.get("recipe_version", "not recorded")
     config = metadata["config"]
+    hardware = metadata.get("hardware", {})
+    seconds = metadata.get("training_seconds")
+    minutes = "not recorded" if seconds is None else f"{seconds / 60:.0f} min"
+    splits = ", ".join(f"{name} split `{split}`"
+                       for name, split in sorted(metadata.get("splits", {}).items()))
     lines = [
         _front_matter(metadata), "",
         f"# {identifier}", "",
@@ -79,8 +84,8 @@ def model_card(metadata: dict) -> str:
         "point for fine-tuning E/I networks. It is not an image classifier for "
         "applications: 32x32 CIFAR-10 classes only, at the accuracy above.", "",
         "## Training", "",
-        f"- Dataset: {_dataset(metadata)}, splits {metadata.get('splits')}, random crop "
-        "of the 4-pixel reflect-padded image and horizontal flip.",
+        f"- Dataset: {_dataset(metadata)} ({splits}), random crop of the 4-pixel "
+        "reflect-padded image and horizontal flip.",
         f"- {metadata.get('epochs')} epochs, batch {training.get('batch_size')}, AdamW "
         f"(peak learning rate {training.get('learning_rate')}, weight decay "
         f"{training.get('weight_decay')}, cosine schedule, "
@@ -88,9 +93,8 @@ def model_card(metadata: dict) -> str:
         f"seed {metadata.get('seed')}.",
         f"- ei_zoo recipe version {recipe}; silence penalty "
         f"{config.get('silence_penalty', 0.0)} (docs/silent-units.md).",
-        f"- Training time: {metadata.get('training_seconds')} s on "
-        f"{metadata.get('hardware', {}).get('processor', 'an unrecorded machine')} "
-        f"with {metadata.get('hardware', {}).get('cpu_count', '?')} CPUs.", "",
+        f"- Training time: {minutes} on {hardware.get('processor', 'an unrecorded machine')} "
+        f"with {hardware.get('cpu_count', '?')} CPUs (other work may have shared them).", "",
         "## Cell types", "",
         *_cell_type_rows(metadata), "",
         "A neuron is silent when its response (last step, spatial mean) does not vary "
