@@ -74,7 +74,8 @@ def _command_train(args):
         args.variant, training_config_from_args(args), out=args.out, work_dir=args.work_dir,
         data_dir=args.data_dir, strategy=args.strategy, tensorboard=args.tensorboard,
     )
-    _print_summary(path)
+    if path is not None:  # None on a multi-worker run's workers other than the chief
+        _print_summary(path)
 
 
 def _command_export(args):
@@ -252,11 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ei_zoo.training import TrainingDivergedError
+    from ei_zoo.training import TrainingDivergedError, WorkerLostError
 
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, TrainingDivergedError) as error:
+    except (ValueError, FileNotFoundError, TrainingDivergedError, WorkerLostError) as error:
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0
