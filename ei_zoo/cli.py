@@ -82,7 +82,8 @@ def _command_train(args):
         args.variant, training_config_from_args(args), out=args.out, work_dir=args.work_dir,
         data_dir=args.data_dir, strategy=args.strategy, tensorboard=args.tensorboard,
     )
-    _print_summary(path)
+    if path is not None:  # None on a multi-worker run's workers other than the chief
+        _print_summary(path)
 
 
 def _command_export(args):
@@ -335,7 +336,9 @@ def main(argv=None) -> int:
         quietly_import("keras")  # imports TensorFlow on its backend, without the notices
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, ImportError) as error:  # incl. TrainingDivergedError
+    # ValueError includes TrainingDivergedError, ConnectionError a multi-worker
+    # run's WorkerLostError: each names what went wrong and what to do.
+    except (ValueError, FileNotFoundError, ImportError, ConnectionError) as error:
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -51,6 +51,20 @@ from ei_zoo.bundle import HISTORY, model_id, read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
 from ei_zoo.index import write_index
 from ei_zoo.models import activation_model, balance_biases, build_model, resolve_config
+from ei_zoo.multiworker import (
+    LOST_PEER_ERRORS,
+    AverageMovingStatistics,
+    ShareChiefState,
+    WorkerLostError,
+    from_chief,
+    is_chief,
+    is_multiworker,
+    lost_worker_message,
+    multiworker_strategy,
+    weights_sha256,
+    worker_folders,
+    worker_name,
+)
 from ei_zoo.optional import tensorflow
 from ei_zoo.responses import RunningMoments, responses
 
@@ -227,13 +241,14 @@ def train(variant_or_config="standard", config: TrainingConfig | None = None, da
 
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """`default` (one device; a GPU when TensorFlow sees one), `mirrored` (all local
-    GPUs, or logical CPU devices) or `multiworker` (machines listed in TF_CONFIG)."""
+    GPUs, or logical CPU devices) or `multiworker` (the machines listed in TF_CONFIG,
+    `ei_zoo.multiworker`)."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multiworker_strategy()
     raise ValueError(f"Unknown strategy {name!r}; use default, mirrored or multiworker.")
 
 
@@ -488,7 +503,7 @@ def _start_run(run_dir: Path, network: NetworkConfig, config: TrainingConfig) ->
 
 def train_and_export(variant_or_config="standard", config: TrainingConfig | None = None,
                      out="exported", work_dir="runs", data_dir=None, strategy="default",
-                     tensorboard=False, verbose="auto") -> Path:
+                     tensorboard=False, verbose="auto") -> Path | None:
     """The zoo's recipe: train one network, evaluate it, export it; resumable.
 
     Its state lives in `<work_dir>/<model_id>/`: `run.json` (both configs),
@@ -498,18 +513,35 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     returns the export. The run folder keeps its last checkpoint, optimizer
     state included, so `export_run` can export it again at any time.
     Both folders are checked for writing before anything else starts.
+
+    Under `strategy="multiworker"` every worker makes the same call; the chief
+    keeps the run folder, exports and returns the export, the other workers
+    return None (`ei_zoo.multiworker`). A worker lost midway raises
+    `WorkerLostError` on the others.
     """
     config = config or TrainingConfig()
     network = resolve_config(variant_or_config)
+    distribution = get_strategy(strategy)
+    with worker_folders(distribution, work_dir, out) as (own_work_dir, own_out):
+        try:
+            return _train_and_export(network, config, own_out, own_work_dir, data_dir,
+                                     distribution, strategy, tensorboard, verbose)
+        except LOST_PEER_ERRORS as error:
+            if not is_multiworker(distribution):
+                raise
+            raise WorkerLostError(lost_worker_message(distribution, error)) from None
+
+
+def _train_and_export(network, config, out, work_dir, data_dir, distribution, strategy,
+                      tensorboard, verbose):
     identifier = model_id(network.variant, config.seed)
     files.check_writable_folder(out, "--out")
     run_dir = files.check_writable_folder(work_dir, "--work-dir") / identifier
-    distribution = get_strategy(strategy)
     train_batches = training_batches(config, data_dir)
     _start_run(run_dir, network, config)  # after the data is found: no empty run folders
     exported = finished_export(Path(out) / identifier, network, config)
-    if exported is not None:
-        if verbose:
+    if int(from_chief(distribution, [int(exported is not None)])[0]):  # the chief's decides
+        if verbose and exported is not None:
             print(f"{identifier} is already trained and exported to {exported} with these "
                   "settings; delete that folder to train it again.")
         return exported
@@ -524,11 +556,17 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
         keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
         RunCheckpoint(run_dir / BACKUP_DIR),
     ]
+    if is_multiworker(distribution):
+        callbacks = [AverageMovingStatistics(), *callbacks, ShareChiefState()]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
     model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, shuffle=False,
               verbose=verbose)
-    return export_run(run_dir, out, data_dir, model=model, strategy=strategy, verbose=verbose)
+    if is_multiworker(distribution) and verbose:
+        print(f"{worker_name(distribution)}: final weights sha256 {weights_sha256(model)}")
+    exported = export_run(run_dir, out, data_dir, model=model, strategy=strategy, verbose=verbose)
+    from_chief(distribution, [0])  # the other workers end once the chief has exported
+    return exported
 
 
 def finished_export(folder: Path, network: NetworkConfig, config: TrainingConfig) -> Path | None:
@@ -546,11 +584,13 @@ def finished_export(folder: Path, network: NetworkConfig, config: TrainingConfig
 
 
 def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="default",
-               verbose="auto") -> Path:
+               verbose="auto") -> Path | None:
     """Evaluate a finished run on the test split and export it to `<out>/<model_id>`.
 
     `model` is the trained model when the caller has it; otherwise it is
     rebuilt from `run.json` and the run's last checkpoint (`ei-zoo export`).
+    A multi-worker model is measured on every worker, since evaluating it
+    takes them all, and exported by the chief alone; the others return None.
     """
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
@@ -559,6 +599,7 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
             "`ei-zoo train` wrote under its --work-dir."
         )
     network, config = _read_run(run_dir)
+    files.check_writable_folder(out, "--out")  # before the evaluation, not after
     history = _read_history_file(run_dir / HISTORY)
     lost = [] if history is None else [
         (int(epoch), float(loss)) for epoch, loss in zip(history["epoch"], history["loss"])
@@ -571,7 +612,8 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
             f"{math.log(network.num_classes):.2f}); nothing was exported. Lower the learning "
             f"rate and train again, in another --work-dir or after deleting {run_dir}."
         )
-    if history is None or len(history) < config.epochs:
+    chief = model is None or is_chief(model.distribute_strategy)
+    if chief and (history is None or len(history) < config.epochs):  # the chief's is complete
         done = 0 if history is None else len(history)
         raise ValueError(
             f"{run_dir} has {done} of {config.epochs} epochs; run the same `ei-zoo train` "
@@ -588,6 +630,9 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         model.load_weights(checkpoint[1])
     test_batches = data.test_dataset(data_dir=data_dir)
     metrics = model.evaluate(test_batches, return_dict=True, verbose=verbose)
+    silent = silent_units(model, (images for images, _ in test_batches))
+    if not chief:
+        return None
     identifier = model_id(network.variant, config.seed)
     metadata = {
         "id": identifier,
@@ -604,7 +649,7 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         "test_accuracy": round(float(metrics["accuracy"]), 4),
         "test_loss": round(float(metrics["loss"]), 4),
         "recipe_version": RECIPE_VERSION,
-        "silent_units": silent_units(model, (images for images, _ in test_batches)),
+        "silent_units": silent,
     }
     path = export.export_model(model, Path(out) / identifier, metadata=metadata,
                                history=history)

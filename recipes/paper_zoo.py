@@ -140,7 +140,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=Path("exported"))
     parser.add_argument("--work-dir", type=Path, default=Path("runs"))
-    parser.add_argument("--strategy", default="default")
+    # Not multiworker: each machine would plan from its own exports; use --shard instead.
+    parser.add_argument("--strategy", default="default", choices=("default", "mirrored"))
     parser.add_argument("--only", nargs="+", metavar="ID", help="train only these model ids")
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
                         help="train every n-th network starting at i (split across machines)")
