@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import ei_zoo
-from ei_zoo.cli import main as cli_main
 from ei_zoo.bundle import read_metadata, verify_export
+from ei_zoo.cli import main as cli_main
 from ei_zoo.multiworker import HEARTBEAT_SECONDS, weights_sha256
 
 REPO = Path(__file__).resolve().parents[1]
