@@ -32,7 +32,6 @@ seen in mixed_bfloat16 too on this project's machine. Not promised:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -50,7 +49,13 @@ from ei_zoo import data, export, files
 from ei_zoo.bundle import HISTORY, model_id, read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
 from ei_zoo.index import write_index
-from ei_zoo.models import activation_model, balance_biases, build_model, resolve_config
+from ei_zoo.models import (
+    activation_model,
+    balance_biases,
+    build_model,
+    dtype_policy,
+    resolve_config,
+)
 from ei_zoo.optional import tensorflow
 from ei_zoo.responses import RunningMoments, responses
 
@@ -140,17 +145,6 @@ class TrainingConfig:
         if unknown:
             raise ValueError(f"Unknown TrainingConfig field(s) {unknown}; known: {sorted(known)}.")
         return cls(**values)
-
-
-@contextlib.contextmanager
-def dtype_policy(precision: str):
-    """Build layers under `precision`, then restore the previous global policy."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
