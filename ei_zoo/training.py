@@ -221,7 +221,15 @@ def train(variant_or_config="standard", config: TrainingConfig | None = None, da
 
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """`default` (one device; a GPU when TensorFlow sees one), `mirrored` (all local
-    GPUs, or logical CPU devices) or `multiworker` (machines listed in TF_CONFIG)."""
+    GPUs, or logical CPU devices) or `multiworker` (machines listed in TF_CONFIG).
+
+    tf.distribute places TensorFlow's variables only: under JAX or PyTorch only
+    `default` (which changes nothing) is accepted.
+    """
+    if name != "default" and keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"--strategy {name} needs the TensorFlow backend (KERAS_BACKEND is "
+            f"{keras.backend.backend()}); use the default strategy.")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -588,13 +596,16 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
                    "test": "test"},
         "epochs": config.epochs,
         "precision": config.precision,
+        "keras_backend": keras.backend.backend(),
         "training": config.to_dict(),
         "training_seconds": round(float(history["epoch_seconds"].sum()), 1),
         "hardware": {**hardware(), "strategy": strategy},
         "test_accuracy": round(float(metrics["accuracy"]), 4),
         "test_loss": round(float(metrics["loss"]), 4),
         "recipe_version": RECIPE_VERSION,
-        "silent_units": silent_units(model, (images for images, _ in test_batches)),
+        # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
+        "silent_units": silent_units(
+            model, (images for images, _ in test_batches.as_numpy_iterator())),
     }
     path = export.export_model(model, Path(out) / identifier, metadata=metadata,
                                history=history)
