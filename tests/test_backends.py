@@ -54,7 +54,7 @@ def reference():
                     f"regenerate it: {COMMAND}")
     images = reference_images()
     if str(stored["images_sha256"]) != images_sha256(images):
-        pytest.fail(f"numpy {np.__version__} makes other reference images than the ones "
+        pytest.fail(f"this numpy or scipy makes other reference images than the ones "
                     f"{REFERENCE.name} was computed on; regenerate it: {COMMAND}")
     return images, stored
 
