@@ -39,6 +39,7 @@ _LAZY = {
     "check_images": "ei_zoo.models",
     "effective_weights": "ei_zoo.models",
     "network_config": "ei_zoo.models",
+    "with_precision": "ei_zoo.models",
     "export_model": "ei_zoo.export",
     "list_models": "ei_zoo.index",
     "load": "ei_zoo.zoo",

@@ -12,10 +12,10 @@ import numbers
 import os
 import socket
 
-from ei_zoo.optional import quietly_import, tensorflow
+from ei_zoo.optional import tensorflow
 
 tf = tensorflow("The CIFAR-10 input pipelines (tf.data)")
-tfds = quietly_import("tensorflow_datasets")
+tfds = tensorflow("Reading CIFAR-10", "tensorflow_datasets")
 
 DATASET = "cifar10"
 PAD = 4

@@ -13,6 +13,8 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -59,8 +61,8 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
     staging = files.staging_folder(target)
     try:
         staging.chmod(0o755)  # mkdtemp's 0700 would make the export private to its writer
-        _write_saved_model(model, staging / SAVED_MODEL)
         model.save(staging / KERAS_MODEL)
+        _write_saved_model(model, staging / SAVED_MODEL, staging / KERAS_MODEL)
         np.savez(staging / CONNECTIVITY, **effective_weights(model))
         if history is not None:
             _history_frame(history).to_csv(staging / HISTORY, index=False)
@@ -106,21 +108,43 @@ def pretrained(model: keras.Model) -> keras.Model:
     return copy
 
 
-def _write_saved_model(model: keras.Model, folder: Path) -> None:
+def _write_saved_model(model: keras.Model, folder: Path, keras_file: Path) -> None:
     """SavedModel with the `serve` and `activations` endpoints, batch norm in inference mode.
 
     The endpoints' argument is named `images`, so the signatures (used by TF
-    Serving and `loaded.signatures[...]`) take `images=` too.
+    Serving and `loaded.signatures[...]`) take `images=` too. Under another
+    Keras backend, `keras_file` (the model's `.keras`) is reloaded under
+    TensorFlow in a child process, which writes the SavedModel: Keras's JAX
+    export would wrap one opaque XLA module compiled for this machine's
+    platform only (a CPU-made export fails on a GPU), and its loading warns of
+    custom gradients; this way every export holds the same TensorFlow graph
+    whatever backend trained it.
     """
+    tensorflow("Writing a SavedModel")  # ExportArchive writes through TensorFlow
+    if keras.backend.backend() != "tensorflow":
+        _write_saved_model_under_tensorflow(keras_file, folder)
+        return
     activations = activation_model(model)
     spec = [keras.InputSpec(shape=(None, *model.input.shape[1:]), dtype="float32")]
-    tensorflow("Writing a SavedModel")  # ExportArchive writes through TensorFlow
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serve", lambda images: model(images, training=False),
                          input_signature=spec)
     archive.add_endpoint("activations", lambda images: activations(images, training=False),
                          input_signature=spec)
     archive.write_out(folder, verbose=False)
+
+
+def _write_saved_model_under_tensorflow(keras_file: Path, folder: Path) -> None:
+    """Run `python -m ei_zoo.export KERAS_FILE FOLDER` with KERAS_BACKEND=tensorflow."""
+    package_root = str(Path(__file__).resolve().parents[1])  # the child runs this ei_zoo
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-m", "ei_zoo.export", str(keras_file), str(folder)],
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": path},
+        capture_output=True, text=True)
+    if result.returncode:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"Writing the SavedModel under TensorFlow failed: {last}")
 
 
 def _history_frame(history) -> pd.DataFrame:
@@ -172,3 +196,8 @@ def _json_value(value):
     if isinstance(value, Path):
         return value.as_posix()
     raise TypeError(f"metadata value {value!r} of type {type(value).__name__} is not JSON")
+
+
+if __name__ == "__main__":  # the child of `_write_saved_model_under_tensorflow`
+    keras_file, saved_model = sys.argv[1:]
+    _write_saved_model(keras.saving.load_model(keras_file), Path(saved_model), Path(keras_file))

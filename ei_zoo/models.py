@@ -10,6 +10,8 @@ output, so activations are read with `activation_model` and weights with
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -80,6 +82,17 @@ class EINetwork(keras.Model):
         return super().predict(x, *args, **kwargs)
 
 
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Build layers under `precision`, then restore the previous global policy."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     """Build the network of SPEC section 1.
 
@@ -98,6 +111,20 @@ def build_model(variant_or_config="standard", **overrides) -> keras.Model:
         config.num_classes, sign=config.signs["PN"], dtype="float32", name="readout"
     )(area4["PN"])
     return EINetwork(images, logits, name=config.variant)
+
+
+def with_precision(model: keras.Model, precision: str = "float32") -> keras.Model:
+    """The same network with the same weights, computing in `precision` (a Keras dtype policy).
+
+    The zoo's networks compute in mixed_bfloat16 (their variables are float32),
+    so two Keras backends agree only to bfloat16's rounding (logits to about
+    0.3% of the largest one, rates to a few %); their float32 copies agree to
+    1e-4 (tests/test_backends.py).
+    """
+    with dtype_policy(precision):
+        copy = build_model(network_config(model))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def check_images(images, check_range: bool = False, image_size: int | None = None) -> np.ndarray:

@@ -52,11 +52,15 @@ def quietly_import(name: str):
     return sys.modules[name]
 
 
-def tensorflow(purpose: str = "This"):
-    """The `tensorflow` module, imported quietly, or a one-line ImportError saying
-    that `purpose` needs it and how to install it."""
+# The modules that the `cpu` and `gpu` extras install, by the name users know them by.
+NAMES = {"tensorflow": "TensorFlow", "tensorflow_datasets": "TensorFlow Datasets"}
+
+
+def tensorflow(purpose: str = "This", module: str = "tensorflow"):
+    """The `tensorflow` module (or `tensorflow_datasets`), imported quietly, or a
+    one-line ImportError saying that `purpose` needs it and how to install it."""
     try:
-        return quietly_import("tensorflow")
+        return quietly_import(module)
     except ImportError:
         raise ImportError(
-            f"{purpose} needs TensorFlow, which is not installed; {INSTALL}.") from None
+            f"{purpose} needs {NAMES[module]}, which is not installed; {INSTALL}.") from None

@@ -32,7 +32,6 @@ seen in mixed_bfloat16 too on this project's machine. Not promised:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -50,7 +49,13 @@ from ei_zoo import data, export, files
 from ei_zoo.bundle import HISTORY, model_id, read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
 from ei_zoo.index import write_index
-from ei_zoo.models import activation_model, balance_biases, build_model, resolve_config
+from ei_zoo.models import (
+    activation_model,
+    balance_biases,
+    build_model,
+    dtype_policy,
+    resolve_config,
+)
 from ei_zoo.multiworker import (
     LOST_PEER_ERRORS,
     AverageMovingStatistics,
@@ -156,17 +161,6 @@ class TrainingConfig:
         return cls(**values)
 
 
-@contextlib.contextmanager
-def dtype_policy(precision: str):
-    """Build layers under `precision`, then restore the previous global policy."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
     """AdamW on a cosine schedule with linear warm-up (SPEC section 3)."""
     total = max(1, config.epochs * config.steps_per_epoch)
@@ -242,7 +236,15 @@ def train(variant_or_config="standard", config: TrainingConfig | None = None, da
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """`default` (one device; a GPU when TensorFlow sees one), `mirrored` (all local
     GPUs, or logical CPU devices) or `multiworker` (the machines listed in TF_CONFIG,
-    `ei_zoo.multiworker`)."""
+    `ei_zoo.multiworker`).
+
+    tf.distribute places TensorFlow's variables only: under JAX or PyTorch only
+    `default` (which changes nothing) is accepted.
+    """
+    if name != "default" and keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"--strategy {name} needs the TensorFlow backend (KERAS_BACKEND is "
+            f"{keras.backend.backend()}); use the default strategy.")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -630,7 +632,8 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         model.load_weights(checkpoint[1])
     test_batches = data.test_dataset(data_dir=data_dir)
     metrics = model.evaluate(test_batches, return_dict=True, verbose=verbose)
-    silent = silent_units(model, (images for images, _ in test_batches))
+    # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
+    silent = silent_units(model, (images for images, _ in test_batches.as_numpy_iterator()))
     if not chief:
         return None
     identifier = model_id(network.variant, config.seed)
@@ -643,6 +646,7 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
                    "test": "test"},
         "epochs": config.epochs,
         "precision": config.precision,
+        "keras_backend": keras.backend.backend(),
         "training": config.to_dict(),
         "training_seconds": round(float(history["epoch_seconds"].sum()), 1),
         "hardware": {**hardware(), "strategy": strategy},

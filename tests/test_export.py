@@ -44,6 +44,24 @@ def _run_without_ei_zoo(saved_model, images, tmp_path):
     return dict(np.load(tmp_path / "out.npz"))
 
 
+def test_other_backends_write_the_saved_model_under_tensorflow(tiny_export, images, tmp_path):
+    """Under JAX or PyTorch, `export_model` has a child process reload the `.keras`
+    under TensorFlow and write the SavedModel (`ei_zoo.export` says why): the
+    same endpoints, the same numbers as an export written under TensorFlow."""
+    import tensorflow as tf
+
+    folder = tmp_path / "saved_model"
+    ei_zoo.export._write_saved_model_under_tensorflow(tiny_export / "model.keras", folder)
+    written, shipped = (tf.saved_model.load(str(path))
+                        for path in (folder, tiny_export / "saved_model"))
+    assert sorted(written.signatures) == sorted(shipped.signatures)
+    np.testing.assert_array_equal(written.serve(images), shipped.serve(images))
+    with pytest.raises(RuntimeError, match=r"^Writing the SavedModel under TensorFlow failed: "
+                                           r"[^\n]*missing\.keras"):
+        ei_zoo.export._write_saved_model_under_tensorflow(tmp_path / "missing.keras",
+                                                          tmp_path / "other")
+
+
 def test_saved_model_serves_without_ei_zoo(trained_tiny, tiny_export, images, tmp_path):
     model, _ = trained_tiny
     out = _run_without_ei_zoo(tiny_export / "saved_model", images, tmp_path)

@@ -5,6 +5,10 @@ import pytest
 import ei_zoo
 from ei_zoo.layers import EIConvLSTM, EIConvLSTMCell
 
+# Tensors and variables as numpy arrays on every backend (np.asarray refuses
+# PyTorch tensors that require a gradient).
+numpy = keras.ops.convert_to_numpy
+
 ALL_VARIANTS = ei_zoo.list_variants()
 PATHWAYS = ("PN->g", "PN->f", "PN->IG", "PN->OG", "IG->i", "OG->o")
 
@@ -22,7 +26,8 @@ def test_shapes_for_every_variant(name, images):
         "area4/IG": (4, 4, 4, 4, interneurons), "area4/OG": (4, 4, 4, 4, interneurons),
     }
     assert {key: tuple(value.shape) for key, value in activations.items()} == expected
-    assert all(value.dtype == "float32" for value in activations.values())
+    assert all(keras.backend.standardize_dtype(value.dtype) == "float32"
+               for value in activations.values())
 
     weights = ei_zoo.effective_weights(model)
     for area in ("area3", "area4"):
@@ -59,7 +64,7 @@ def test_static_input_equals_repeated_sequence():
     static = layer(frame)
     repeated = layer(np.repeat(frame[:, None], 3, axis=1))
     for key in ("PN", "IG", "OG"):
-        np.testing.assert_allclose(static[key], repeated[key], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(numpy(static[key]), numpy(repeated[key]), rtol=1e-5, atol=1e-6)
 
 
 def test_cell_matches_spec_equations():
@@ -74,20 +79,20 @@ def test_cell_matches_spec_equations():
 
     sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     w = {k: v[0, 0] for k, v in cell.effective_kernels().items()}
-    bias = np.asarray(cell.bias)
+    bias = numpy(cell.bias)
     xv, hv, cv = x[0, 0, 0], h[0, 0, 0], c[0, 0, 0]
     drive = xv @ w["input"] + bias
     z_g = drive[:3] + hv @ w["PN->g"]
     z_f = drive[3:6] + hv @ w["PN->f"]
     ig = np.maximum(drive[6:8] + hv @ w["PN->IG"], 0)
     og = np.maximum(drive[8:10] + hv @ w["PN->OG"], 0)
-    i = sigmoid(ig @ w["IG->i"] + np.asarray(cell.input_gate_bias))
-    o = sigmoid(og @ w["OG->o"] + np.asarray(cell.output_gate_bias))
+    i = sigmoid(ig @ w["IG->i"] + numpy(cell.input_gate_bias))
+    o = sigmoid(og @ w["OG->o"] + numpy(cell.output_gate_bias))
     c_expected = sigmoid(z_f) * cv + i * np.maximum(z_g, 0)
     h_expected = o * np.tanh(c_expected)
-    np.testing.assert_allclose(np.asarray(c_new)[0, 0, 0], c_expected, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(h_new)[0, 0, 0], h_expected, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(rates["IG"])[0, 0, 0], ig, rtol=1e-5)
+    np.testing.assert_allclose(numpy(c_new)[0, 0, 0], c_expected, rtol=1e-5)
+    np.testing.assert_allclose(numpy(h_new)[0, 0, 0], h_expected, rtol=1e-5)
+    np.testing.assert_allclose(numpy(rates["IG"])[0, 0, 0], ig, rtol=1e-5)
     # Signs applied in the forward pass: PN excitatory, IG/OG inhibitory.
     assert (w["PN->g"] >= 0).all() and (w["IG->i"] <= 0).all()
 
@@ -95,7 +100,7 @@ def test_cell_matches_spec_equations():
 def test_signed_principal_output_allows_negative_rates(images):
     model = ei_zoo.build_model("standard", signed_principal_output=True)
     pn = ei_zoo.activation_model(model)(images)["area3/PN"]
-    assert float(np.min(pn)) < 0
+    assert numpy(pn).min() < 0
 
 
 @pytest.mark.parametrize("name", ["standard", "inh_pn", "no_dale", "ratio_1_64"])
@@ -105,7 +110,7 @@ def test_keras_save_load_identical(name, images, tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
-    np.testing.assert_array_equal(np.asarray(model(images)), np.asarray(restored(images)))
+    np.testing.assert_array_equal(numpy(model(images)), numpy(restored(images)))
     for key, value in ei_zoo.effective_weights(model).items():
         np.testing.assert_array_equal(value, ei_zoo.effective_weights(restored)[key])
     restored_config = restored.get_layer("area4").get_config()
@@ -123,10 +128,10 @@ def test_balance_biases_sets_mean_preactivations(images):
     totals = {}
     for _, preactivations in area3._unroll(area3_input):
         for name, value in preactivations.items():
-            totals[name] = totals.get(name, 0) + np.asarray(value).mean(axis=(0, 1, 2)) / 4
+            totals[name] = totals.get(name, 0) + numpy(value).mean(axis=(0, 1, 2)) / 4
     np.testing.assert_allclose(totals["g"], 0.5, atol=0.05)
     np.testing.assert_allclose(totals["f"], 1.0, atol=0.05)
     np.testing.assert_allclose(totals["i"], 0.0, atol=0.05)
     # Area 4 is active at rest although its input is purely inhibitory.
     pn = ei_zoo.activation_model(model)(batch, training=True)["area4/PN"]
-    assert float(np.mean(pn[:, -1] > 0)) > 0.5
+    assert (numpy(pn)[:, -1] > 0).mean() > 0.5
