@@ -238,3 +238,22 @@ def test_the_lazy_public_names_are_all_there():
     assert set(ei_zoo._LAZY) <= set(ei_zoo.__all__)
     for name in ei_zoo.__all__:
         assert getattr(ei_zoo, name) is not None, name
+
+
+def test_progress_goes_to_stderr_as_plain_lines(tiny_export, cifar_dir, tmp_path, capsys):
+    """Results on stdout, progress on stderr; off a terminal, no ANSI codes; the Python
+    API shows progress too."""
+    from ei_zoo import analysis
+
+    assert cli_main(["analyze", str(tiny_export), "--images", "500", "--reference",
+                     str(tiny_export), "--out", str(tmp_path), "--data-dir", cifar_dir]) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err
+    assert re.search(r"standard-s0: 500/500 images", err) and "images" not in out.split(
+        "Measured on")[0]
+    assert "Measured on the first 500 CIFAR-10 test images" in out
+
+    analysis.compare([tiny_export, tiny_export], num_images=250, reference=tiny_export,
+                     data_dir=cifar_dir)
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines()[-1] == "500/500 images" and "\x1b" not in err
