@@ -50,6 +50,7 @@ __all__ = [
     "SequenceMaxPooling2D", "activation_model", "balance_biases", "build_model",
     "check_images", "effective_weights", "export_model", "get_config", "list_models",
     "list_variants", "load", "network_config", "read_metadata", "verify_export",
+    "with_precision",
 ]
 
 

@@ -48,17 +48,20 @@ def write_json(path: str | Path, values: dict) -> None:
 
 
 def check_writable_folder(folder: str | Path, option: str = "--out") -> Path:
-    """`folder`, created if needed, or a one-line ValueError saying why it cannot be written.
+    """`folder`, or a one-line ValueError saying why it cannot be written.
 
     Called before any long work starts, so a bad output folder fails in a
-    second, not after an hour of training.
+    second, not after an hour of training. Nothing is created: a folder that
+    does not exist yet is checked through its nearest existing parent, so a
+    run that stops on another error leaves no empty folder behind.
     """
     folder = Path(folder)
+    existing = next(path for path in (folder, *folder.absolute().parents) if path.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{option} {folder}: {existing} is a file, not a folder; choose a "
+                         "folder path.")
     try:
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"{option} {folder} is a file, not a folder; choose a folder path.")
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        tempfile.TemporaryFile(dir=existing).close()
     except OSError as error:
         reason = ("read-only file system" if error.errno == errno.EROFS
                   else error.strerror or str(error))

@@ -62,6 +62,7 @@ def pack(exported: str | Path | None = None, out: str | Path | None = None) -> P
             f"No exported models in {exported}; export some with export_model or pass "
             "the folder that holds them.")
     files.check_writable_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
     models = []
     for folder in folders:
         entry = index_entry(folder)

@@ -103,7 +103,7 @@ def test_train_refuses_an_unwritable_out_before_training(where, tmp_path, monkey
     out = tmp_path / "out"
     if where == "file":
         out.write_text("not a folder")
-        expected = r"--out .*out is a file, not a folder; choose a folder path\."
+        expected = r"--out .*out: .*out is a file, not a folder; choose a folder path\."
     else:
         import errno
         import tempfile
