@@ -458,9 +458,7 @@ def _trim_history(run_dir: Path, epochs_done: int) -> None:
         return
     kept = rows[pd.to_numeric(rows["epoch"]) < epochs_done]
     if len(kept) < len(rows):
-        partial = path.with_name(f".{path.name}.partial")
-        kept.to_csv(partial, index=False)
-        os.replace(partial, path)
+        files.write_text(path, kept.to_csv(index=False))
 
 
 def hardware() -> dict:
