@@ -66,7 +66,7 @@ def silence_loss(preactivations):
     """
     total = 0.0
     for preactivation in preactivations:
-        peak = ops.max(ops.cast(preactivation, "float32"), axis=(0, 1, 2))
+        peak = ops.cast(ops.max(preactivation, axis=(0, 1, 2)), "float32")
         total = total + ops.mean(ops.square(ops.relu(-peak)))
     return total
 
@@ -93,7 +93,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         g  = relu(W_x,g * x + s_PN |W_PN,g| * h + b_g)
         c' = f . c + i . g,   h' = o . tanh(c')
 
-    The cell takes the input drive `W_x * x` already computed (see
+    The cell takes the input drive `W_x * x + b` already computed (see
     `project_input`) so that an area computes it once per frame, not per step.
 
     Args:
@@ -205,15 +205,18 @@ class EIConvLSTMCell(keras.layers.Layer):
         )
 
     def project_input(self, frames):
-        """Input drive W_x * x of one or many frames [N, H, W, C_in] (no bias)."""
+        """Input drive W_x * x + b of one or many frames [N, H, W, C_in].
+
+        The bias is added here, once per frame, rather than at every step.
+        """
         kernel = apply_sign(self.input_kernel, self.input_sign)
-        return ops.conv(frames, ops.cast(kernel, frames.dtype), padding="same")
+        return ops.conv(frames, ops.cast(kernel, frames.dtype), padding="same") + self.bias
 
     def call(self, input_drive, states=None, training=None):
         """One step.
 
         Args:
-            input_drive: `project_input(x)`, [N, H, W, projection_size].
+            input_drive: `project_input(x)` (bias included), [N, H, W, projection_size].
             states: `(h, c)` of the previous step, or None at step 0 (h = c = 0).
             training: a training call adds `silence_penalty` x `silence_loss`.
 
@@ -222,17 +225,22 @@ class EIConvLSTMCell(keras.layers.Layer):
             rates; preactivations holds g, f, IG, OG, i and o before their
             nonlinearity (read by `EIConvLSTM.balance_biases`).
         """
-        drive = input_drive + self.bias
+        drive = input_drive
         if states is not None:
             h, c = states
             recurrent = apply_sign(self.recurrent_kernel, self.signs["PN"])
             drive = drive + ops.conv(h, recurrent, padding="same")
+        # Convolutions and matmuls run in the compute dtype; the element-wise
+        # arithmetic in between runs in float32, because on CPUs TensorFlow's
+        # bfloat16 element-wise kernels (sigmoid, tanh and their gradients)
+        # are about 3x slower than float32 ones (benchmarks/README.md). Under
+        # a float32 policy every cast below is the identity.
         split_at = np.cumsum([self.target_sizes[t] for t in TARGETS])[:-1].tolist()
-        z_g, z_f, z_ig, z_og = ops.split(drive, split_at, axis=-1)
+        z_g, z_f, z_ig, z_og = ops.split(ops.cast(drive, "float32"), split_at, axis=-1)
         g = ops.tanh(z_g) if self.signed_principal_output else ops.relu(z_g)
         forget = ops.sigmoid(z_f)
-        input_gating = ops.relu(z_ig)
-        output_gating = ops.relu(z_og)
+        input_gating = ops.cast(ops.relu(z_ig), self.compute_dtype)
+        output_gating = ops.cast(ops.relu(z_og), self.compute_dtype)
         if training and self.silence_penalty:
             relu_drives = [z_ig, z_og] if self.signed_principal_output else [z_g, z_ig, z_og]
             self.add_loss(self.silence_penalty * silence_loss(relu_drives))
@@ -242,10 +250,12 @@ class EIConvLSTMCell(keras.layers.Layer):
         z_o = ops.matmul(
             output_gating, apply_sign(self.output_gate_kernel, self.signs["OG"])[0, 0]
         ) + self.output_gate_bias
-        cell_state = ops.sigmoid(z_i) * g
+        cell_state = ops.sigmoid(ops.cast(z_i, "float32")) * g
         if states is not None:
-            cell_state = cell_state + forget * c
-        principal = ops.sigmoid(z_o) * ops.tanh(cell_state)
+            cell_state = cell_state + forget * ops.cast(c, "float32")
+        principal = ops.cast(
+            ops.sigmoid(ops.cast(z_o, "float32")) * ops.tanh(cell_state), self.compute_dtype)
+        cell_state = ops.cast(cell_state, self.compute_dtype)
         rates = {"PN": principal, "IG": input_gating, "OG": output_gating}
         preactivations = {"g": z_g, "f": z_f, "IG": z_ig, "OG": z_og, "i": z_i, "o": z_o}
         return rates, (principal, cell_state), preactivations
@@ -333,7 +343,9 @@ class EIConvLSTM(keras.layers.Layer):
         frames = ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
         drive = self.cell.project_input(frames)
         drive = ops.reshape(drive, (-1, self.timesteps) + tuple(drive.shape[1:]))
-        return [drive[:, step] for step in range(self.timesteps)]
+        # One unstack, not T slices: each slice's gradient is a full-size
+        # zero tensor with one step filled in (3% of a step, profiled).
+        return ops.unstack(drive, self.timesteps, axis=1)
 
     def _unroll(self, inputs, training=None):
         """Yield (rates, preactivations) of every step."""
