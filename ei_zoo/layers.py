@@ -210,7 +210,8 @@ class EIConvLSTMCell(keras.layers.Layer):
         The bias is added here, once per frame, rather than at every step.
         """
         kernel = apply_sign(self.input_kernel, self.input_sign)
-        return ops.conv(frames, ops.cast(kernel, frames.dtype), padding="same") + self.bias
+        drive = ops.conv(frames, ops.cast(kernel, frames.dtype), padding="same")
+        return drive + ops.cast(self.bias, frames.dtype)
 
     def call(self, input_drive, states=None, training=None):
         """One step.

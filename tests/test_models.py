@@ -4,6 +4,7 @@ import pytest
 
 import ei_zoo
 from ei_zoo.layers import EIConvLSTM, EIConvLSTMCell
+from ei_zoo.models import dtype_policy
 
 # Tensors and variables as numpy arrays on every backend (np.asarray refuses
 # PyTorch tensors that require a gradient).
@@ -118,9 +119,12 @@ def test_keras_save_load_identical(name, images, tmp_path):
     assert ei_zoo.network_config(restored) == ei_zoo.get_config(name)
 
 
-def test_balance_biases_sets_mean_preactivations(images):
-    """After balancing, every channel's mean pre-activation is near its target."""
-    model = ei_zoo.build_model("inh_pn")
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_balance_biases_sets_mean_preactivations(images, precision):
+    """After balancing, every channel's mean pre-activation is near its target,
+    also under the zoo's mixed precision (balancing runs outside a layer call)."""
+    with dtype_policy(precision):
+        model = ei_zoo.build_model("inh_pn")
     batch = np.concatenate([images] * 8)
     ei_zoo.balance_biases(model, batch, iterations=6)
     area3_input = keras.Model(model.input, model.get_layer("area2").output)(batch, training=True)
