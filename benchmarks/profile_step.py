@@ -8,6 +8,11 @@ constraints) and by area. TensorFlow runs independent ops side by side on
 the two cores, so op times add up to more than the wall time of the step:
 the shares are of the summed op time.
 
+It then times the kernels that decide whether bfloat16 pays, alone, in both
+dtypes: the convolution of area 3's recurrent projection and of area 4's
+input projection, forward, backward to the input and backward to the kernel
+(TensorFlow's oneDNN kernels), and a sigmoid with its gradient.
+
     python benchmarks/profile_step.py [--quick] [--precision float32 mixed_bfloat16]
 """
 
@@ -119,6 +124,65 @@ def profile(precision: str, mode: str) -> dict:
     return result
 
 
+def kernel_rates(mode: str) -> dict:
+    """GFLOP/s (element-wise: G elements/s) of the step's deciding kernels, alone."""
+    import tensorflow as tf
+
+    from ei_zoo.models import resolve_config
+
+    sizes = common.SIZES[mode]
+    network = resolve_config("standard", **common.network_overrides(mode))
+    batch, k, principal = sizes["batch"], network.kernel_size, network.principal
+    projection = 2 * principal + network.input_gating + network.output_gating
+    area3, area4 = network.image_size // 4, network.image_size // 8
+    shapes = {  # name: (images, side, input channels); area 4 projects all T frames at once
+        "area 3 recurrent convolution": (batch, area3, principal),
+        "area 4 input convolution": (batch * network.timesteps, area4, principal),
+    }
+    repeat, stride = 5 * sizes["steps"], [1, 1, 1, 1]
+    rates = {}
+    for dtype in ("float32", "bfloat16"):
+        for name, (images, side, channels) in shapes.items():
+            x = tf.cast(tf.random.uniform((images, side, side, channels)), dtype)
+            w = tf.cast(tf.random.uniform((k, k, channels, projection)), dtype)
+            dy = tf.cast(tf.random.uniform((images, side, side, projection)), dtype)
+            kernels = {
+                "forward": lambda x=x, w=w: tf.nn.conv2d(x, w, 1, "SAME"),
+                "gradient to input": lambda x=x, w=w, dy=dy: tf.raw_ops.Conv2DBackpropInput(
+                    input_sizes=tf.shape(x), filter=w, out_backprop=dy, strides=stride,
+                    padding="SAME"),
+                "gradient to kernel": lambda x=x, w=w, dy=dy: tf.raw_ops.Conv2DBackpropFilter(
+                    input=x, filter_sizes=tf.shape(w), out_backprop=dy, strides=stride,
+                    padding="SAME"),
+            }
+            flop = 2 * images * side * side * k * k * channels * projection
+            for kind, kernel in kernels.items():
+                rates[f"{name}, {kind}, {dtype}"] = round(
+                    flop / _seconds_per_call(tf.function(kernel), repeat, sizes) / 1e9, 1)
+        z = tf.cast(tf.random.normal((batch, area3, area3, 4 * principal)), dtype)
+
+        def sigmoid_and_gradient(z=z):
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                y = tf.sigmoid(z)
+            return tape.gradient(y, z)
+
+        rates[f"sigmoid and its gradient (G elements/s), {dtype}"] = round(
+            int(tf.size(z)) / _seconds_per_call(tf.function(sigmoid_and_gradient), repeat,
+                                                  sizes) / 1e9, 2)
+    for key, value in rates.items():
+        common.say(f"  {key}: {value}")
+    return rates
+
+
+def _seconds_per_call(function, repeat: int, sizes: dict) -> float:
+    def call():
+        return function().numpy()
+
+    common.seconds_of(call, sizes["warmup"])
+    return common.median(common.seconds_of(call, repeat) for _ in range(3)) / repeat
+
+
 def markdown(results: dict) -> str:
     """Side-by-side tables of the precisions' shares, for benchmarks/README.md."""
     precisions = list(results)
@@ -150,7 +214,10 @@ def main(argv=None) -> int:
     mode = common.mode_of(args)
     results = {precision: profile(precision, mode) for precision in args.precision}
     common.say(markdown(results))
-    common.emit({"mode": mode, "precisions": results, "machine": common.machine()})
+    common.say("Kernels alone (GFLOP/s):")
+    kernels = kernel_rates(mode)
+    common.emit({"mode": mode, "precisions": results, "kernels_alone": kernels,
+                 "machine": common.machine()})
     return 0
 
 

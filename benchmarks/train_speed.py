@@ -6,6 +6,11 @@ loss and dtype policy; only the two recurrent areas differ. Both run side by
 side in one process on a fixed in-memory batch (no input pipeline), warm-up
 excluded, in alternating repetitions, and the median is reported.
 
+Each precision also reports how much of the machine the step uses: the
+useful FLOP/s of `standard` (3 x 2 x its forward multiply-accumulates per
+image, times images/s) over the FLOP/s of its largest kernel alone, area 3's
+recurrent convolution forward and backward, at the same batch and precision.
+
     python benchmarks/train_speed.py [--quick] [--precision float32 ...]
 """
 
@@ -55,11 +60,45 @@ def compile_like_prepare_model(model, training):
     return model
 
 
+def recurrent_convolution_flops(network, batch: int, precision: str, sizes: dict) -> float:
+    """FLOP/s of area 3's recurrent convolution alone, forward and backward.
+
+    The PN -> [g, f, IG, OG] convolution of one step, [batch, S/4, S/4,
+    principal] -> projection channels, with the gradients of its input and
+    its kernel: the largest kernel of a `standard` step, so the ceiling that
+    `train_utilization` compares the whole step against.
+    """
+    import tensorflow as tf
+
+    dtype = "bfloat16" if precision == "mixed_bfloat16" else "float32"
+    size, k = network.image_size // 4, network.kernel_size
+    projection = 2 * network.principal + network.input_gating + network.output_gating
+    rates = tf.cast(tf.random.uniform((batch, size, size, network.principal)), dtype)
+    upstream = tf.cast(tf.random.normal((batch, size, size, projection)), dtype)
+    kernel = tf.Variable(tf.random.uniform((k, k, network.principal, projection), 0, 0.05))
+
+    @tf.function
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            tape.watch(rates)
+            drive = tf.nn.conv2d(rates, tf.cast(kernel, dtype), 1, "SAME")
+        return tape.gradient(drive, [rates, kernel], output_gradients=upstream)
+
+    def step():
+        return [gradient.numpy() for gradient in forward_backward()]
+
+    common.seconds_of(step, sizes["warmup"])
+    repeat = 5 * sizes["steps"]
+    seconds = common.median(common.seconds_of(step, repeat) for _ in range(sizes["pairs"]))
+    flop = 3 * 2 * batch * size * size * k * k * network.principal * projection
+    return flop * repeat / seconds
+
+
 def compare(precision: str, mode: str) -> dict:
     """Images/s of `standard` and of the ConvLSTM2D reference under one precision."""
     import keras
 
-    from ei_zoo.models import resolve_config
+    from ei_zoo.models import multiply_accumulates, resolve_config
     from ei_zoo.training import TrainingConfig, dtype_policy, prepare_model
 
     sizes = common.SIZES[mode]
@@ -79,6 +118,8 @@ def compare(precision: str, mode: str) -> dict:
     rates = {name: [sizes["steps"] * batch / s for s in values]
              for name, values in seconds.items()}
     ratios = [a / b for a, b in zip(rates["standard"], rates["convlstm2d"])]
+    useful = 3 * 2 * multiply_accumulates(network) * common.median(rates["standard"])
+    ceiling = recurrent_convolution_flops(network, batch, precision, sizes)
     result = {
         "standard_images_per_second": round(common.median(rates["standard"]), 1),
         "convlstm2d_images_per_second": round(common.median(rates["convlstm2d"]), 1),
@@ -86,6 +127,9 @@ def compare(precision: str, mode: str) -> dict:
         "pair_ratios": [round(r, 3) for r in ratios],
         "standard_step_seconds": round(batch / common.median(rates["standard"]), 4),
         "convlstm2d_step_seconds": round(batch / common.median(rates["convlstm2d"]), 4),
+        "standard_useful_gflops": round(useful / 1e9, 1),
+        "recurrent_convolution_gflops": round(ceiling / 1e9, 1),
+        "utilization": round(useful / ceiling, 3),
         "standard_parameters": standard.count_params(),
         "convlstm2d_parameters": reference.count_params(),
         "batch_size": batch,
@@ -95,7 +139,10 @@ def compare(precision: str, mode: str) -> dict:
     }
     common.say(f"train {precision}: standard {result['standard_images_per_second']:.0f} img/s, "
                f"ConvLSTM2D {result['convlstm2d_images_per_second']:.0f} img/s, "
-               f"ratio {result['ratio']:.2f} (pairs {result['pair_ratios']})")
+               f"ratio {result['ratio']:.2f} (pairs {result['pair_ratios']}); useful "
+               f"{result['standard_useful_gflops']:.0f} GFLOP/s, area 3's recurrent convolution "
+               f"alone {result['recurrent_convolution_gflops']:.0f} GFLOP/s, utilization "
+               f"{result['utilization']:.2f}")
     return result
 
 

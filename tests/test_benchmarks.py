@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEADLINES = ("train_ratio_vs_convlstm2d", "analysis_ratio_vs_forward", "pipeline_ratio_vs_train")
+HEADLINES = ("train_ratio_vs_convlstm2d", "train_ratio_vs_convlstm2d_fastest",
+             "train_utilization", "bf16_speedup", "analysis_ratio_vs_forward",
+             "pipeline_ratio_vs_train")
 
 
 def _positive(value):
@@ -43,6 +45,9 @@ def test_run_quick_tiny(cifar_dir, tmp_path):
         figures = report["train"]["precisions"][precision]
         assert _positive(figures["standard_images_per_second"])
         assert _positive(figures["convlstm2d_images_per_second"])
+        assert _positive(figures["recurrent_convolution_gflops"])
+        assert math.isclose(figures["utilization"], figures["standard_useful_gflops"]
+                            / figures["recurrent_convolution_gflops"], rel_tol=0.05)
     for kind in ("serve", "activations", "analyze"):
         assert _positive(report["analysis"][f"{kind}_images_per_second"])
         assert all(_positive(mib) for mib in report["analysis"]["peak_rss_mib"][kind].values())
@@ -53,3 +58,21 @@ def test_run_quick_tiny(cifar_dir, tmp_path):
     assert machine["cpu_count"] >= 1 and machine["tensorflow"] and machine["keras"]
     # Tiny figures are meaningless: they never become paper_zoo.py's estimates.
     assert not (tmp_path / "epoch_seconds.json").exists()
+
+
+def test_profile_step_tiny(tmp_path):
+    """The op-level profile runs and accounts for every op it traced."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "profile_step.py"), "--tiny",
+         "--precision", "mixed_bfloat16"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    profile = json.loads(result.stdout.strip().splitlines()[-1])["precisions"]["mixed_bfloat16"]
+    for heading in ("by_category", "by_part"):
+        shares = profile[heading]
+        assert math.isclose(sum(v["ms"] for v in shares.values()), profile["op_ms"], rel_tol=0.01)
+    assert profile["by_category"]["convolution / matmul"]["ms"] > 0
+    assert {"area3", "area4"} <= profile["by_part"].keys()
+    assert "| kind of op |" in result.stdout
