@@ -82,10 +82,12 @@ def recurrent_convolution_flops(network, batch: int, precision: str, sizes: dict
         with tf.GradientTape() as tape:
             tape.watch(rates)
             drive = tf.nn.conv2d(rates, tf.cast(kernel, dtype), 1, "SAME")
-        return tape.gradient(drive, [rates, kernel], output_gradients=upstream)
+        # The drive is returned too: no gradient needs it, so otherwise
+        # TensorFlow would prune the forward convolution away.
+        return [drive, *tape.gradient(drive, [rates, kernel], output_gradients=upstream)]
 
     def step():
-        return [gradient.numpy() for gradient in forward_backward()]
+        return [tensor.numpy() for tensor in forward_backward()]
 
     common.seconds_of(step, sizes["warmup"])
     repeat = 5 * sizes["steps"]

@@ -234,7 +234,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         # Convolutions and matmuls run in the compute dtype; the element-wise
         # arithmetic in between runs in float32, because on CPUs TensorFlow's
         # bfloat16 element-wise kernels (sigmoid, tanh and their gradients)
-        # are about 3x slower than float32 ones (benchmarks/README.md). Under
+        # are 2-3x slower than float32 ones (benchmarks/README.md). Under
         # a float32 policy every cast below is the identity.
         split_at = np.cumsum([self.target_sizes[t] for t in TARGETS])[:-1].tolist()
         z_g, z_f, z_ig, z_og = ops.split(ops.cast(drive, "float32"), split_at, axis=-1)
