@@ -43,7 +43,9 @@ PARTS = ("pixels", "area1", "area2", "area3", "area3_to_area4", "area4", "readou
 
 
 def op_category(op_type: str, op_name: str) -> str:
-    if "adam" in op_name or "constraint" in op_name.lower() or "/Maximum" in op_name:
+    """Kind of op; ops in the optimizer's name scope (AdamW's update and the `NonNeg`
+    constraints it applies after it, `adam_w/Maximum*`) count as the optimizer's."""
+    if "adam" in op_name:
         return "optimizer and constraints"
     op_type = op_type.removeprefix("_MklNative").removeprefix("_Mkl")
     for category, types in CATEGORIES.items():
@@ -54,7 +56,7 @@ def op_category(op_type: str, op_name: str) -> str:
 
 def op_part(op_name: str) -> str:
     """Which area an op belongs to (forward or its gradient), from its name scope."""
-    if "adam" in op_name or "constraint" in op_name.lower():
+    if "adam" in op_name:
         return "optimizer and constraints"
     for scope in op_name.split("/"):
         name = scope.rsplit("_", 1)[0] if scope.rsplit("_", 1)[-1].isdigit() else scope
