@@ -23,6 +23,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 import keras
+import numpy as np
 
 from ei_zoo import files
 from ei_zoo.bundle import (
@@ -292,6 +293,17 @@ class ServedNetwork:
 
     def activations(self, images):
         return self.saved_model.activations(check_images(images, image_size=self.image_size))
+
+    def accuracy(self, batches) -> tuple[float, int]:
+        """Top-1 accuracy of `serve` over `(images, labels)` batches, and how many images."""
+        correct = seen = 0
+        for images, labels in batches:
+            predicted = np.asarray(self.serve(images)).argmax(axis=-1)
+            correct += int((predicted == np.asarray(labels)).sum())
+            seen += len(predicted)
+        if not seen:
+            raise ValueError("No images to measure accuracy on; pass a non-empty dataset.")
+        return correct / seen, seen
 
 
 def load(model_id_or_path: str | Path, format: str = "keras", mirror: str | None = None,

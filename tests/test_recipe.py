@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import ei_zoo
-from ei_zoo import training
+from ei_zoo import data, training
 from ei_zoo.cli import main as cli_main
 from ei_zoo.bundle import read_metadata, verify_export
 
@@ -165,6 +165,38 @@ def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
         paper_zoo.estimate_epoch_seconds("standard", measured={}))
     assert paper_zoo.estimate_epoch_seconds("inh_pn", measured={}) == (
         paper_zoo.estimate_epoch_seconds("standard", measured={}))
+
+
+def test_paper_zoo_verify_remeasures_each_savedmodel(tiny_export, cifar_dir, tmp_path, capsys,
+                                                    monkeypatch):
+    folder = tmp_path / "standard-s0"
+    shutil.copytree(tiny_export, folder)
+    args = ["--verify", "--out", str(tmp_path), "--data-dir", cifar_dir, "--limit", "300"]
+    # The tiny network is near chance: below the zoo's floor, and inh_pn-s0 is missing.
+    assert paper_zoo.main(args + ["--only", "standard-s0", "inh_pn-s0"]) == 1
+    captured = capsys.readouterr()
+    assert "| `inh_pn-s0` | not exported |" in captured.out
+    row = next(line for line in captured.out.splitlines() if "`standard-s0`" in line)
+    accuracy = float(row.split("|")[2].strip().rstrip("%")) / 100
+    assert "| 300 |" in row and "below 77%" in row
+    assert "standard-s0: below 77%" in captured.err and "inh_pn-s0 is not exported" in captured.err
+    # Served by hand, the same 300 images give the same accuracy.
+    served = ei_zoo.load(folder, format="saved_model")
+    images, labels = (np.concatenate(parts) for parts in zip(*[
+        (np.asarray(x), np.asarray(y)) for x, y in data.test_dataset(
+            100, data_dir=cifar_dir, limit=300)]))
+    assert accuracy == pytest.approx((np.asarray(served.serve(images)).argmax(-1) == labels).mean(),
+                                     abs=5e-5)
+    # With the floor met, the whole test set compares against the metadata's figure.
+    monkeypatch.setattr(paper_zoo, "ZOO_MIN_ACCURACY", 0.0)
+    first_300 = data.test_dataset(100, data_dir=cifar_dir, limit=300)
+    monkeypatch.setattr(paper_zoo.data, "test_dataset", lambda *args, **kwargs: first_300)
+    metadata = read_metadata(folder)
+    for recorded, verdict, code in ((accuracy, "| ok |", 0), (accuracy + 0.05, "-5.00 points", 1)):
+        metadata["test_accuracy"] = recorded
+        (folder / "metadata.json").write_text(json.dumps(metadata))
+        assert paper_zoo.main(["--verify", "--out", str(tmp_path), "--only", "standard-s0"]) == code
+        assert verdict in capsys.readouterr().out
 
 
 def test_cli_zoo_commands(tiny_export, tmp_path, capsys):
