@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 from ei_zoo import data
+from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
 from ei_zoo.cli import training_config_from_args
 from ei_zoo.models import multiply_accumulates, resolve_config
-from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
 from ei_zoo.training import finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
 from ei_zoo.zoo import load
