@@ -139,3 +139,51 @@ def test_balance_biases_sets_mean_preactivations(images, precision):
     # Area 4 is active at rest although its input is purely inhibitory.
     pn = ei_zoo.activation_model(model)(batch, training=True)["area4/PN"]
     assert (numpy(pn)[:, -1] > 0).mean() > 0.5
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="the fused batch norm is TensorFlow's kernel")
+@pytest.mark.parametrize("precision, tolerance", [("float32", 1e-5), ("mixed_bfloat16", 2e-2)])
+def test_fused_batch_norm_computes_what_keras_computes(precision, tolerance):
+    """ConvArea trains with TensorFlow's fused batch norm; Keras's layer is the
+    definition: same output, gradients and moving statistics (within rounding)."""
+    import tensorflow as tf
+
+    from ei_zoo.layers import ConvArea, fused_batch_norm
+
+    x = np.random.default_rng(0).normal(3.0, 2.0, (6, 8, 8, 5)).astype("float32")
+    with dtype_policy(precision):
+        area = ConvArea(7, name="area")
+    area.build(x.shape)
+    area.norm.gamma.assign(np.linspace(0.5, 2.0, 7))
+    area.norm.beta.assign(np.linspace(-1.0, 1.0, 7))
+    start = [numpy(v) for v in (area.norm.moving_mean, area.norm.moving_variance)]
+    features = area.conv(x)
+    # Weights that vary within a channel: a per-channel constant would have d/dx = 0.
+    weights = np.random.default_rng(1).normal(size=features.shape).astype("float32")
+    results = {}
+    for name, normalize in (("keras", lambda h: area.norm(h, training=True)),
+                            ("fused", lambda h: fused_batch_norm(area.norm, h))):
+        area.norm.moving_mean.assign(start[0])
+        area.norm.moving_variance.assign(start[1])
+        with tf.GradientTape() as tape:
+            tape.watch(features)
+            y = normalize(features)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * weights)
+        gradients = tape.gradient(loss, [features, area.norm.gamma, area.norm.beta])
+        results[name] = [numpy(y).astype("float32"), *(numpy(g).astype("float32")
+                         for g in gradients), numpy(area.norm.moving_mean),
+                         numpy(area.norm.moving_variance)]
+        assert y.dtype == features.dtype
+    for what, fused, keras_value in zip(("output", "d/dx", "d/dgamma", "d/dbeta", "moving mean",
+                                         "moving variance"), results["fused"], results["keras"]):
+        scale = np.abs(keras_value).max()
+        assert np.abs(fused - keras_value).max() <= tolerance * scale, what
+    assert not np.allclose(results["fused"][4], start[0])  # the statistics did move
+    # In a model, training calls take the fused path and inference calls Keras's layer.
+    with dtype_policy(precision):
+        model = ei_zoo.build_model("standard", principal=8, input_gating=2, output_gating=2,
+                                   area1_channels=4, area2_channels=8)
+    ops_in = {op.type for op in tf.function(lambda images: model(images, training=True))
+              .get_concrete_function(tf.TensorSpec((2, 32, 32, 3))).graph.get_operations()}
+    assert "FusedBatchNormV3" in ops_in
