@@ -232,35 +232,38 @@ class EIConvLSTMCell(keras.layers.Layer):
             h, c = states
             recurrent = apply_sign(self.recurrent_kernel, self.signs["PN"])
             drive = drive + ops.conv(h, recurrent, padding="same")
-        # Convolutions and matmuls run in the compute dtype; the element-wise
-        # arithmetic in between runs in float32, because on CPUs TensorFlow's
+        # The 3x3 convolutions run in the compute dtype; everything between
+        # them runs in float32, the 1x1 gate drives too. On CPUs TensorFlow's
         # bfloat16 element-wise kernels (sigmoid, tanh and their gradients)
-        # are 2-3x slower than float32 ones (benchmarks/README.md). Under
-        # a float32 policy every cast below is the identity.
+        # are 2-3x slower than float32 ones, and every cast is a pass over
+        # the tensor forward and back (benchmarks/README.md). The states
+        # leave in the compute dtype, as Keras casts a layer's inputs to it.
+        # Under a float32 policy every cast below is the identity.
         split_at = np.cumsum([self.target_sizes[t] for t in TARGETS])[:-1].tolist()
         z_g, z_f, z_ig, z_og = ops.split(ops.cast(drive, "float32"), split_at, axis=-1)
         g = ops.tanh(z_g) if self.signed_principal_output else ops.relu(z_g)
         forget = ops.sigmoid(z_f)
-        input_gating = ops.cast(ops.relu(z_ig), self.compute_dtype)
-        output_gating = ops.cast(ops.relu(z_og), self.compute_dtype)
+        input_gating = ops.relu(z_ig)
+        output_gating = ops.relu(z_og)
         if training and self.silence_penalty:
             relu_drives = [z_ig, z_og] if self.signed_principal_output else [z_g, z_ig, z_og]
             self.add_loss(self.silence_penalty * silence_loss(relu_drives))
-        z_i = ops.matmul(
-            input_gating, apply_sign(self.input_gate_kernel, self.signs["IG"])[0, 0]
-        ) + self.input_gate_bias
-        z_o = ops.matmul(
-            output_gating, apply_sign(self.output_gate_kernel, self.signs["OG"])[0, 0]
-        ) + self.output_gate_bias
-        cell_state = ops.sigmoid(ops.cast(z_i, "float32")) * g
+        z_i = self._gate_drive(input_gating, self.input_gate_kernel, self.input_gate_bias, "IG")
+        z_o = self._gate_drive(output_gating, self.output_gate_kernel, self.output_gate_bias, "OG")
+        cell_state = ops.sigmoid(z_i) * g
         if states is not None:
             cell_state = cell_state + forget * ops.cast(c, "float32")
-        principal = ops.cast(
-            ops.sigmoid(ops.cast(z_o, "float32")) * ops.tanh(cell_state), self.compute_dtype)
+        principal = ops.cast(ops.sigmoid(z_o) * ops.tanh(cell_state), self.compute_dtype)
         cell_state = ops.cast(cell_state, self.compute_dtype)
-        rates = {"PN": principal, "IG": input_gating, "OG": output_gating}
+        rates = {"PN": principal, "IG": ops.cast(input_gating, self.compute_dtype),
+                 "OG": ops.cast(output_gating, self.compute_dtype)}
         preactivations = {"g": z_g, "f": z_f, "IG": z_ig, "OG": z_og, "i": z_i, "o": z_o}
         return rates, (principal, cell_state), preactivations
+
+    def _gate_drive(self, gating_rates, kernel, bias, cell_type):
+        """The 1x1 drive of gate i (from IG) or o (from OG), in float32."""
+        kernel = ops.cast(apply_sign(kernel, self.signs[cell_type])[0, 0], "float32")
+        return ops.matmul(gating_rates, kernel) + ops.cast(bias, "float32")
 
     def effective_kernels(self) -> dict[str, np.ndarray]:
         """Every kernel of the cell with its sign applied, by pathway name."""
