@@ -24,7 +24,12 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 # most 3.4e-7 of each output's largest value; bfloat16 by at most 0.55x the old
 # bfloat16 step's own distance from float32, plus 0.3% (area-3 gate biases),
 # and is at most 1.3x as far from float32 as the old one (area-2 gamma).
-FLOAT32_FRACTION = 1e-5
+# Since areas 1-2 train with TensorFlow's fused batch norm, which sums in
+# another order, area 1's gamma and beta gradients (sums over 16,384
+# positions that nearly cancel) differ by up to 8.8e-6; with Keras's layer
+# in its place the largest difference is 3.4e-7 again. A wrong formula
+# moves values by orders of magnitude more than the bound.
+FLOAT32_FRACTION = 5e-5
 ROUNDING_FACTOR, ROUNDING_FLOOR = 2.0, 1e-3
 
 
