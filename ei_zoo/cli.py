@@ -327,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands that read files only: they must answer without importing Keras or TensorFlow.
 WITHOUT_KERAS = ("variants", "list", "index", "info")
+# What a user's mistake raises (ValueError includes TrainingDivergedError,
+# ConnectionError a multi-worker run's WorkerLostError): each names what went
+# wrong and what to do, so commands print it in one line and exit 2.
+USER_ERRORS = (ValueError, FileNotFoundError, ImportError, ConnectionError)
 
 
 def main(argv=None) -> int:
@@ -336,9 +340,7 @@ def main(argv=None) -> int:
         quietly_import("keras")  # imports TensorFlow on its backend, without the notices
     try:
         args.run(args)
-    # ValueError includes TrainingDivergedError, ConnectionError a multi-worker
-    # run's WorkerLostError: each names what went wrong and what to do.
-    except (ValueError, FileNotFoundError, ImportError, ConnectionError) as error:
+    except USER_ERRORS as error:
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ei_zoo import data
 from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
-from ei_zoo.cli import training_config_from_args
+from ei_zoo.cli import USER_ERRORS, training_config_from_args
 from ei_zoo.models import multiply_accumulates, resolve_config
 from ei_zoo.training import finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
@@ -168,6 +168,14 @@ def verify_zoo(exported: Path, plan, batches, whole_test_set: bool = True) -> li
 
 
 def main(argv=None) -> int:
+    try:
+        return run(argv)
+    except USER_ERRORS as error:
+        print(f"paper_zoo.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=ZOO_EPOCHS)
     parser.add_argument("--batch-size", type=int, default=128)

@@ -187,6 +187,11 @@ def test_paper_zoo_verify_remeasures_each_savedmodel(tiny_export, cifar_dir, tmp
             100, data_dir=cifar_dir, limit=300)]))
     assert accuracy == pytest.approx((np.asarray(served.serve(images)).argmax(-1) == labels).mean(),
                                      abs=5e-5)
+    # No data: one line and exit status 2, before any model is loaded.
+    assert paper_zoo.main(["--verify", "--out", str(tmp_path),
+                           "--data-dir", str(tmp_path / "no_data")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("paper_zoo.py: error: CIFAR-10 is not prepared") and "Traceback" not in error
     # With the floor met, the whole test set compares against the metadata's figure.
     monkeypatch.setattr(paper_zoo, "ZOO_MIN_ACCURACY", 0.0)
     first_300 = data.test_dataset(100, data_dir=cifar_dir, limit=300)
