@@ -583,14 +583,29 @@ def finished_export(folder: Path, network: NetworkConfig, config: TrainingConfig
     return folder if same else None
 
 
+def _local_copy(model: keras.Model, network: NetworkConfig, config: TrainingConfig):
+    """A multi-worker model's copy that computes in this process alone.
+
+    Evaluated under the strategy, each test batch is split between the
+    workers, and now and then a worker's share was empty: TensorFlow's oneDNN
+    convolution returns an empty batch with its input's channel count, so
+    the next op failed and the run was lost after training. Every worker
+    holds the same weights (`AverageMovingStatistics` included), so the
+    chief measures and exports a copy on the whole test split.
+    """
+    copy = prepare_model(network, config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="default",
                verbose="auto") -> Path | None:
     """Evaluate a finished run on the test split and export it to `<out>/<model_id>`.
 
     `model` is the trained model when the caller has it; otherwise it is
     rebuilt from `run.json` and the run's last checkpoint (`ei-zoo export`).
-    A multi-worker model is measured on every worker, since evaluating it
-    takes them all, and exported by the chief alone; the others return None.
+    A multi-worker model is measured and exported by the chief alone, on a
+    copy outside the strategy (`_local_copy`); the others return None.
     """
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
@@ -628,12 +643,14 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         model = prepare_model(network, config)
         model.optimizer.build(model.trainable_variables)
         model.load_weights(checkpoint[1])
+    elif not chief:
+        return None
+    elif is_multiworker(model.distribute_strategy):
+        model = _local_copy(model, network, config)
     test_batches = data.test_dataset(data_dir=data_dir)
     metrics = model.evaluate(test_batches, return_dict=True, verbose=verbose)
     # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
     silent = silent_units(model, (images for images, _ in test_batches.as_numpy_iterator()))
-    if not chief:
-        return None
     identifier = model_id(network.variant, config.seed)
     metadata = {
         "id": identifier,
