@@ -425,21 +425,16 @@ def fused_batch_norm(norm: keras.layers.BatchNormalization, x):
     back, which made areas 1-2 a fifth of the training step; FusedBatchNormV3
     takes one pass each way and reads bfloat16 directly (benchmarks/README.md).
     Inference keeps Keras's layer, so exports compute exactly as before.
+    For `ConvArea`'s layer: last axis, with gamma and beta, no renorm.
     """
     if not norm.trainable:  # Keras's layer then uses its moving statistics
         return norm(x, training=True)
-    if norm.axis not in (-1, len(x.shape) - 1) or norm.renorm or norm.synchronized:
-        raise ValueError(f"{norm.name}: the fused path normalises the last axis only, "
-                         "without renorm or synchronisation.")
     tf = tensorflow("The fused batch norm")
-    channels = x.shape[-1]
-    gamma = norm.gamma if norm.scale else ops.ones((channels,), "float32")
-    beta = norm.beta if norm.center else ops.zeros((channels,), "float32")
     y, mean, corrected_variance = tf.compat.v1.nn.fused_batch_norm(
-        x, ops.cast(gamma, "float32"), ops.cast(beta, "float32"), epsilon=norm.epsilon,
-        is_training=True)
+        x, ops.cast(norm.gamma, "float32"), ops.cast(norm.beta, "float32"),
+        epsilon=norm.epsilon, is_training=True)
     # The kernel returns the Bessel-corrected variance; Keras moves towards the biased one.
-    count = ops.cast(ops.size(x) // channels, "float32")
+    count = ops.cast(ops.size(x) // x.shape[-1], "float32")
     variance = corrected_variance * (count - 1.0) / count
     norm.moving_mean.assign(norm.moving_mean * norm.momentum + mean * (1.0 - norm.momentum))
     norm.moving_variance.assign(
