@@ -65,11 +65,19 @@ def silence_loss(preactivations):
     batch gets no gradient through its ReLU; this loss gives it one, towards
     the input that drives it most (docs/silent-units.md).
     """
-    total = 0.0
-    for preactivation in preactivations:
-        peak = ops.cast(ops.max(preactivation, axis=(0, 1, 2)), "float32")
-        total = total + ops.mean(ops.square(ops.relu(-peak)))
-    return total
+    # Almost always every channel fires, the loss is 0 and so is its gradient,
+    # yet a max's gradient costs five full-size passes (a mask of the maxima,
+    # its count, a division, a product). So the loss is computed, with its
+    # gradient, only when some channel is silent: a forward max decides.
+    def loss():
+        total = ops.zeros((), "float32")
+        for preactivation in preactivations:
+            peak = ops.cast(ops.max(preactivation, axis=(0, 1, 2)), "float32")
+            total = total + ops.mean(ops.square(ops.relu(-peak)))
+        return total
+
+    silent = [ops.any(ops.max(ops.stop_gradient(z), axis=(0, 1, 2)) < 0) for z in preactivations]
+    return ops.cond(ops.any(ops.stack(silent)), loss, lambda: ops.zeros((), "float32"))
 
 
 def _constant_blocks(blocks):

@@ -79,6 +79,40 @@ def test_silence_loss_counts_only_channels_silent_on_the_whole_batch():
     assert loss == pytest.approx((0.5**2 + 1.0**2) / 4)
 
 
+@pytest.mark.parametrize("graph", [True, False])
+@pytest.mark.parametrize("silent", [True, False])
+def test_silence_loss_gradient_is_that_of_its_formula(silent, graph):
+    """The gradient reaches each silent channel's maximum (shared among ties, as a max's
+    gradient is), and is exactly zero when every channel fires; eager and in a graph."""
+    import tensorflow as tf
+
+    from ei_zoo.layers import silence_loss
+
+    def value_and_gradient(function, z):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            loss = function([z[..., :2], z[..., 1:]])  # only the second has silent channels
+        return loss, tape.gradient(loss, z, unconnected_gradients="zero")
+
+    def formula(preactivations):
+        peaks = [tf.reduce_max(p, axis=(0, 1, 2)) for p in preactivations]
+        return sum(tf.reduce_mean(tf.nn.relu(-peak) ** 2) for peak in peaks)
+
+    z = np.random.default_rng(0).normal(0.0, 1.0, (4, 3, 3, 5)).astype("float32")
+    z[..., 2] = -np.abs(z[..., 2]) - 0.1  # channel 2 silent, its maximum at one position
+    z[..., 3] = -0.7                      # channel 3 silent, 36 tied maxima
+    if not silent:
+        z[..., 2:4] += 5.0
+    z = tf.constant(z)
+    compute = tf.function(value_and_gradient) if graph else value_and_gradient
+    loss, gradient = compute(silence_loss, z)
+    formula_loss, expected = value_and_gradient(formula, z)
+    gradient, expected = gradient.numpy(), expected.numpy()
+    np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=0)
+    assert float(loss) == pytest.approx(float(formula_loss))
+    assert bool(np.any(expected != 0)) == silent
+
+
 def _silenced_network(silence_penalty):
     """A tiny `standard` network whose area-4 OG start far below threshold.
 
