@@ -141,7 +141,11 @@ class EIConvLSTMCell(keras.layers.Layer):
         silence_penalty=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        # The cell manages its dtypes itself (see `call`): Keras's autocasting
+        # would cast the float32 input drive and cell state to the compute
+        # dtype at every step, a pass over each forward and back.
+        kwargs.pop("autocast", None)
+        super().__init__(autocast=False, **kwargs)
         self.principal = int(principal)
         self.input_gating = int(input_gating)
         self.output_gating = int(output_gating)
@@ -226,8 +230,10 @@ class EIConvLSTMCell(keras.layers.Layer):
         """One step.
 
         Args:
-            input_drive: `project_input(x)` (bias included), [N, H, W, projection_size].
-            states: `(h, c)` of the previous step, or None at step 0 (h = c = 0).
+            input_drive: `project_input(x)` (bias included), [N, H, W, projection_size],
+                best in float32 (`EIConvLSTM` casts it once per frame).
+            states: `(h, c)` of the previous step, or None at step 0 (h = c = 0);
+                h in the compute dtype, c in float32.
             training: a training call adds `silence_penalty` x `silence_loss`.
 
         Returns:
@@ -235,20 +241,21 @@ class EIConvLSTMCell(keras.layers.Layer):
             rates; preactivations holds g, f, IG, OG, i and o before their
             nonlinearity (read by `EIConvLSTM.balance_biases`).
         """
-        drive = input_drive
+        # The 3x3 convolutions run in the compute dtype; everything between
+        # them runs in float32: the drives' sum, the 1x1 gate drives and the
+        # cell state c, which stays float32 from step to step. On CPUs
+        # TensorFlow's bfloat16 element-wise kernels (add, sigmoid, tanh and
+        # their gradients) are 2-3x slower than float32 ones, and every cast
+        # is a pass over the tensor forward and back (benchmarks/README.md).
+        # Only h, the convolutions' input, leaves in the compute dtype.
+        # Under a float32 policy every cast below is the identity.
+        drive = ops.cast(input_drive, "float32")
         if states is not None:
             h, c = states
-            recurrent = apply_sign(self.recurrent_kernel, self.signs["PN"])
-            drive = drive + ops.conv(h, recurrent, padding="same")
-        # The 3x3 convolutions run in the compute dtype; everything between
-        # them runs in float32, the 1x1 gate drives too. On CPUs TensorFlow's
-        # bfloat16 element-wise kernels (sigmoid, tanh and their gradients)
-        # are 2-3x slower than float32 ones, and every cast is a pass over
-        # the tensor forward and back (benchmarks/README.md). The states
-        # leave in the compute dtype, as Keras casts a layer's inputs to it.
-        # Under a float32 policy every cast below is the identity.
+            recurrent = ops.cast(apply_sign(self.recurrent_kernel, self.signs["PN"]), h.dtype)
+            drive = drive + ops.cast(ops.conv(h, recurrent, padding="same"), "float32")
         split_at = np.cumsum([self.target_sizes[t] for t in TARGETS])[:-1].tolist()
-        z_g, z_f, z_ig, z_og = ops.split(ops.cast(drive, "float32"), split_at, axis=-1)
+        z_g, z_f, z_ig, z_og = ops.split(drive, split_at, axis=-1)
         g = ops.tanh(z_g) if self.signed_principal_output else ops.relu(z_g)
         forget = ops.sigmoid(z_f)
         input_gating = ops.relu(z_ig)
@@ -262,7 +269,6 @@ class EIConvLSTMCell(keras.layers.Layer):
         if states is not None:
             cell_state = cell_state + forget * ops.cast(c, "float32")
         principal = ops.cast(ops.sigmoid(z_o) * ops.tanh(cell_state), self.compute_dtype)
-        cell_state = ops.cast(cell_state, self.compute_dtype)
         rates = {"PN": principal, "IG": ops.cast(input_gating, self.compute_dtype),
                  "OG": ops.cast(output_gating, self.compute_dtype)}
         preactivations = {"g": z_g, "f": z_f, "IG": z_ig, "OG": z_og, "i": z_i, "o": z_o}
@@ -351,10 +357,10 @@ class EIConvLSTM(keras.layers.Layer):
 
     def _input_drives(self, inputs):
         """The input drive of every step, computed outside the time loop."""
-        if len(inputs.shape) == 4:
-            return [self.cell.project_input(inputs)] * self.timesteps
+        if len(inputs.shape) == 4:  # one frame: one drive, cast once for every step
+            return [ops.cast(self.cell.project_input(inputs), "float32")] * self.timesteps
         frames = ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
-        drive = self.cell.project_input(frames)
+        drive = ops.cast(self.cell.project_input(frames), "float32")
         drive = ops.reshape(drive, (-1, self.timesteps) + tuple(drive.shape[1:]))
         # One unstack, not T slices: each slice's gradient is a full-size
         # zero tensor with one step filled in (3% of a step, profiled).
