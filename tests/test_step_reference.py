@@ -27,8 +27,11 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 # Since areas 1-2 train with TensorFlow's fused batch norm, which sums in
 # another order, area 1's gamma and beta gradients (sums over 16,384
 # positions that nearly cancel) differ by up to 8.8e-6; with Keras's layer
-# in its place the largest difference is 3.4e-7 again. A wrong formula
-# moves values by orders of magnitude more than the bound.
+# in its place the largest difference is 3.4e-7 again. Since the cell keeps
+# c and the drives' sum in float32, bfloat16 outputs and gradients are at
+# most 1.5x as far from float32 as the old step's (area 3's output gate
+# bias), the loss 1.5e-5 of its value. A wrong formula moves values by
+# orders of magnitude more than the bound.
 FLOAT32_FRACTION = 5e-5
 ROUNDING_FACTOR, ROUNDING_FLOOR = 2.0, 1e-3
 
