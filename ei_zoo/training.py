@@ -72,6 +72,7 @@ from ei_zoo.multiworker import (
 )
 from ei_zoo.optional import tensorflow
 from ei_zoo.responses import RunningMoments, responses
+from ei_zoo.study import parse_study_variant
 
 tf = tensorflow("Training")
 
@@ -319,6 +320,26 @@ class SilentUnits(keras.callbacks.Callback):
             logs[silent_log_key(key)] = float(moments.silent.mean())
 
 
+class TestCurve(keras.callbacks.Callback):
+    """Log the test loss and accuracy after every epoch, as `test_loss` and `test_accuracy`.
+
+    For the learning curve only: nothing (no epoch, no setting) is selected on
+    it, so the test split stays a test split. Listed before CSVLogger, which
+    writes them into the run's history.
+    """
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        metrics = self.model.evaluate(self.batches, return_dict=True, verbose=0)
+        logs["test_loss"] = float(metrics["loss"])
+        logs["test_accuracy"] = float(metrics["accuracy"])
+
+
 class TrainingDivergedError(ValueError):
     """The loss became NaN, infinite or far above chance; nothing was exported.
 
@@ -549,15 +570,18 @@ def _train_and_export(network, config, out, work_dir, data_dir, distribution, st
     _trim_history(run_dir, checkpoint[0] if checkpoint else 0)
     with distribution.scope():
         model = prepare_model(network, config, first_images(train_batches, config.balance_images))
+    test_batches = data.test_dataset(data_dir=data_dir)
     callbacks = [
         EpochTimer(),
-        SilentUnits(first_images(data.test_dataset(data_dir=data_dir), SILENT_UNIT_IMAGES)),
+        SilentUnits(first_images(test_batches, SILENT_UNIT_IMAGES)),
         StopOnDivergence(network.num_classes),
         keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
         RunCheckpoint(run_dir / BACKUP_DIR),
     ]
     if is_multiworker(distribution):
         callbacks = [AverageMovingStatistics(), *callbacks, ShareChiefState()]
+    else:  # under the strategy a worker's share of a test batch may be empty (_local_copy)
+        callbacks.insert(1, TestCurve(test_batches))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
     model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, shuffle=False,
@@ -669,7 +693,12 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
         "test_loss": round(float(metrics["loss"]), 4),
         "recipe_version": RECIPE_VERSION,
         "silent_units": silent,
+        "learning_curve": "test_accuracy" in history.columns,
     }
+    study_variant = parse_study_variant(network.variant)
+    if study_variant is not None:
+        metadata["design_change"] = {"base_variant": study_variant[0],
+                                     **study_variant[1].to_dict()}
     path = export.export_model(model, Path(out) / identifier, metadata=metadata,
                                history=history)
     write_index(out)

@@ -12,11 +12,17 @@ older recipe (`ei_zoo.training.RECIPE_VERSION`) is trained again and replaced.
     python recipes/paper_zoo.py --table        # the README's zoo table, from the exports
     python recipes/paper_zoo.py --verify       # each export's accuracy, re-measured from its SavedModel
     python recipes/paper_zoo.py --only standard-s1 inh_pn-s1
+    python recipes/paper_zoo.py --study --dry-run   # the design-sensitivity study instead
+
+`--study` trains the networks of `ei_zoo.study` instead: `standard`, `inh_pn` and
+`no_dale` at seed 0, each with one change from this recipe at a time, ids like
+`standard.gate_open-s0`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,6 +31,7 @@ from ei_zoo import data
 from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
 from ei_zoo.cli import USER_ERRORS, training_config_from_args
 from ei_zoo.models import multiply_accumulates, resolve_config
+from ei_zoo.study import CHANGES, STUDY_BASES, parse_study_variant, study_network
 from ei_zoo.training import finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
 from ei_zoo.zoo import load
@@ -56,6 +63,19 @@ def paper_zoo() -> list[tuple[str, str, int]]:
     plan += [(ratio_name(r), 0) for r in RATIOS if ratio_name(r) != "ratio_1_4"]
     plan += [(variant, seed) for seed in (1, 2) for variant in ("standard", "inh_pn", "no_dale")]
     return [(model_id(variant, seed), variant, seed) for variant, seed in plan]
+
+
+def design_study(seeds=(0,)) -> list[tuple[str, object, int]]:
+    """(model id, NetworkConfig, seed) of the study's networks, a change's three at a time."""
+    return [(model_id(network.variant, seed), network, seed)
+            for seed in seeds for change in CHANGES for base in STUDY_BASES
+            for network in [study_network(base, change)]]
+
+
+def training_changes(network) -> dict:
+    """The TrainingConfig fields a study network changes from this recipe ({} for the zoo's)."""
+    parsed = parse_study_variant(resolve_config(network).variant)
+    return {} if parsed is None else dict(parsed[1].training)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -188,6 +208,9 @@ def run(argv=None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("runs"))
     # Not multiworker: each machine would plan from its own exports; use --shard instead.
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored"))
+    parser.add_argument("--study", action="store_true",
+                        help="the design-sensitivity study's networks (ei_zoo.study) instead "
+                             "of the paper's zoo")
     parser.add_argument("--only", nargs="+", metavar="ID", help="train only these model ids")
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
                         help="train every n-th network starting at i (split across machines)")
@@ -205,12 +228,13 @@ def run(argv=None) -> int:
         print(zoo_table(args.out))
         return 0
 
-    plan = paper_zoo()
+    plan = design_study() if args.study else paper_zoo()
     known = {identifier for identifier, _, _ in plan}
     if args.only:
         unknown = sorted(set(args.only) - known)
         if unknown:
-            parser.error(f"--only: {unknown} not in the paper's zoo; choose from {sorted(known)}")
+            plan_name = "study" if args.study else "paper's zoo"
+            parser.error(f"--only: {unknown} not in the {plan_name}; choose from {sorted(known)}")
         plan = [entry for entry in plan if entry[0] in args.only]
     index, count = args.shard
     plan = plan[index::count]
@@ -222,33 +246,35 @@ def run(argv=None) -> int:
             return 1
         print(f"all {len(plan)} networks verified")
         return 0
-    todo = []
-    for identifier, variant, seed in plan:
+    configs = {}
+    for identifier, network, seed in plan:
         args.seed = seed
-        if finished_export(args.out / identifier, resolve_config(variant),
-                           training_config_from_args(args)) is None:
-            todo.append((identifier, variant, seed))
+        configs[identifier] = dataclasses.replace(training_config_from_args(args),
+                                                  **training_changes(network))
+    todo = [(identifier, network) for identifier, network, _ in plan
+            if finished_export(args.out / identifier, resolve_config(network),
+                               configs[identifier]) is None]
 
     measured = measured_epoch_seconds(args.epoch_seconds)
     total = 0.0
-    for identifier, variant, _seed in plan:
-        epoch_seconds, source = epoch_estimate(variant, measured)
+    for identifier, network, _seed in plan:
+        parsed = parse_study_variant(resolve_config(network).variant)
+        epoch_seconds, source = epoch_estimate(network if parsed is None else parsed[0], measured)
+        epochs = configs[identifier].epochs
         pending = any(identifier == entry[0] for entry in todo)
-        total += epoch_seconds * args.epochs if pending else 0.0
-        print(f"{identifier:16s} {'train' if pending else 'done (exported)':16s} "
-              f"~{epoch_seconds * args.epochs / 60:6.1f} min "
-              f"({args.epochs} epochs x {epoch_seconds:.0f} s, {source})")
+        total += epoch_seconds * epochs if pending else 0.0
+        print(f"{identifier:31s} {'train' if pending else 'done (exported)':16s} "
+              f"~{epoch_seconds * epochs / 60:6.1f} min "
+              f"({epochs} epochs x {epoch_seconds:.0f} s, {source})")
     print(f"{len(todo)} of {len(plan)} networks to train, ~{total / 3600:.1f} h")
     print(f"epoch times: {_estimate_source(measured, args.epoch_seconds)}")
     if args.dry_run:
         return 0
-    for identifier, variant, seed in todo:
-        args.seed = seed
+    for identifier, network in todo:
         print(f"== {identifier}", flush=True)
-        train_and_export(variant, training_config_from_args(args), out=args.out,
+        train_and_export(network, configs[identifier], out=args.out,
                          work_dir=args.work_dir, data_dir=args.data_dir, strategy=args.strategy)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

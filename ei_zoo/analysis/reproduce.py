@@ -27,7 +27,7 @@ from ei_zoo.analysis.measure import (
     thresholds_of,
     write_thresholds,
 )
-from ei_zoo.bundle import export_folders
+from ei_zoo.bundle import export_folders, read_metadata
 from ei_zoo.index import exported_dir
 from ei_zoo.progress import Progress
 
@@ -35,8 +35,15 @@ FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
 
 
 def exported_models(exported: Path) -> list[Path]:
-    """Export folders in `exported`, reference network first."""
-    return sorted(export_folders(exported), key=lambda folder: folder.name != REFERENCE)
+    """Export folders of the paper's zoo in `exported`, reference network first.
+
+    The design study's networks (`ei_zoo.study`; their metadata names a
+    `design_change`) are left out: the paper's claims are computed on the
+    paper's zoo alone.
+    """
+    folders = [folder for folder in export_folders(exported)
+               if "design_change" not in read_metadata(folder)]
+    return sorted(folders, key=lambda folder: folder.name != REFERENCE)
 
 
 def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, step="last",

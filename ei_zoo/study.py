@@ -1,0 +1,124 @@
+"""The design-sensitivity study: which of the zoo's choices decide the paper's claims.
+
+Each `DesignChange` departs from the zoo's recipe (recipe 2: `NetworkConfig`'s
+and `TrainingConfig`'s defaults, 30 epochs) in one choice, and is trained on
+`standard`, `inh_pn` and `no_dale`. Its hypothesis was written here, and
+committed, before any network of the change was trained.
+
+A study network's variant is `<base>.<change>` (e.g. `standard.gate_open`), so
+its model id says what changed (`standard.gate_open-s0`), it is never grouped
+with its base variant by the claims, and its metadata's `design_change` names
+the change. The paper's claims are computed on the paper's zoo alone; the
+study's networks enter only the design-sensitivity table.
+
+Pure Python: listing and planning the study builds nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ei_zoo.config import NetworkConfig
+from ei_zoo.variants import get_config
+
+STUDY_BASES = ("standard", "inh_pn", "no_dale")
+SEPARATOR = "."
+
+
+@dataclasses.dataclass(frozen=True)
+class DesignChange:
+    """One change from recipe 2.
+
+    Attributes:
+        name: short name, the suffix of the study variant.
+        description: what changes, in words.
+        hypothesis: what we expected before training, and why.
+        network: `NetworkConfig` fields that change.
+        training: `TrainingConfig` fields that change.
+    """
+
+    name: str
+    description: str
+    hypothesis: str
+    network: dict = dataclasses.field(default_factory=dict)
+    training: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# In training order: a session trains whole changes (three networks each) first.
+CHANGES = (
+    DesignChange(
+        "gate_open", "input and output gates start nearly open (gate_drive +2, sigmoid 0.88)",
+        "In `standard` the IG and OG are inhibitory and can only close a gate; a gate that "
+        "rests open gives them something to close, so OG's drive to the output gate grows "
+        "and area-4 OG become functional (mean-clamping them costs accuracy). In `inh_pn` "
+        "(excitatory IG/OG that can only open a gate) the gates are already open, so IG and "
+        "OG stay tonic or become more so. Verdicts: C1 and C3 in area 4 may change sign as "
+        "OG's role changes; C5 unchanged; C6 unchanged.",
+        network={"gate_drive": 2.0}),
+    DesignChange(
+        "gate_closed", "input and output gates start nearly closed (gate_drive -2, sigmoid 0.12)",
+        "The mirror of `gate_open`: `inh_pn`'s excitatory IG/OG get a closed gate to open, "
+        "so they stop firing tonically in area 4 (lifetime sparseness above 0.01) and become "
+        "functional; `standard`'s inhibitory IG/OG have little left to close and become "
+        "less functional. Accuracy within 2 points of recipe 2 (the bias can still be "
+        "learned). C5 may change in area 4; C1 keeps its area-3 sign.",
+        network={"gate_drive": -2.0}),
+    DesignChange(
+        "no_silence_penalty", "no silence penalty (silence_penalty 0: cross-entropy alone, "
+        "as SPEC section 3 has it)",
+        "As in docs/silent-units.md, `standard`'s 16 area-4 OG fall silent within the first "
+        "epoch and never return; the other populations stay alive, so the verdicts that do "
+        "not use area-4 OG (area 3 of C1, C2 in area 3, C5, C6) are unchanged, and accuracy "
+        "is within 1 point of recipe 2. Area 4's C1 comparison with OG cannot be made.",
+        network={"silence_penalty": 0.0}),
+    DesignChange(
+        "resting_drive_0", "g, IG and OG start at the edge of firing (resting_drive 0 "
+        "instead of 0.5)",
+        "Cells that start at threshold fire sparsely from the start: every population's "
+        "selectivity rises, most for the interneurons, whose tonic firing in `inh_pn` area "
+        "4 came from a positive resting drive; more channels need the silence penalty early. "
+        "The sign of the E-I selectivity differences is unchanged in area 3.",
+        network={"resting_drive": 0.0}),
+    DesignChange(
+        "weight_decay_0", "no weight decay (AdamW weight_decay 0 instead of 1e-4)",
+        "Weight decay is what pulls non-negative magnitudes to zero, so without it every "
+        "pathway is denser and the density differences (C2, C4, C5, C6's sparseness half) "
+        "shrink towards zero; selectivity and accuracy change little.",
+        training={"weight_decay": 0.0}),
+    DesignChange(
+        "weight_decay_5x", "five times the weight decay (AdamW weight_decay 5e-4)",
+        "The opposite of `weight_decay_0`: magnitudes that are not needed go to zero, so "
+        "connectivity is sparser everywhere and the density differences grow; C2 (PN "
+        "sparser) does not start to hold, because PN carry the readout and keep their "
+        "weights; accuracy within 1 point.",
+        training={"weight_decay": 5e-4}),
+    DesignChange(
+        "epochs_60", "twice the training (60 epochs instead of 30)",
+        "The networks are still learning at 30 epochs (train accuracy about test accuracy); "
+        "60 epochs add about 1 point of accuracy, and the verdicts, set early by the wiring, "
+        "do not change.",
+        training={"epochs": 60}),
+)
+CHANGES_BY_NAME = {change.name: change for change in CHANGES}
+
+
+def study_variant(base: str, change: DesignChange | str) -> str:
+    """The variant name of `base` trained with `change`: `standard.gate_open`."""
+    name = change.name if isinstance(change, DesignChange) else change
+    return f"{base}{SEPARATOR}{name}"
+
+
+def parse_study_variant(variant: str) -> tuple[str, DesignChange] | None:
+    """(base variant, change) of a study variant; None for any other variant."""
+    base, separator, name = str(variant).partition(SEPARATOR)
+    if not separator or base not in STUDY_BASES or name not in CHANGES_BY_NAME:
+        return None
+    return base, CHANGES_BY_NAME[name]
+
+
+def study_network(base: str, change: DesignChange) -> NetworkConfig:
+    """The network of `base` with `change`'s network fields, named by the study variant."""
+    return get_config(base).replace(variant=study_variant(base, change), **change.network)
