@@ -8,7 +8,6 @@ modules (`config`, `variants`, `bundle`): Keras, and with it the backend
 second, and the package imports where TensorFlow is not installed.
 """
 
-import importlib
 import os
 
 
@@ -22,6 +21,7 @@ if os.environ.get("TFDS_DATA_DIR"):
     os.environ["TFDS_DATA_DIR"] = os.path.abspath(os.environ["TFDS_DATA_DIR"])
 
 from ei_zoo.bundle import read_metadata, verify_export  # noqa: E402
+from ei_zoo.optional import quietly_import  # noqa: E402
 from ei_zoo.version import __version__  # noqa: E402,F401
 from ei_zoo.config import NetworkConfig  # noqa: E402
 from ei_zoo.variants import get_config, list_variants  # noqa: E402
@@ -56,7 +56,8 @@ __all__ = [
 
 def __getattr__(name):
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        # Quietly: these modules import Keras, and with it TensorFlow's C++ notices.
+        value = getattr(quietly_import(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'ei_zoo' has no attribute {name!r}")

@@ -7,6 +7,7 @@
     ei-zoo index [--exported DIR]           rewrite exported/index.json from the exports
     ei-zoo pack [--out DIR]                 archives and index for a download mirror
     ei-zoo analyze ID [--images N]          selectivity and density of one model
+    ei-zoo perturb ID [--save]              accuracy with each population clamped; class tuning
     ei-zoo reproduce [--out DIR]            every figure, table and the claims report
 
 User errors end in one line on stderr naming the problem and the fix, and exit
@@ -23,6 +24,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from ei_zoo.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
@@ -76,20 +78,28 @@ def training_config_from_args(args):
 
 
 def _command_train(args):
+    from ei_zoo.progress import keras_verbose
     from ei_zoo.training import train_and_export
 
-    path = train_and_export(
-        args.variant, training_config_from_args(args), out=args.out, work_dir=args.work_dir,
-        data_dir=args.data_dir, strategy=args.strategy, tensorboard=args.tensorboard,
-    )
+    config = training_config_from_args(args)
+    with contextlib.redirect_stdout(sys.stderr):  # Keras's bars and notes are progress
+        path = train_and_export(
+            args.variant, config, out=args.out, work_dir=args.work_dir, data_dir=args.data_dir,
+            strategy=args.strategy, tensorboard=args.tensorboard,
+            verbose=keras_verbose(args.progress),
+            overwrite=args.overwrite)
     if path is not None:  # None on a multi-worker run's workers other than the chief
         _print_summary(path)
 
 
 def _command_export(args):
+    from ei_zoo.progress import keras_verbose
     from ei_zoo.training import export_run
 
-    _print_summary(export_run(args.run_dir, out=args.out, data_dir=args.data_dir))
+    with contextlib.redirect_stdout(sys.stderr):
+        path = export_run(args.run_dir, out=args.out, data_dir=args.data_dir,
+                          verbose=keras_verbose(args.progress), overwrite=args.overwrite)
+    _print_summary(path)
 
 
 def _print_summary(path):
@@ -103,13 +113,20 @@ def _print_summary(path):
 def _command_list(args):
     from ei_zoo.index import list_models
 
-    models = list_models(args.exported)
+    models = list_models(args.exported, args.cache_dir)
+    if args.study:
+        models = models[models["design_change"].notna()]
+    elif args.paper:
+        models = models[models["design_change"].isna()]
     if models.empty:
-        print("No models listed; `ei-zoo index` writes exported/index.json from the exports.")
+        print("No models listed; `ei-zoo index` writes exported/index.json from the exports, "
+              "and `ei-zoo download ID` fills the cache.")
         return
     models["MB"] = (models["bytes"] / 1e6).round(1)
-    print(models[["id", "variant", "seed", "epochs", "test_accuracy", "MB"]]
-          .to_string(index=False))
+    columns = ["id", "variant", "seed", "epochs", "test_accuracy", "MB", "where"]
+    if args.study:
+        columns.insert(2, "design_change")
+    print(models[columns].to_string(index=False))
 
 
 def _command_index(args):
@@ -162,10 +179,12 @@ def _command_analyze(args):
     from ei_zoo.progress import Progress
 
     check_writable_folder(args.out)
+    # A named reference is found before the images are measured, or refused.
+    thresholds = thresholds_for(None, args.reference, args.mirror) if args.reference else None
     progress = Progress(args.images, label=f"{args.model}: ")
     measurements = measure(args.model, args.images, step=args.step, position=args.position,
                            data_dir=args.data_dir, mirror=args.mirror, progress=progress.add)
-    thresholds = thresholds_for(measurements, args.reference, args.mirror)
+    thresholds = thresholds or thresholds_for(measurements, None, args.mirror)
     table = summarize(measurements, thresholds)
     out = args.out / measurements.model
     out.mkdir(parents=True, exist_ok=True)
@@ -178,15 +197,62 @@ def _command_analyze(args):
           f"thresholds and figures written to {out}")
 
 
+def _command_perturb(args):
+    import pandas as pd
+
+    from ei_zoo.analysis.function import perturb, population_summary
+    from ei_zoo.analysis.measure import resolve_export
+    from ei_zoo.bundle import CLASS_TUNING, INDEX, PERTURBATION
+    from ei_zoo.export import write_tables
+    from ei_zoo.index import write_index
+
+    if args.save and args.images != TEST_IMAGES:
+        raise ValueError(f"--save keeps measures of the whole test split; drop --images "
+                         f"{args.images} (or keep them unsaved)")
+    folder = resolve_export(args.model, args.mirror)
+    perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
+    intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]
+    with pd.option_context("display.width", 200):
+        print(population_summary(perturbation, tuning).to_string(
+            index=False, float_format=lambda value: f"{value:.4f}"))
+    print(f"Intact accuracy {intact['accuracy'].iloc[0]:.4f} on the first {args.images} "
+          "CIFAR-10 test images; accuracy_drop_*: intact minus clamped")
+    if args.save:
+        write_tables(folder, {PERTURBATION: perturbation, CLASS_TUNING: tuning})
+        if (folder.parent / INDEX).is_file():
+            write_index(folder.parent)
+        print(f"Kept in {folder} ({PERTURBATION}, {CLASS_TUNING})")
+
+
 def _command_reproduce(args):
+    from ei_zoo.analysis.check import ATOL, RTOL, TABLES, compare_results
     from ei_zoo.analysis.reproduce import reproduce
     from ei_zoo.files import check_writable_folder
 
     check_writable_folder(args.out)
+    if args.check is not None and not (args.check / TABLES[0]).is_file():
+        raise FileNotFoundError(
+            f"--check {args.check}: no {TABLES[0]} there; pass a folder that `ei-zoo reproduce` "
+            "wrote, e.g. docs/results.")
     out = reproduce(args.out, args.exported, args.images, step=args.step,
                     position=args.position, data_dir=args.data_dir)
-    print(f"Figures, table.csv and claims.md written to {out}")
-    print((out / "claims.md").read_text().split("\n## ")[0])
+    # The verdicts only: the numbers are in claims.md and the tables.
+    print((out / "claims.md").read_text().split("\n## ")[0].strip())
+    print(f"\nFigures, table.csv and claims.md written to {out}")
+    if args.check is None:
+        return 0
+    compared, differences = compare_results(out, args.check)
+    if not differences:
+        print(f"All {compared:,} numbers and labels agree with {args.check} (numbers within "
+              f"rtol {RTOL} or atol {ATOL}).")
+        return 0
+    print(f"{len(differences)} of {compared:,} numbers or labels differ from {args.check} by "
+          f"more than rtol {RTOL} and atol {ATOL}:")
+    for line in differences[:20]:
+        print(f"  {line}")
+    if len(differences) > 20:
+        print(f"  ... and {len(differences) - 20} more")
+    return 1
 
 
 def _command_pack(args):
@@ -265,10 +331,24 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (train, export):
         command.add_argument("--data-dir", default=None,
                              help="TFDS data dir holding cifar10 (default: $TFDS_DATA_DIR)")
+        command.add_argument("--progress", choices=("auto", "bar", "epochs"), default="auto",
+                             help="on stderr: Keras's bar, one plain line per epoch, or (auto) "
+                                  "the bar on a terminal and plain lines off one")
+        command.add_argument("--overwrite", action="store_true",
+                             help="replace an export of another run in --out (e.g. a shipped "
+                                  "network); without it that is refused before any work")
 
-    listing = commands.add_parser("list", help="the models in exported/index.json")
+    listing = commands.add_parser(
+        "list", help="the models in exported/index.json and in the download cache")
     listing.add_argument("--exported", type=Path, default=None,
                          help="folder of exports (default: $EI_ZOO_EXPORTED or ./exported)")
+    listing.add_argument("--cache-dir", type=Path, default=None,
+                         help="download cache (default: $KERAS_HOME/ei_zoo)")
+    shown = listing.add_mutually_exclusive_group()
+    shown.add_argument("--paper", action="store_true",
+                       help="only the paper's zoo (and your own networks), not the design study")
+    shown.add_argument("--study", action="store_true",
+                       help="only the design study's networks (ei_zoo.study), with their change")
     listing.set_defaults(run=_command_list)
 
     index = commands.add_parser("index", help="rewrite exported/index.json from the exports")
@@ -292,12 +372,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze = commands.add_parser("analyze", help="selectivity and density of one model")
     analyze.add_argument("model", help="model id (e.g. standard-s0) or export folder")
-    analyze.add_argument("--reference", default="standard-s0",
-                         help="network whose weights calibrate the density threshold")
+    analyze.add_argument("--reference", default=None,
+                         help="network whose weights calibrate the density threshold "
+                              "(default: standard-s0; where it is not available, the network "
+                              "itself, with a warning)")
     analyze.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
     analyze.add_argument("--out", type=Path, default=Path("results"),
                          help="folder for the table, thresholds and figures")
     analyze.set_defaults(run=_command_analyze)
+
+    perturb = commands.add_parser(
+        "perturb", help="accuracy with each population clamped, and class tuning")
+    perturb.add_argument("model", help="model id (e.g. standard-s0) or export folder")
+    perturb.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
+    perturb.add_argument("--save", action="store_true",
+                         help="keep the tables in the export, where `reproduce` reads them")
+    perturb.set_defaults(run=_command_perturb)
 
     reproduce = commands.add_parser(
         "reproduce", help="analyse every exported model: figures, tables, claims report")
@@ -305,17 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
                            help="folder of exports (default: $EI_ZOO_EXPORTED or ./exported)")
     reproduce.add_argument("--out", type=Path, default=Path("results"),
                            help="folder for the figures, table.csv and claims.md")
+    reproduce.add_argument("--check", type=Path, default=None, metavar="DIR",
+                           help="then compare the results with those in DIR (e.g. docs/results, "
+                                "made on another CPU): exit 1 if a number differs beyond the "
+                                "rounding another CPU causes, or a verdict differs")
     reproduce.set_defaults(run=_command_reproduce)
 
-    for command in (analyze, reproduce):
+    for command in (analyze, reproduce, perturb):
         command.add_argument("--images", type=_test_images, default=TEST_IMAGES,
                              help="first N CIFAR-10 test images")
+        command.add_argument("--data-dir", default=None,
+                             help="TFDS data dir holding cifar10 (default: $TFDS_DATA_DIR)")
+    for command in (analyze, reproduce):
         command.add_argument("--step", choices=("last", "mean"), default="last",
                              help="response at the last time step or averaged over steps")
         command.add_argument("--position", choices=("mean", "centre"), default="mean",
                              help="response averaged over positions or at the centre")
-        command.add_argument("--data-dir", default=None,
-                             help="TFDS data dir holding cifar10 (default: $TFDS_DATA_DIR)")
 
     pack = commands.add_parser("pack", help="write the archives and index.json a mirror serves")
     pack.add_argument("--exported", type=Path, default=None,
@@ -333,18 +428,57 @@ WITHOUT_KERAS = ("variants", "list", "index", "info")
 USER_ERRORS = (ValueError, FileNotFoundError, ImportError, ConnectionError)
 
 
+# What Ctrl-C leaves, by command: each writes its results whole or not at all.
+INTERRUPTED = {
+    "train": "; the run keeps its last finished epoch: run the same command again to resume",
+    "export": "; nothing was exported",
+    "download": "; the cache is as it was",
+    "analyze": "; nothing was written",
+    "perturb": "; nothing was written",
+    "reproduce": "; nothing was written",
+    "pack": "; the archives written so far are whole",
+}
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    return f"ei-zoo: warning: {message}\n"
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command not in WITHOUT_KERAS:
-        quietly_import("keras")  # imports TensorFlow on its backend, without the notices
+    warnings.formatwarning = _one_line_warning
     try:
-        args.run(args)
+        if args.command not in WITHOUT_KERAS:
+            quietly_import("keras")  # imports TensorFlow on its backend, without the notices
+        code = args.run(args)
+    except BrokenPipeError:  # e.g. `ei-zoo list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except USER_ERRORS as error:
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print(f"ei-zoo {args.command}: interrupted{INTERRUPTED.get(args.command, '')}",
+              file=sys.stderr)
+        return INTERRUPTED_STATUS
+    return code or 0
+
+
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report it
+
+
+def console() -> None:
+    """The `ei-zoo` program: `main`, then exit. After Ctrl-C the process ends at once,
+    without the interpreter's teardown: TensorFlow's input pipeline threads, stopped
+    midway, crashed it now and then (`free(): invalid next size`, status -6)."""
+    code = main()
+    if code == INTERRUPTED_STATUS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -25,12 +25,14 @@ from ei_zoo import files
 from ei_zoo.bundle import (
     AREAS,
     CELL_TYPES,
+    CLASS_TUNING,
     CONNECTIVITY,
     FORMAT_VERSION,
     HISTORY,
     KERAS_MODEL,
     METADATA,
     MODEL_CARD,
+    PERTURBATION,
     SAVED_MODEL,
     file_hashes,
     read_metadata,
@@ -94,6 +96,26 @@ def write_model_card(folder: str | Path) -> Path:
     files.write_text(folder / MODEL_CARD, model_card(metadata))
     _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})
     return folder / MODEL_CARD
+
+
+def write_tables(folder: str | Path, tables: dict) -> list[Path]:
+    """Keep measured tables in an export (`{file name: DataFrame}`, e.g. the perturbation
+    and class tuning tables of `ei_zoo.perturbation`), and record their sha256.
+
+    Each file is written atomically, then `metadata.json` lists it: a kill in between
+    leaves a file the export does not list, which the next call replaces.
+    """
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    written = []
+    for name, table in tables.items():
+        if name not in (PERTURBATION, CLASS_TUNING):
+            raise ValueError(f"{name} is not a table an export keeps; use {PERTURBATION} or "
+                             f"{CLASS_TUNING}.")
+        files.write_text(folder / name, table.to_csv(index=False))
+        written.append(folder / name)
+    _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})
+    return written
 
 
 def pretrained(model: keras.Model) -> keras.Model:

@@ -10,12 +10,15 @@ back) by the next writer.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -132,3 +135,35 @@ def replace_folder(new: Path, target: Path, staging: Path | None = None) -> None
         old.rename(target)
         raise
     shutil.rmtree(old)
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, what: str, fix: str):
+    """Hold an exclusive lock on `folder` (created if missing) while the block runs.
+
+    An `fcntl.flock` on `<folder>/.lock`: the kernel drops it when its holder
+    ends, however it ends, so a killed holder never leaves it stuck. The lock
+    file records the holder, and a second taker gets at once a one-line
+    ValueError naming it, `what` the folder is and `fix`.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = (folder / LOCK_FILE).open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ValueError(f"{folder} is in use by {what} ({holder}); {fix}.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        yield folder
+    finally:
+        handle.close()  # releases the lock

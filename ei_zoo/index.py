@@ -26,7 +26,7 @@ from ei_zoo.bundle import (
     verify_export,
 )
 
-INDEX_COLUMNS = ("id", "variant", "seed", "epochs", "test_accuracy", "bytes")
+INDEX_COLUMNS = ("id", "variant", "seed", "epochs", "test_accuracy", "bytes", "design_change")
 
 
 def exported_dir() -> Path:
@@ -96,6 +96,8 @@ def index_entry(folder: Path) -> dict:
         "epochs": metadata.get("epochs"),
         "test_accuracy": metadata.get("test_accuracy"),
         "bytes": sum((folder / name).stat().st_size for name in hashes),
+        # The design study's change (`ei_zoo.study`); None for the paper's zoo and users' own.
+        "design_change": (metadata.get("design_change") or {}).get("name"),
         "files": hashes,
     }
 
@@ -103,6 +105,10 @@ def index_entry(folder: Path) -> dict:
 def write_index(exported: str | Path) -> Path:
     """Write `<exported>/index.json` for the exports in that folder, atomically."""
     exported = Path(exported)
+    if not exported.is_dir():
+        raise FileNotFoundError(
+            f"{exported} is not a folder of exports; run this beside exported/ (the "
+            "repository's root) or pass --exported DIR.")
     models = [index_entry(folder) for folder in export_folders(exported)]
     path = exported / INDEX
     files.write_json(path, {"format_version": FORMAT_VERSION, "models": models})
@@ -122,8 +128,29 @@ def read_index(path: str | Path) -> list[dict]:
     return models
 
 
-def list_models(exported: str | Path | None = None) -> pd.DataFrame:
-    """One row per model of `<exported>/index.json` (empty, same columns, if there is none)."""
+def list_models(exported: str | Path | None = None,
+                cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """One row per model that `load` finds without a mirror: those of
+    `<exported>/index.json`, then the downloaded ones of the cache that are not
+    among them; `where` says which (empty, same columns, if there is none).
+
+    Cached models are read from their metadata alone (no sha256 check, which
+    `load` does), so listing stays fast.
+    """
     index = (Path(exported) if exported is not None else exported_dir()) / INDEX
-    models = read_index(index) if index.is_file() else []
-    return pd.DataFrame(models, columns=[*INDEX_COLUMNS, "files"])
+    models = [{**entry, "where": "exported"}
+              for entry in (read_index(index) if index.is_file() else [])]
+    listed = {entry.get("id") for entry in models}
+    for folder in export_folders(cache_root(cache_dir)):
+        if folder.name in listed:
+            continue
+        try:
+            metadata = read_metadata(folder)
+        except ValueError:
+            continue  # damaged: `load` will say so
+        models.append({
+            "id": folder.name, **{key: metadata.get(key) for key in INDEX_COLUMNS[1:5]},
+            "bytes": sum(file.stat().st_size for file in folder.rglob("*") if file.is_file()),
+            "design_change": (metadata.get("design_change") or {}).get("name"),
+            "files": None, "where": "cache"})
+    return pd.DataFrame(models, columns=[*INDEX_COLUMNS, "files", "where"])

@@ -167,6 +167,10 @@ class EIConvLSTMCell(keras.layers.Layer):
             "OG": self.output_gating,
         }
         self.projection_size = sum(self.target_sizes.values())
+        # In-silico perturbation (`ei_zoo.models.clamped`): cell type -> fixed rates
+        # [H, W, C] that replace the population's at every step, wherever they act.
+        # Read when a call is traced; not a setting of the layer, never saved.
+        self.clamps = {}
 
     def _add_kernel(self, name, shape, fan_in, sign, gain=6.0):
         signed = sign is not None
@@ -258,8 +262,8 @@ class EIConvLSTMCell(keras.layers.Layer):
         z_g, z_f, z_ig, z_og = ops.split(drive, split_at, axis=-1)
         g = ops.tanh(z_g) if self.signed_principal_output else ops.relu(z_g)
         forget = ops.sigmoid(z_f)
-        input_gating = ops.relu(z_ig)
-        output_gating = ops.relu(z_og)
+        input_gating = self._clamp("IG", ops.relu(z_ig))
+        output_gating = self._clamp("OG", ops.relu(z_og))
         if training and self.silence_penalty:
             relu_drives = [z_ig, z_og] if self.signed_principal_output else [z_g, z_ig, z_og]
             self.add_loss(self.silence_penalty * silence_loss(relu_drives))
@@ -268,11 +272,18 @@ class EIConvLSTMCell(keras.layers.Layer):
         cell_state = ops.sigmoid(z_i) * g
         if states is not None:
             cell_state = cell_state + forget * ops.cast(c, "float32")
-        principal = ops.cast(ops.sigmoid(z_o) * ops.tanh(cell_state), self.compute_dtype)
+        principal = self._clamp(
+            "PN", ops.cast(ops.sigmoid(z_o) * ops.tanh(cell_state), self.compute_dtype))
         rates = {"PN": principal, "IG": ops.cast(input_gating, self.compute_dtype),
                  "OG": ops.cast(output_gating, self.compute_dtype)}
         preactivations = {"g": z_g, "f": z_f, "IG": z_ig, "OG": z_og, "i": z_i, "o": z_o}
         return rates, (principal, cell_state), preactivations
+
+    def _clamp(self, cell_type, rates):
+        """`rates`, or the fixed rates `clamps` holds for `cell_type`, broadcast over the batch."""
+        if cell_type not in self.clamps:
+            return rates
+        return ops.broadcast_to(ops.cast(self.clamps[cell_type], rates.dtype), ops.shape(rates))
 
     def _gate_drive(self, gating_rates, kernel, bias, cell_type):
         """The 1x1 drive of gate i (from IG) or o (from OG), in float32."""

@@ -113,6 +113,32 @@ def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     return EINetwork(images, logits, name=config.variant)
 
 
+@contextlib.contextmanager
+def clamped(model: keras.Model, clamps: dict):
+    """Within the block, `model` (a `build_model` network) runs with some populations'
+    rates replaced by fixed values: an in-silico perturbation.
+
+    `clamps` maps a population key (`area3/IG`) to rates [H, W, C] (zeros, or each
+    neuron's mean over a stimulus set), which replace the population's rates at every
+    step, for every image, wherever they act: in the gates (IG, OG), in the recurrence,
+    the next area and the readout (PN). The cell state c runs on. `predict` is traced
+    anew on entry and on exit.
+    """
+    cells = {}
+    for key, values in clamps.items():
+        area, cell_type = key.split("/")
+        cells.setdefault(area, {})[cell_type] = np.asarray(values, "float32")
+    try:
+        for area, values in cells.items():
+            model.get_layer(area).cell.clamps = values
+        model.predict_function = None
+        yield model
+    finally:
+        for area in cells:
+            model.get_layer(area).cell.clamps = {}
+        model.predict_function = None
+
+
 def with_precision(model: keras.Model, precision: str = "float32") -> keras.Model:
     """The same network with the same weights, computing in `precision` (a Keras dtype policy).
 
@@ -127,14 +153,16 @@ def with_precision(model: keras.Model, precision: str = "float32") -> keras.Mode
     return copy
 
 
-def check_images(images, check_range: bool = False, image_size: int | None = None) -> np.ndarray:
+def check_images(images, image_size: int | None = None) -> np.ndarray:
     """`images` as the network takes them, float32 [N, S, S, 3], or a one-line `ValueError`.
 
     Keras reports a wrong shape from deep inside a layer, and computes NaN
     or meaningless rates from NaN, integer or already normalised pixels
     without a word; this says what is wrong and what to pass instead.
     `image_size` is the model's S (None accepts any square size); uint8 is
-    converted to float32; `check_range` also refuses values outside 0-255.
+    converted to float32. Values outside 0-255, and images already scaled to
+    0-1 (fractions, none above 1), are refused: the network would compute
+    logits far from the right ones without a word.
     """
     try:
         array = np.asarray(images)
@@ -165,10 +193,15 @@ def check_images(images, check_range: bool = False, image_size: int | None = Non
         raise ValueError(
             f"images contain {int((~finite).sum())} NaN or infinite values; pass finite "
             "raw pixels 0-255.")
-    if check_range and (array.min() < 0 or array.max() > 255):
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 255:
         raise ValueError(
-            f"images hold values from {array.min():g} to {array.max():g}; pass raw pixels "
-            "in 0-255 (the network normalises them itself).")
+            f"images hold values from {low:g} to {high:g}; pass raw pixels in 0-255 (the "
+            "network normalises them itself).")
+    if high <= 1 and not np.array_equal(array, np.round(array)):
+        raise ValueError(
+            f"images hold values from {low:g} to {high:g}, which look scaled to 0-1; pass raw "
+            "pixels 0-255 (images * 255): the network normalises them itself.")
     return array
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
+import keras
 from keras.utils import Progbar
 
 
@@ -18,7 +19,7 @@ class Progress:
     def __init__(self, total: int, unit: str = "image", label: str = "", step: float = 0.25):
         self.total, self.unit, self.label = total, unit, label
         self.count, self.step, self._next = 0, step, step
-        self.interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self.interactive = interactive()
         self._bar = None
         if self.interactive:
             self._bar = Progbar(total, unit_name=unit)
@@ -29,7 +30,38 @@ class Progress:
             with contextlib.redirect_stdout(sys.stderr):  # Progbar writes to stdout
                 self._bar.add(count)
         elif self.count >= self._next * self.total or self.count >= self.total:
-            print(f"{self.label}{self.count}/{self.total} {self.unit}s", file=sys.stderr,
-                  flush=True)
+            plural = self.unit + ("es" if self.unit.endswith("s") else "s")
+            print(f"{self.label}{self.count}/{self.total} {plural}", file=sys.stderr, flush=True)
             while self._next * self.total <= self.count:
                 self._next += self.step
+
+
+def interactive() -> bool:
+    """Whether progress goes to a terminal (stderr), where bars may redraw in place."""
+    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
+PROGRESS_MODES = ("auto", "bar", "epochs")
+
+
+def keras_verbose(mode: str = "auto") -> int:
+    """`verbose` for Keras's fit and evaluate: `bar`, Keras's bar (which writes ANSI codes
+    even to a file); `epochs`, one plain line per epoch; `auto`, the bar on a terminal
+    and plain lines off one."""
+    if mode not in PROGRESS_MODES:
+        raise ValueError(f"Unknown progress mode {mode!r}; use one of {PROGRESS_MODES}.")
+    return 1 if mode == "bar" or (mode == "auto" and interactive()) else 2
+
+
+@contextlib.contextmanager
+def keras_progress_on_terminal_only():
+    """Keras's own progress bars (e.g. `get_file`'s) while the block runs only where
+    stderr is a terminal; off one they would write ANSI codes into a log."""
+    if interactive() or not keras.config.is_interactive_logging_enabled():
+        yield
+        return
+    keras.config.disable_interactive_logging()
+    try:
+        yield
+    finally:
+        keras.config.enable_interactive_logging()

@@ -46,7 +46,7 @@ import keras
 import numpy as np
 import pandas as pd
 from ei_zoo import data, export, files
-from ei_zoo.bundle import HISTORY, model_id, read_metadata, verify_export
+from ei_zoo.bundle import HISTORY, is_export, model_id, read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
 from ei_zoo.index import write_index
 from ei_zoo.models import (
@@ -137,6 +137,15 @@ class TrainingConfig:
                 raise ValueError(f"TrainingConfig.{name}={value!r} must be a finite number >= 0.")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainingConfig.learning_rate={self.learning_rate!r} must be > 0.")
+        if self.limit is not None and self.limit > TRAIN_IMAGES:
+            raise ValueError(
+                f"TrainingConfig.limit={self.limit} is more than the {TRAIN_IMAGES:,} CIFAR-10 "
+                f"training images; pass {TRAIN_IMAGES} or fewer.")
+        if self.limit is not None and self.limit < self.batch_size:
+            raise ValueError(
+                f"TrainingConfig.limit={self.limit} is smaller than batch_size="
+                f"{self.batch_size}, so an epoch has no full batch; use a batch size of at most "
+                f"{self.limit} or train on more images.")
         # NumPy's seed, which keras.utils.set_random_seed sets too, takes 0 .. 2**32 - 1.
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
                 or not 0 <= self.seed < 2**32:
@@ -447,10 +456,29 @@ def read_history(path: str | Path) -> pd.DataFrame:
     A run killed between writing an epoch's row and its checkpoint repeats that
     epoch when resumed; the later row is the one that counts. CSVLogger adds
     empty `val_*` columns when there is no validation data; they are dropped.
+    A file that is not one run's history (a second header, text where numbers
+    belong) is a ValueError naming it and the fix.
     """
     history = pd.read_csv(path).dropna(axis="columns", how="all")
+    _check_history(history, path)
     return (history.drop_duplicates("epoch", keep="last").sort_values("epoch")
             .reset_index(drop=True))
+
+
+def _check_history(rows: pd.DataFrame, path) -> None:
+    problem = None
+    if not {"epoch", "loss"} <= set(rows.columns):
+        problem = "has no epoch and loss columns"
+    else:
+        for column in rows.columns:
+            values = pd.to_numeric(rows[column], errors="coerce")
+            if values.isna().sum() > rows[column].isna().sum():
+                problem = f"holds text in its numeric column {column!r}"
+                break
+    if problem:
+        raise ValueError(
+            f"{path} is damaged ({problem}, e.g. rows of two runs at once); delete "
+            f"{Path(path).parent} to train this run anew.")
 
 
 def _read_history_file(path: Path) -> pd.DataFrame | None:
@@ -474,6 +502,8 @@ def _trim_history(run_dir: Path, epochs_done: int) -> None:
         rows = pd.read_csv(path, keep_default_na=False, dtype=str)
     except (FileNotFoundError, pd.errors.EmptyDataError):
         rows = None
+    if rows is not None:
+        _check_history(pd.read_csv(path), path)  # with its missing values parsed
     if rows is None or epochs_done == 0:
         path.unlink(missing_ok=True)
         return
@@ -524,7 +554,7 @@ def _start_run(run_dir: Path, network: NetworkConfig, config: TrainingConfig) ->
 
 def train_and_export(variant_or_config="standard", config: TrainingConfig | None = None,
                      out="exported", work_dir="runs", data_dir=None, strategy="default",
-                     tensorboard=False, verbose="auto") -> Path | None:
+                     tensorboard=False, verbose="auto", overwrite=False) -> Path | None:
     """The zoo's recipe: train one network, evaluate it, export it; resumable.
 
     Its state lives in `<work_dir>/<model_id>/`: `run.json` (both configs),
@@ -533,7 +563,10 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     lost, after the last epoch only evaluates and exports, and once exported
     returns the export. The run folder keeps its last checkpoint, optimizer
     state included, so `export_run` can export it again at any time.
-    Both folders are checked for writing before anything else starts.
+    Both folders are checked for writing before anything else starts, and an
+    export of another run already in `<out>/<model_id>` (a shipped network of
+    the zoo, say) is refused then unless `overwrite`. One run per run folder:
+    a second process started on it stops at once (`files.folder_lock`).
 
     Under `strategy="multiworker"` every worker makes the same call; the chief
     keeps the run folder, exports and returns the export, the other workers
@@ -546,7 +579,7 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     with worker_folders(distribution, work_dir, out) as (own_work_dir, own_out):
         try:
             return _train_and_export(network, config, own_out, own_work_dir, data_dir,
-                                     distribution, strategy, tensorboard, verbose)
+                                     distribution, strategy, tensorboard, verbose, overwrite)
         except LOST_PEER_ERRORS as error:
             if not is_multiworker(distribution):
                 raise
@@ -554,12 +587,53 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
 
 
 def _train_and_export(network, config, out, work_dir, data_dir, distribution, strategy,
-                      tensorboard, verbose):
+                      tensorboard, verbose, overwrite):
     identifier = model_id(network.variant, config.seed)
     files.check_writable_folder(out, "--out")
     run_dir = files.check_writable_folder(work_dir, "--work-dir") / identifier
+    check_replaceable(Path(out) / identifier, network, config, overwrite)
     train_batches = training_batches(config, data_dir)
-    _start_run(run_dir, network, config)  # after the data is found: no empty run folders
+    with run_lock(run_dir):  # after the data is found: no empty run folders
+        return _locked_train_and_export(network, config, out, run_dir, data_dir, distribution,
+                                        strategy, tensorboard, verbose, overwrite,
+                                        train_batches)
+
+
+def run_lock(run_dir: Path):
+    """The lock that keeps a second process off a run folder while one trains or exports it."""
+    return files.folder_lock(
+        run_dir, "another training run",
+        "wait for it to end, or stop it; a killed run frees the folder at once")
+
+
+def check_replaceable(folder: Path, network: NetworkConfig, config: TrainingConfig,
+                      overwrite: bool) -> None:
+    """Refuse, before any work, to replace an export of another run without `overwrite`.
+
+    The shipped zoo lives in `exported/`, the default `--out`: a user's short
+    run of `standard` at seed 0 would otherwise replace the zoo's `standard-s0`
+    (the density threshold's reference) without a word.
+    """
+    if overwrite or not is_export(folder) or finished_export(folder, network, config):
+        return
+    try:
+        metadata = read_metadata(folder)
+    except ValueError:
+        metadata = {}
+    facts = [f"{metadata['epochs']} epochs" if "epochs" in metadata else None,
+             f"test accuracy {100 * metadata['test_accuracy']:.1f}%"
+             if isinstance(metadata.get("test_accuracy"), float) else None,
+             f"recipe {metadata['recipe_version']}" if "recipe_version" in metadata else None]
+    held = ", ".join(fact for fact in facts if fact) or "no training facts"
+    raise ValueError(
+        f"{folder} holds an export of another run ({held}); choose another --out, or pass "
+        "--overwrite (overwrite=True) to replace it.")
+
+
+def _locked_train_and_export(network, config, out, run_dir, data_dir, distribution, strategy,
+                             tensorboard, verbose, overwrite, train_batches):
+    identifier = run_dir.name
+    _start_run(run_dir, network, config)
     exported = finished_export(Path(out) / identifier, network, config)
     if int(from_chief(distribution, [int(exported is not None)])[0]):  # the chief's decides
         if verbose and exported is not None:
@@ -588,7 +662,7 @@ def _train_and_export(network, config, out, work_dir, data_dir, distribution, st
               verbose=verbose)
     if is_multiworker(distribution) and verbose:
         print(f"{worker_name(distribution)}: final weights sha256 {weights_sha256(model)}")
-    exported = export_run(run_dir, out, data_dir, model=model, strategy=strategy, verbose=verbose)
+    exported = _export_run(run_dir, out, data_dir, model, strategy, verbose, overwrite)
     from_chief(distribution, [0])  # the other workers end once the chief has exported
     return exported
 
@@ -622,14 +696,13 @@ def _local_copy(model: keras.Model, network: NetworkConfig, config: TrainingConf
     return copy
 
 
-def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="default",
-               verbose="auto") -> Path | None:
+def export_run(run_dir, out="exported", data_dir=None, verbose="auto",
+               overwrite=False) -> Path:
     """Evaluate a finished run on the test split and export it to `<out>/<model_id>`.
 
-    `model` is the trained model when the caller has it; otherwise it is
-    rebuilt from `run.json` and the run's last checkpoint (`ei-zoo export`).
-    A multi-worker model is measured and exported by the chief alone, on a
-    copy outside the strategy (`_local_copy`); the others return None.
+    The model is rebuilt from `run.json` and the run's last checkpoint
+    (`ei-zoo export`), while the run folder is locked (`run_lock`). An export
+    of another run in `<out>/<model_id>` is refused unless `overwrite`.
     """
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
@@ -637,8 +710,18 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
             f"{run_dir} is not a training run (no {RUN_FILE}); pass the folder "
             "`ei-zoo train` wrote under its --work-dir."
         )
+    with run_lock(run_dir):
+        return _export_run(run_dir, out, data_dir, None, "default", verbose, overwrite)
+
+
+def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrite) -> Path | None:
+    """`export_run` of a locked run folder. `model` is the trained model when the caller
+    has it. A multi-worker model is measured and exported by the chief alone, on a
+    copy outside the strategy (`_local_copy`); the others return None."""
     network, config = _read_run(run_dir)
     files.check_writable_folder(out, "--out")  # before the evaluation, not after
+    identifier = model_id(network.variant, config.seed)
+    check_replaceable(Path(out) / identifier, network, config, overwrite)
     history = _read_history_file(run_dir / HISTORY)
     lost = [] if history is None else [
         (int(epoch), float(loss)) for epoch, loss in zip(history["epoch"], history["loss"])
@@ -675,7 +758,6 @@ def export_run(run_dir, out="exported", data_dir=None, model=None, strategy="def
     metrics = model.evaluate(test_batches, return_dict=True, verbose=verbose)
     # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
     silent = silent_units(model, (images for images, _ in test_batches.as_numpy_iterator()))
-    identifier = model_id(network.variant, config.seed)
     metadata = {
         "id": identifier,
         "variant": network.variant,

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -40,6 +41,7 @@ from ei_zoo.bundle import (
 from ei_zoo.index import DOWNLOAD, cache_root, exported_dir, find_local, index_entry
 from ei_zoo.models import EINetwork, check_images
 from ei_zoo.optional import tensorflow
+from ei_zoo.progress import interactive, keras_progress_on_terminal_only
 
 FORMATS = ("keras", "saved_model")
 # Exports hold weights, which barely compress (about 1.5x; 5x for a tiny model's
@@ -172,8 +174,9 @@ def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | N
     if not model_id or PurePosixPath(model_id).name != model_id or model_id.startswith("."):
         raise ValueError(f"{model_id!r} is not a model id; ids look like 'standard-s0'.")
     mirror = _mirror_url(mirror)
+    root = files.check_writable_folder(
+        cache_root(cache_dir), "The download cache ($KERAS_HOME/ei_zoo, or --cache-dir)")
     entry = _index_entry(_fetch_index(mirror, timeout), model_id, mirror)
-    root = cache_root(cache_dir)
     # Also removes what a download killed midway left behind, or puts it back.
     staging = files.staging_folder(root / model_id, DOWNLOAD)
     try:
@@ -204,10 +207,13 @@ def _fetch_archive(url: str, sha256: str, folder: Path, timeout: float) -> Path:
     name = PurePosixPath(url).name
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
+    if not interactive():  # get_file's own line and bar show on a terminal only
+        print(f"Downloading {url}", file=sys.stderr, flush=True)
     try:
-        return Path(keras.utils.get_file(
-            fname=name, origin=url, file_hash=sha256, hash_algorithm="sha256",
-            cache_dir=folder, cache_subdir="."))
+        with keras_progress_on_terminal_only():
+            return Path(keras.utils.get_file(
+                fname=name, origin=url, file_hash=sha256, hash_algorithm="sha256",
+                cache_dir=folder, cache_subdir="."))
     except ValueError:  # get_file's hash check; it leaves the bad file, our caller removes it
         raise ValueError(
             f"{name} from {url} does not match the sha256 in the mirror's {INDEX}; the "

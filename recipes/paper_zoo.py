@@ -4,7 +4,8 @@ The 9 ratio variants at seed 0 (`ratio_1_4-s0` is `standard-s0`, trained
 once) and `standard`, `inh_pn`, `no_dale` at seeds 0, 1, 2, all to one budget
 of `ZOO_EPOCHS` epochs. Each network is one `train_and_export` run, so a
 killed sweep resumes where it stopped; an export of other settings or of an
-older recipe (`ei_zoo.training.RECIPE_VERSION`) is trained again and replaced.
+older recipe (`ei_zoo.training.RECIPE_VERSION`) is trained again and replaced
+with `--overwrite`, and refused, before any training, without it.
 
     python recipes/paper_zoo.py --dry-run      # the plan and its cost
     python recipes/paper_zoo.py                # the whole sweep, 30 epochs each
@@ -32,7 +33,7 @@ from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
 from ei_zoo.cli import USER_ERRORS, training_config_from_args
 from ei_zoo.models import multiply_accumulates, resolve_config
 from ei_zoo.study import CHANGES, STUDY_BASES, parse_study_variant, study_network
-from ei_zoo.training import finished_export, train_and_export
+from ei_zoo.training import check_replaceable, finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
 from ei_zoo.zoo import load
 
@@ -206,6 +207,8 @@ def run(argv=None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=Path("exported"))
     parser.add_argument("--work-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace exports of other settings or recipes in --out")
     # Not multiworker: each machine would plan from its own exports; use --shard instead.
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored"))
     parser.add_argument("--study", action="store_true",
@@ -270,10 +273,14 @@ def run(argv=None) -> int:
     print(f"epoch times: {_estimate_source(measured, args.epoch_seconds)}")
     if args.dry_run:
         return 0
+    for identifier, network in todo:  # all of them before the first network trains
+        check_replaceable(args.out / identifier, resolve_config(network), configs[identifier],
+                          args.overwrite)
     for identifier, network in todo:
         print(f"== {identifier}", flush=True)
-        train_and_export(network, configs[identifier], out=args.out,
-                         work_dir=args.work_dir, data_dir=args.data_dir, strategy=args.strategy)
+        train_and_export(network, configs[identifier], out=args.out, work_dir=args.work_dir,
+                         data_dir=args.data_dir, strategy=args.strategy,
+                         overwrite=args.overwrite)
     return 0
 
 if __name__ == "__main__":

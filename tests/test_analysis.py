@@ -1,6 +1,7 @@
 """The analysis: streamed moments, density, analysis of exports, figures and claims."""
 
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from ei_zoo.analysis import (
     sensitivity,
     top_share,
 )
+from ei_zoo.analysis.check import compare_results
 from ei_zoo.analysis.connectivity import pathway_density
 from ei_zoo.analysis.measure import thresholds_of, with_interval
 from ei_zoo.analysis.reproduce import reproduce
@@ -230,7 +232,8 @@ def test_export_analysis_equals_in_memory_model(tiny_export, trained_tiny, cifar
                            np.nan_to_num(measured.skewness[("area3", "PN")]))
 
 
-def test_analyze_table_and_planted_silent_channel(trained_tiny, cifar_dir, tmp_path):
+def test_analyze_table_and_planted_silent_channel(trained_tiny, cifar_dir, tmp_path,
+                                                  monkeypatch):
     model, _ = trained_tiny
     planted = model.__class__.from_config(model.get_config())
     planted.set_weights(model.get_weights())
@@ -246,7 +249,12 @@ def test_analyze_table_and_planted_silent_channel(trained_tiny, cifar_dir, tmp_p
     cell.bias.assign(bias)
     folder = export_model(planted, tmp_path / "standard-s7", metadata={"seed": 7})
 
-    table = analyze(folder, num_images=200, data_dir=cifar_dir, reference=tmp_path / "none")
+    monkeypatch.setenv("EI_ZOO_EXPORTED", str(tmp_path / "none"))  # no standard-s0 anywhere
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    with pytest.warns(UserWarning, match=r"standard-s0, whose weights set the density "
+                                         r"threshold, is not available; standard-s7 calibrates "
+                                         r"its own"):
+        table = analyze(folder, num_images=200, data_dir=cifar_dir)
     assert list(table[["area", "cell_type"]].itertuples(index=False, name=None)) == [
         (a, c) for a in ("area3", "area4") for c in ("PN", "IG", "OG")]
     for column in ("model", "variant", "seed", "area", "cell_type", "sign", "n_neurons",
@@ -281,7 +289,9 @@ def test_reproduce_writes_figures_and_a_report_with_numbers(trained_tiny, cifar_
     assert verdicts["claim"].str[:2].tolist() == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert "robust" in verdicts.columns and "Gini of weights" in verdicts.columns
     text = (out / "claims.md").read_text()
-    assert text.index("| robust") < text.index("## C1:")  # the sensitivity table on top
+    # The short verdict table first, then the sensitivity table, then the long numbers.
+    assert (text.index("| claim | verdict | networks |") < text.index("| robust")
+            < text.index("## Networks and measures") < text.index("## C1:"))
     for claim_id in ("C1", "C2", "C3", "C4", "C5", "C6"):
         assert f"## {claim_id}:" in text
     c1 = text.split("## C1:")[1].split("## C2:")[0]
@@ -469,3 +479,47 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     # Only the default table carries bootstrap intervals.
     assert combine(zoo[:1], thresholds)["selectivity_ci_low"].notna().any()
     assert views[Choice()]["selectivity_ci_low"].isna().all()
+
+
+def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir, tmp_path,
+                                                         monkeypatch):
+    """The design study's networks stay out of the claims; `compare_results` tells CPU
+    rounding from a real difference; an interrupted run leaves its --out as it was."""
+    exported = tmp_path / "exported"
+    export_model(trained_tiny[0], exported / "standard-s0", metadata={"seed": 0})
+    export_model(trained_tiny[0], exported / "standard.gate_open-s0",
+                 metadata={"seed": 0, "id": "standard.gate_open-s0",
+                           "design_change": {"name": "gate_open"}})
+    out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
+                    verbose=False)
+    assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exported", "results"]
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    compared, differences = compare_results(out, copy)
+    assert compared > 500 and differences == []
+    table = pd.read_csv(copy / "table.csv")
+    table.loc[0, "selectivity"] += 0.001  # rounding of the kind another CPU gives
+    table.to_csv(copy / "table.csv", index=False)
+    assert compare_results(out, copy)[1] == []
+    table.loc[1, "selectivity"] += 0.5
+    table.to_csv(copy / "table.csv", index=False)
+    verdicts = pd.read_csv(copy / "sensitivity.csv")
+    verdicts.iloc[0, 1] = "holds" if verdicts.iloc[0, 1] != "holds" else "does not hold"
+    verdicts.to_csv(copy / "sensitivity.csv", index=False)
+    differences = compare_results(out, copy)[1]
+    assert len(differences) == 2, differences
+    assert differences[0].startswith("table.csv: standard-s0, standard, area3: selectivity")
+    assert differences[1].startswith("sensitivity.csv: C1")
+
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ei_zoo.analysis.reproduce.figure_threshold_sensitivity", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(out, exported, num_images=50, data_dir=cifar_dir, verbose=False)
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["copy", "exported", "results"]

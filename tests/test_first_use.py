@@ -113,7 +113,8 @@ def test_train_refuses_an_unwritable_out_before_training(where, tmp_path, monkey
 
         monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
         expected = r"--out .*out cannot be written \(read-only file system\); choose a writable"
-    assert cli_main(["train", "--epochs", "1", "--limit", "64", "--out", str(out),
+    assert cli_main(["train", "--epochs", "1", "--limit", "64", "--batch-size", "32", "--out",
+                     str(out),
                      "--work-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert re.search(expected, error) and len(error.strip().splitlines()) == 1, error

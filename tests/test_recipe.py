@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 import ei_zoo
-from ei_zoo import data, training
+from ei_zoo import data, study, training
 from ei_zoo.cli import main as cli_main
 from ei_zoo.bundle import read_metadata, verify_export
 
@@ -53,7 +54,7 @@ def test_killed_run_resumes_at_the_epoch_it_lost(cifar_dir, tmp_path):
 
     second = subprocess.run(command, env=_env(cifar_dir), capture_output=True, text=True)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert "Epoch 2/3" in second.stdout and "Epoch 1/3" not in second.stdout
+    assert "Epoch 2/3" in second.stderr and "Epoch 1/3" not in second.stderr  # progress: stderr
     folder = tmp_path / "exported" / "standard-s0"
     verify_export(folder)
     history = pd.read_csv(folder / "history.csv")
@@ -98,7 +99,8 @@ def test_changed_arguments_do_not_resume_a_different_run(cifar_dir, tmp_path):
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({"network": {}, "training": {}}))
     with pytest.raises(ValueError, match="other settings"):
-        training.train_and_export("standard", training.TrainingConfig(epochs=1, limit=64),
+        training.train_and_export("standard",
+                                  training.TrainingConfig(epochs=1, limit=64, batch_size=32),
                                   work_dir=tmp_path / "runs", out=tmp_path / "exported",
                                   data_dir=cifar_dir)
 
@@ -149,7 +151,7 @@ def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
     assert paper_zoo.main(["--dry-run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "16 of 17 networks to train" in out
-    assert "standard-s0      done" in out and "inh_pn-s0        train" in out
+    assert re.search(r"standard-s0 +done", out) and re.search(r"inh_pn-s0 +train", out)
     table = paper_zoo.zoo_table(tmp_path).splitlines()
     assert len(table) == 2 + 17
     assert table[2].startswith("| `standard-s0` | 12.5% | 30 | 2 |")
@@ -224,3 +226,30 @@ def test_cli_zoo_commands(tiny_export, tmp_path, capsys):
     assert cli_main(["download", "standard-s9", "--mirror", str(mirror),
                      "--cache-dir", str(cache)]) == 2
     assert "standard-s0" in capsys.readouterr().err
+
+
+def test_design_study_plan(tmp_path, capsys):
+    """Seven changes x three variants at seed 0, ids that say what changed, each change's
+    training fields applied, and every study network kept out of the paper's variants."""
+    plan = paper_zoo.design_study()
+    ids = [identifier for identifier, _, _ in plan]
+    assert len(ids) == len(set(ids)) == 3 * len(study.CHANGES) >= 15
+    assert ids[:3] == ["standard.gate_open-s0", "inh_pn.gate_open-s0", "no_dale.gate_open-s0"]
+    network = dict((identifier, net) for identifier, net, _ in plan)["inh_pn.gate_closed-s0"]
+    assert network == ei_zoo.get_config("inh_pn").replace(variant="inh_pn.gate_closed",
+                                                          gate_drive=-2.0)
+    assert paper_zoo.training_changes(network) == {}
+    assert paper_zoo.training_changes(study.study_network("no_dale", study.CHANGES_BY_NAME[
+        "weight_decay_0"])) == {"weight_decay": 0.0}
+    assert paper_zoo.training_changes("standard") == {}
+    assert study.parse_study_variant("standard.epochs_60")[1].training == {"epochs": 60}
+    for variant in ("standard", "ratio_1_4", "standard.unknown", "nonsense.gate_open"):
+        assert study.parse_study_variant(variant) is None
+    for change in study.CHANGES:
+        assert change.hypothesis and change.description and (change.network or change.training)
+        assert set(change.training) <= set(training.TrainingConfig().to_dict())
+        study.study_network("standard", change)  # a valid NetworkConfig
+    assert paper_zoo.main(["--study", "--dry-run", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(ids)} of {len(ids)} networks to train" in out
+    assert re.search(r"standard\.epochs_60-s0 +train +~ *[\d.]+ min \(60 epochs", out)

@@ -2,6 +2,7 @@
 
     table = ei_zoo.analysis.analyze("standard-s0")      # one row per (area, cell type)
     table = ei_zoo.analysis.compare(["standard-s0", "inh_pn-s0"])
+    perturbation, tuning = ei_zoo.analysis.perturb("standard-s0")   # what each population does
 """
 
 from ei_zoo.analysis.connectivity import (
@@ -11,6 +12,7 @@ from ei_zoo.analysis.connectivity import (
     gini,
     top_share,
 )
+from ei_zoo.analysis.function import perturb, population_summary
 from ei_zoo.analysis.measure import (
     Choice,
     Measurements,
@@ -39,6 +41,8 @@ __all__ = [
     "gini",
     "measure",
     "pathway_table",
+    "perturb",
+    "population_summary",
     "reference_thresholds",
     "summarize",
     "top_share",

@@ -279,10 +279,13 @@ def check_claims(table: pd.DataFrame, choice: Choice = DEFAULT) -> list[Claim]:
 
 
 def report(claims: list[Claim], header: list[str] = (), sensitivity: list[str] = ()) -> str:
-    """The claims report as Markdown: the sensitivity table first, then the numbers."""
-    lines = ["# The paper's claims, checked against this zoo", "", *sensitivity, "", *header, "",
+    """The claims report as Markdown: the verdicts first, then how robust they are to
+    the choice of measure, the networks and measures, and each claim's numbers."""
+    lines = ["# The paper's claims, checked against this zoo", "",
              "| claim | verdict | networks |", "|---|---|---|"]
     lines += [f"| {c.id}: {c.statement} | **{c.verdict}** | {c.networks} |" for c in claims]
+    lines += ["", "## Does each verdict survive the choice of measure?", "", *sensitivity, "",
+              "## Networks and measures", "", *header]
     for claim in claims:
         lines += ["", f"## {claim.id}: {claim.statement}", "", f"Verdict: **{claim.verdict}** "
                   f"({claim.networks} network(s)).", "", *claim.evidence]

@@ -27,6 +27,12 @@ from ei_zoo.variants import RATIOS, ratio_name  # noqa: E402
 COLOURS = {"PN": "#c0392b", "IG": "#2471a3", "OG": "#17a589"}
 VARIANT_COLOURS = {"standard": "#c0392b", "inh_pn": "#2471a3", "no_dale": "#7f8c8d"}
 VARIANT_LABELS = {"standard": "standard", "inh_pn": "InhPN", "no_dale": "No-Constraint"}
+# Fig. 3's differences are E - I; the claims about InhPN (C5) compare PN with the
+# interneurons, and PN are I there, so the two signs are opposite for InhPN.
+SIGN_CONVENTION = ("E - I: excitatory minus inhibitory cell types. standard: PN - IG, OG. "
+                   "InhPN: IG, OG - PN, the opposite sign of C5's PN - IG, OG.\n"
+                   "No-Constraint: PN (E before the constraint was lifted) - IG, OG, as in C6. "
+                   "D_sel > 0: E more selective; D_den < 0: E connections sparser.")
 
 
 def save(figure, path: Path) -> list[Path]:
@@ -131,7 +137,8 @@ def figure_differences(tables: dict, folder: Path) -> list[Path]:
             axis.grid(alpha=0.3)
             if len(rows):
                 axis.legend(fontsize=7)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.5 / figure.get_figheight()))
+    figure.suptitle(SIGN_CONVENTION, fontsize=8, y=1 - 0.08 / figure.get_figheight(), va="top")
     _note_missing(figure, [VARIANT_LABELS[v] for v in VARIANT_COLOURS if v not in present])
     return save(figure, folder / "fig3_density_vs_selectivity_differences")
 
@@ -206,3 +213,55 @@ def figure_threshold_sensitivity(all_measurements, thresholds: dict, folder: Pat
     axes[0].set_ylabel("connection density (fraction |w| > θ)")
     axes[-1].legend(fontsize=6, ncol=1 + len(all_measurements) // 4)
     return save(figure, folder / name)
+
+
+def figure_perturbation(perturbation: pd.DataFrame, folder: Path,
+                        per_class_models=("standard-s0", "inh_pn-s0", "no_dale-s0")
+                        ) -> list[Path]:
+    """Accuracy lost when each population is clamped (`ei_zoo.perturbation`): one row per
+    network, a column per population and clamp; and, per class, for `per_class_models`."""
+    overall = perturbation[(perturbation["class"] == "all") & (perturbation["clamp"] != "none")]
+    columns = [(area, cell_type, clamp) for clamp in ("mean", "zero") for area in AREAS
+               for cell_type in CELL_TYPES]
+    models = list(dict.fromkeys(overall["model"]))
+    drops = overall.set_index(["model", "area", "cell_type", "clamp"])["accuracy_drop"]
+    grid = np.array([[100 * drops.get((model, *column), np.nan) for column in columns]
+                     for model in models])
+    figure, axis = plt.subplots(figsize=(11, 1.2 + 0.32 * len(models)))
+    image = axis.imshow(grid, cmap="Reds", vmin=0, vmax=max(10.0, np.nanmax(grid)),
+                        aspect="auto")
+    for (row, column), value in np.ndenumerate(grid):
+        axis.text(column, row, f"{value:.1f}", ha="center", va="center", fontsize=6,
+                  color="white" if value > 40 else "black")
+    axis.set_xticks(range(len(columns)),
+                    [f"{area[-1]} {cell_type}\n{clamp}" for area, cell_type, clamp in columns],
+                    fontsize=7)
+    axis.set_yticks(range(len(models)), models, fontsize=7)
+    axis.axvline(len(columns) / 2 - 0.5, color="black", lw=1)
+    axis.set_title("Test accuracy lost (points) with each population's rates clamped to each "
+                   "neuron's mean (left: its information removed) or to zero (right); area 3 "
+                   "or 4, cell type", fontsize=8)
+    figure.colorbar(image, ax=axis, fraction=0.02)
+    figure.tight_layout()
+    written = save(figure, folder / "fig_perturbation")
+
+    shown = [model for model in per_class_models if model in models]
+    if not shown:
+        return written
+    per_class = perturbation[(perturbation["clamp"] == "mean")
+                             & (perturbation["class"] != "all")]
+    figure, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.2), squeeze=False)
+    for axis, model in zip(axes[0], shown):
+        rows = per_class[per_class["model"] == model].set_index(
+            ["area", "cell_type", "class"])["accuracy_drop"]
+        populations = [(area, cell_type) for area in AREAS for cell_type in CELL_TYPES]
+        grid = np.array([[100 * rows.get((area, cell_type, str(label)), np.nan)
+                          for label in range(10)] for area, cell_type in populations])
+        axis.imshow(grid, cmap="RdBu_r", vmin=-30, vmax=30, aspect="auto")
+        axis.set_xticks(range(10), range(10), fontsize=7)
+        axis.set_yticks(range(len(populations)),
+                        [f"{area} {cell_type}" for area, cell_type in populations], fontsize=7)
+        axis.set_xlabel("class", fontsize=8)
+        axis.set_title(f"{model}: accuracy lost per class, mean clamp", fontsize=8)
+    figure.tight_layout()
+    return written + save(figure, folder / "fig_perturbation_per_class")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,18 @@ from ei_zoo.analysis.connectivity import (
     top_share,
     weight_measures,
 )
-from ei_zoo.bundle import AREAS, CELL_TYPES, CONNECTIVITY, SAVED_MODEL, read_metadata
+from ei_zoo.bundle import (
+    AREAS,
+    CELL_TYPES,
+    CLASS_TUNING,
+    CONNECTIVITY,
+    PERTURBATION,
+    SAVED_MODEL,
+    read_metadata,
+)
 from ei_zoo.config import CIFAR10_TEST_IMAGES
 from ei_zoo.optional import tensorflow
+from ei_zoo.perturbation import FUNCTIONAL_DROP
 from ei_zoo.progress import Progress
 from ei_zoo.responses import OPTIONS, RunningMoments, all_responses, check_options
 from ei_zoo.zoo import resolve
@@ -49,12 +59,20 @@ EXCLUDING_NEAR_SILENT = "_excl_near_silent"  # column suffix: near-silent neuron
 # Density of a cell type: table column -> +1 where larger means denser, -1 where sparser.
 DENSITY = {"density": 1, "density_pathway": 1, "gini": -1}
 INTERVAL = ("", "_ci_low", "_ci_high")
+# What a population does (`ei_zoo.perturbation`), from the export's own tables where it
+# has them: accuracy lost when its rates are clamped to zero or to their means, whether
+# it is functional, and its neurons' class tuning (means over the neurons that vary).
+FUNCTION_COLUMNS = ("accuracy_drop_zero", "accuracy_drop_mean", "functional",
+                    "class_variance_fraction", "class_selectivity_index",
+                    "preferred_class_share")
+NOT_MEASURED = "not measured"
 TABLE_COLUMNS = (
     "model", "variant", "seed", "n_images", "area", "cell_type", "sign", "excitatory",
     "n_neurons", "n_silent", "n_near_silent",
     *(f"{measure}{excluded}{part}" for measure in SELECTIVITY
       for excluded in ("", EXCLUDING_NEAR_SILENT) for part in INTERVAL),
     "density", "density_pathway", "gini", "top10_share", "threshold", "threshold_source",
+    *FUNCTION_COLUMNS,
 )
 
 
@@ -108,12 +126,37 @@ class Measurements:
     step: str              # the response option asked for; `moments` holds every option
     position: str
     test_accuracy: float | None = None
+    perturbation: pd.DataFrame | None = None   # the export's perturbation.csv, if it has one
+    tuning: pd.DataFrame | None = None         # the export's class_tuning.csv, if it has one
     _weight_measures: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def excitatory(self, cell_type: str) -> bool:
         """E or I by sign (SPEC section 4); in `no_dale` the formerly excitatory PN count as E."""
         sign = self.signs[cell_type]
         return cell_type == "PN" if sign is None else sign > 0
+
+    def function_measures(self, area: str, cell_type: str) -> dict:
+        """`FUNCTION_COLUMNS` of one population (NaN and `NOT_MEASURED` without the tables)."""
+        values = dict.fromkeys(FUNCTION_COLUMNS, np.nan)
+        values["functional"] = NOT_MEASURED
+        if self.perturbation is not None:
+            rows = self.perturbation[(self.perturbation["area"] == area)
+                                     & (self.perturbation["cell_type"] == cell_type)
+                                     & (self.perturbation["class"] == "all")]
+            drops = dict(zip(rows["clamp"], rows["accuracy_drop"]))
+            values["accuracy_drop_zero"] = drops["zero"]
+            values["accuracy_drop_mean"] = drops["mean"]
+            values["functional"] = "yes" if drops["mean"] > FUNCTIONAL_DROP else "no"
+        if self.tuning is not None:
+            neurons = self.tuning[(self.tuning["area"] == area)
+                                  & (self.tuning["cell_type"] == cell_type)
+                                  & (self.tuning["preferred_class"] >= 0)]
+            if len(neurons):
+                values["class_variance_fraction"] = neurons["class_variance_fraction"].mean()
+                values["class_selectivity_index"] = neurons["class_selectivity_index"].mean()
+                values["preferred_class_share"] = (
+                    neurons["preferred_class"].value_counts().iloc[0] / len(neurons))
+        return values
 
     def population(self, area: str, cell_type: str, response=None) -> RunningMoments:
         return self.moments[response or (self.step, self.position)][(area, cell_type)]
@@ -212,7 +255,13 @@ def measure(model_id_or_path, num_images=10_000, batch_size=250, step="last", po
                  for option, by_key in moments.items()},
         weights=weights, num_images=moments[OPTIONS[0]]["area3/PN"].count,
         step=step, position=position, test_accuracy=metadata.get("test_accuracy"),
+        perturbation=_optional_table(folder / PERTURBATION, {"class": str}),
+        tuning=_optional_table(folder / CLASS_TUNING),
     )
+
+
+def _optional_table(path: Path, dtype=None) -> pd.DataFrame | None:
+    return pd.read_csv(path, dtype=dtype) if path.is_file() else None
 
 
 def thresholds_of(weights: dict) -> dict:
@@ -281,6 +330,7 @@ def summarize(measurements: Measurements, thresholds: dict, choice: Choice = DEF
             row.update(measurements.weight_measures(area, [cell_type], thresholds))
             row.update(threshold=thresholds[area],
                        threshold_source=thresholds.get("source", measurements.model))
+            row.update(measurements.function_measures(area, cell_type))
             rows.append(row)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
@@ -326,35 +376,62 @@ def differences(measurements: Measurements, thresholds: dict,
 
 
 def analyze(model_id_or_path, num_images=10_000, batch_size=250, step="last",
-            position="mean", thresholds=None, reference=REFERENCE, data_dir=None,
+            position="mean", thresholds=None, reference=None, data_dir=None,
             mirror=None) -> pd.DataFrame:
     """Selectivity and connection density per (area, cell type) of one exported network.
 
     `thresholds` ({area: theta, "pathways": {pathway: theta}}) default to the
-    reference network's (`standard-s0`), so densities compare across networks;
-    where the reference cannot be found, the network calibrates its own and
-    `threshold_source` says so. Without "pathways", `density_pathway` is NaN.
+    `reference` network's (`thresholds_for`), so densities compare across
+    networks. Without "pathways", `density_pathway` is NaN.
     """
+    check_model_id(model_id_or_path)
     check_num_images(num_images)
+    if thresholds is None and reference is not None:  # found before the long work, or refused
+        thresholds = thresholds_for(None, reference, mirror)
     measurements = measure(model_id_or_path, num_images, batch_size, step, position,
                            data_dir, mirror,
                            Progress(num_images, label=f"{model_id_or_path}: ").add)
-    return summarize(measurements, thresholds or thresholds_for(measurements, reference,
-                                                                 mirror))
+    return summarize(measurements, thresholds or thresholds_for(measurements, None, mirror))
 
 
-def thresholds_for(measurements: Measurements, reference=REFERENCE, mirror=None) -> dict:
-    """The reference network's θ, or where it cannot be found, the network's own."""
-    try:
+def thresholds_for(measurements: Measurements, reference=None, mirror=None) -> dict:
+    """θ of `reference` (an export that cannot be found is an error), or by default of
+    `REFERENCE`; where that one cannot be found, the network's own, with a warning
+    that its densities then compare with no other network's."""
+    if reference is not None:
+        check_model_id(reference, "reference")
         return reference_thresholds(reference, mirror)
+    try:
+        return reference_thresholds(REFERENCE, mirror)
     except FileNotFoundError:
+        warnings.warn(
+            f"{REFERENCE}, whose weights set the density threshold, is not available; "
+            f"{measurements.model} calibrates its own, so its densities compare with no other "
+            f"network's (pass a reference, or download {REFERENCE})", stacklevel=3)
         return {**thresholds_of(measurements.weights), "source": measurements.model}
 
 
-def compare(model_ids, num_images=10_000, thresholds=None, reference=REFERENCE, **options):
+def check_model_id(value, name="model") -> None:
+    """A one-line ValueError unless `value` is one model id or export path."""
+    if not isinstance(value, (str, Path)) or not str(value):
+        raise ValueError(
+            f"{name} must be a model id such as 'standard-s0' or an export folder, got "
+            f"{value!r}.")
+
+
+def compare(model_ids, num_images=10_000, thresholds=None, reference=None, **options):
     """`analyze` of several networks in one table, with their E - I and PN - interneuron
     differences (`D_sel`, `D_den`, `D_sel_pn`, `D_den_pn`) on every row of each area."""
+    if isinstance(model_ids, (str, Path)) or not isinstance(model_ids, (list, tuple)) \
+            or not model_ids:
+        raise ValueError(
+            f"compare takes a non-empty list of model ids, e.g. compare(['standard-s0', "
+            f"'inh_pn-s0']), got {model_ids!r}.")
+    for model in model_ids:
+        check_model_id(model)
     check_num_images(num_images)
+    if thresholds is None and reference is not None:  # found before the long work, or refused
+        thresholds = thresholds_for(None, reference, options.get("mirror"))
     progress = Progress(len(model_ids) * num_images)
     all_measurements = [measure(model, num_images, progress=progress.add, **options)
                         for model in model_ids]

@@ -4,14 +4,18 @@ tables and the claims report.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
+from ei_zoo import files
 from ei_zoo.analysis import sensitivity
 from ei_zoo.analysis.claims import check_claims, report
 from ei_zoo.analysis.figures import (
     figure_differences,
+    figure_perturbation,
     figure_ratio_sweep,
     figure_selectivity_per_neuron,
     figure_threshold_sensitivity,
@@ -65,6 +69,7 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
         raise FileNotFoundError(
             f"No exported models in {exported}; train some (`ei-zoo train`) or pass --exported.")
     out = Path(out)
+    files.check_writable_folder(out)
     progress = Progress(len(folders) * num_images).add if verbose else None
     all_measurements = [
         measure(folder, num_images, batch_size, step, position, data_dir, progress=progress)
@@ -79,7 +84,21 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
         [*columns.values(), *sensitivity.SELECTIVITY_LABELS.values()], default_table=table)
     verdicts = sensitivity.sensitivity_table(views, columns)
 
-    out.mkdir(parents=True, exist_ok=True)
+    # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
+    staging = files.staging_folder(out, "reproduce")
+    try:
+        _write_results(staging, all_measurements, thresholds, table, views, verdicts)
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                target = out / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_results(out: Path, all_measurements, thresholds, table, views, verdicts) -> None:
     table.to_csv(out / "table.csv", index=False)
     pathway_table(all_measurements, thresholds).to_csv(out / "pathways.csv", index=False)
     verdicts.to_csv(out / "sensitivity.csv", index=False)
@@ -91,10 +110,14 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
     figure_selectivity_per_neuron(all_measurements, figures)
     shown = [m for m in all_measurements if m.model in FIRST_SEEDS] or all_measurements[:3]
     figure_threshold_sensitivity(shown, thresholds, figures)
+    tables = [m.perturbation for m in all_measurements if m.perturbation is not None]
+    if tables:  # the exports that keep them (`ei-zoo perturb ID --save`)
+        perturbation = pd.concat(tables, ignore_index=True)
+        perturbation.to_csv(out / "perturbation.csv", index=False)
+        figure_perturbation(perturbation, figures)
     header = _report_header(all_measurements, thresholds, table)
     (out / "claims.md").write_text(
         report(check_claims(table), header, sensitivity.markdown(verdicts)))
-    return out
 
 
 def _report_header(all_measurements, thresholds, table: pd.DataFrame) -> list[str]:

@@ -74,7 +74,7 @@ def sensitivity_table(tables_by_choice: dict[Choice, pd.DataFrame],
 def markdown(table: pd.DataFrame) -> list[str]:
     """The sensitivity table and its legend, as the top of `claims.md`."""
     return [
-        "**Does each verdict survive the choice of measure?** The first verdict column uses "
+        "The first verdict column uses "
         "SPEC section 4's measures; every other column changes one choice from it. "
         f"`{NOT_USED}`: the claim does not use what that column changes. "
         "`robust`: the same verdict in every column that can measure the claim "

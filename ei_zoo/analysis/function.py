@@ -1,0 +1,71 @@
+"""`perturb`: what each population of an exported network does for the task.
+
+The in-silico perturbations and class tuning of `ei_zoo.perturbation`, measured
+on the first N CIFAR-10 test images from an export's `.keras` model (the
+SavedModel's traced graph has no place to clamp a population). Reading is all
+it does: `ei-zoo perturb ID --save` hands the tables to `ei_zoo.export`, which
+keeps them in the export, where `ei-zoo reproduce` reads them (17 networks x
+14 passes over 10,000 images would take 20 minutes here, every time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ei_zoo import data
+from ei_zoo.analysis.measure import check_model_id, check_num_images, resolve_export
+from ei_zoo.bundle import read_metadata
+from ei_zoo.perturbation import passes, perturbation_tables
+from ei_zoo.progress import Progress
+from ei_zoo.zoo import load
+
+
+def perturb(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None, mirror=None,
+            verbose=True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(perturbation, class tuning) of one exported network (`ei_zoo.perturbation`)."""
+    check_model_id(model_id_or_path)
+    check_num_images(num_images)
+    folder = resolve_export(model_id_or_path, mirror)
+    images, labels = labelled_test_images(num_images, data_dir)
+    model = load(folder)
+    progress = Progress(passes(), unit="pass", label=f"{folder.name}: ") if verbose else None
+    # Each clamp traces `predict` anew, by design; TensorFlow would warn of retracing.
+    with _quiet_logger("tensorflow"):
+        return perturbation_tables(model, images, labels, read_metadata(folder)["id"],
+                                   batch_size, progress.add if progress else None)
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def labelled_test_images(num_images: int, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The first `num_images` CIFAR-10 test images (raw pixels) and labels, in memory."""
+    batches = list(data.test_dataset(1000, data_dir=data_dir, limit=num_images)
+                   .as_numpy_iterator())
+    return (np.concatenate([images for images, _ in batches]),
+            np.concatenate([labels for _, labels in batches]).astype("int64"))
+
+
+def population_summary(perturbation: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
+    """One row per (area, cell type): accuracy drops of both clamps, and class tuning."""
+    overall = perturbation[(perturbation["class"] == "all")
+                           & (perturbation["clamp"] != "none")]
+    drops = overall.pivot_table(index=["area", "cell_type"], columns="clamp",
+                                values="accuracy_drop", sort=False)
+    varying = tuning[tuning["preferred_class"] >= 0]
+    tuned = varying.groupby(["area", "cell_type"], sort=False)[
+        ["class_variance_fraction", "class_selectivity_index"]].mean()
+    summary = drops.rename(columns=lambda clamp: f"accuracy_drop_{clamp}").join(tuned)
+    return summary.reset_index()

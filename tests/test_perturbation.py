@@ -1,0 +1,116 @@
+"""In-silico perturbation and class tuning (issue 18): clamps do what they say, the
+intact network is the SavedModel's, and the export keeps the tables for the analysis."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ei_zoo
+from conftest import TINY
+from ei_zoo import analysis, perturbation
+from ei_zoo.analysis.function import labelled_test_images, perturb
+from ei_zoo.analysis.measure import NOT_MEASURED, measure, summarize, thresholds_of
+from ei_zoo.bundle import CLASS_TUNING, PERTURBATION, read_metadata, verify_export
+from ei_zoo.cli import main as cli_main
+from ei_zoo.export import write_tables
+from ei_zoo.models import activation_model, clamped
+
+
+@pytest.fixture
+def network(trained_tiny):
+    """A float32 copy of the tiny trained network, and 16 images."""
+    model = ei_zoo.with_precision(trained_tiny[0], "float32")
+    images = np.random.default_rng(3).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    return model, images
+
+
+def test_mean_clamping_a_constant_population_changes_nothing(network):
+    model, images = network
+    cell = model.get_layer("area3").cell
+    sizes = [cell.target_sizes[target] for target in ("g", "f", "IG", "OG")]
+    start = sum(sizes[:2])  # the IG block of the fused kernels: IG = relu(b_IG), constant
+    for kernel in (cell.input_kernel, cell.recurrent_kernel):
+        values = kernel.numpy()
+        values[..., start:start + sizes[2]] = 0.0
+        kernel.assign(values)
+    rates = activation_model(model).predict_on_batch(images)["area3/IG"]
+    assert np.ptp(np.asarray(rates), axis=0).max() == 0  # constant over images
+    intact = model.predict(images, verbose=0)
+    with clamped(model, {"area3/IG": np.asarray(rates).mean(axis=(0, 1))}):
+        assert np.allclose(model.predict(images, verbose=0), intact, atol=1e-5)
+    # ... and clamping it to zero does change the output (the test can fail).
+    with clamped(model, {"area3/IG": np.zeros_like(np.asarray(rates)[0, 0])}):
+        assert not np.allclose(model.predict(images, verbose=0), intact, atol=1e-5)
+    assert cell.clamps == {}  # restored on exit
+
+
+@pytest.mark.parametrize("area, cell_type, kernel", [
+    ("area3", "IG", "input_gate_kernel"), ("area4", "OG", "output_gate_kernel")])
+def test_zero_clamping_a_gate_population_equals_zeroing_its_outgoing_weights(
+        network, area, cell_type, kernel):
+    model, images = network
+    cell = model.get_layer(area).cell
+    key = f"{area}/{cell_type}"
+    shape = np.asarray(activation_model(model).predict_on_batch(images)[key]).shape[2:]
+    with clamped(model, {key: np.zeros(shape, "float32")}):
+        clamped_logits = model.predict(images, verbose=0)
+    intact = model.predict(images, verbose=0)
+    weights = getattr(cell, kernel)
+    weights.assign(np.zeros(weights.shape, "float32"))
+    assert np.allclose(model.predict(images, verbose=0), clamped_logits, atol=1e-5)
+    assert not np.allclose(intact, clamped_logits, atol=1e-5)
+
+
+def test_class_tuning_of_a_neuron_that_answers_one_class():
+    labels = np.repeat(np.arange(10), 5)
+    response = (labels == 3).astype("float64")[:, None]  # one neuron
+    onehot = np.eye(10)[labels]
+    [row] = perturbation._tuning_rows("area3", "PN", onehot.T @ response,
+                                      onehot.T @ response**2, np.bincount(labels, minlength=10))
+    assert row["preferred_class"] == 3
+    assert row["class_variance_fraction"] == pytest.approx(1.0)
+    assert row["class_selectivity_index"] == pytest.approx(1.0)
+    [flat] = perturbation._tuning_rows("area3", "PN", onehot.T @ np.ones_like(response),
+                                       onehot.T @ np.ones_like(response),
+                                       np.bincount(labels, minlength=10))
+    assert flat["preferred_class"] == -1 and np.isnan(flat["class_variance_fraction"])
+
+
+def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar_dir, tmp_path,
+                                                              capsys):
+    table, tuning = perturb(tiny_export, num_images=200, data_dir=cifar_dir, verbose=False)
+    assert list(table.columns) == list(perturbation.PERTURBATION_COLUMNS)
+    assert len(table) == (1 + 2 * 3 * 2) * 11  # intact and 12 clamps, overall and per class
+    assert set(table["clamp"]) == {"none", "zero", "mean"}
+    intact = table[(table["area"] == "intact") & (table["class"] == "all")]["accuracy"].item()
+    images, labels = labelled_test_images(200, cifar_dir)
+    served = ei_zoo.load(tiny_export, format="saved_model").serve(images)
+    assert intact == pytest.approx(float((np.argmax(served, -1) == labels).mean()), abs=0.011)
+    overall = table[table["class"] == "all"]
+    assert np.allclose(overall["accuracy_drop"], intact - overall["accuracy"])
+    assert len(tuning) == 2 * (TINY["principal"] + TINY["input_gating"] + TINY["output_gating"])
+
+    with pytest.raises(ValueError, match=r"model must be a model id"):
+        analysis.perturb(["standard-s0"])
+    folder = shutil.copytree(tiny_export, tmp_path / "exported" / "standard-s0")
+    measured = measure(folder, 100, data_dir=cifar_dir)
+    assert summarize(measured, thresholds_of(measured.weights))["functional"].eq(
+        NOT_MEASURED).all()
+    write_tables(folder, {PERTURBATION: table, CLASS_TUNING: tuning})
+    verify_export(folder)
+    assert {PERTURBATION, CLASS_TUNING} <= set(read_metadata(folder)["files"])
+    measured = measure(folder, 100, data_dir=cifar_dir)
+    summary = summarize(measured, thresholds_of(measured.weights))
+    row = summary[(summary["area"] == "area4") & (summary["cell_type"] == "OG")].iloc[0]
+    expected = overall[(overall["area"] == "area4") & (overall["cell_type"] == "OG")]
+    assert row["accuracy_drop_mean"] == pytest.approx(
+        expected[expected["clamp"] == "mean"]["accuracy_drop"].item())
+    assert row["functional"] == ("yes" if row["accuracy_drop_mean"] > 0.01 else "no")
+    with pytest.raises(ValueError, match="is not a table an export keeps"):
+        write_tables(folder, {"notes.csv": pd.DataFrame()})
+
+    assert cli_main(["perturb", str(folder), "--images", "100", "--save",
+                     "--data-dir", cifar_dir]) == 2
+    assert "--save keeps measures of the whole test split" in capsys.readouterr().err
