@@ -451,7 +451,15 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     thresholds = {**thresholds_of(zoo[0].weights), "source": zoo[0].model}
     columns = sensitivity.choices()
     spec = "SPEC: mean skewness, θ absolute, last step, spatial mean"
-    assert list(columns)[0] == spec and len(columns) == 10
+    assert list(columns)[0] == spec and len(columns) == 11
+    # The interneurons of `standard` measured non-functional: mean-clamping them costs
+    # nothing; PN's costs 50 points.
+    for network in zoo[:3]:
+        network.perturbation = pd.DataFrame([
+            {"model": network.model, "area": area, "cell_type": cell_type, "clamp": clamp,
+             "class": "all", "accuracy": 0.8, "accuracy_drop": 0.5 if cell_type == "PN" else 0.0}
+            for area in ("area3", "area4") for cell_type in ("PN", "IG", "OG")
+            for clamp in ("zero", "mean")])
     views = sensitivity.tables(zoo, thresholds, columns.values())
     table = sensitivity.sensitivity_table(views, columns)
     verdicts = table.set_index(table["claim"].str[:2])
@@ -463,6 +471,19 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     assert c1["θ per pathway"] == c1["Gini of weights"] == sensitivity.NOT_USED
     assert c1["last step, centre position"] == claims.FAILS  # same responses at every option
     assert c1["robust"] == "no"
+    # Only functional populations: no interneuron of `standard` is left to compare with.
+    assert c1[sensitivity.FUNCTIONAL_ONLY] == verdicts.loc["C2", sensitivity.FUNCTIONAL_ONLY] \
+        == claims.MISSING
+    functional = views[Choice(functional_only=True)]
+    standard = functional[functional["model"] == "standard-s0"]
+    assert standard.loc[standard["cell_type"] == "IG", "selectivity"].isna().all()
+    assert standard.loc[standard["cell_type"] == "PN", "selectivity"].notna().all()
+    assert standard["functional"].tolist() == ["yes", "no", "no"] * 2
+    [c1_claim] = [c for c in claims.check_claims(views[Choice()]) if c.id == "C1"]
+    assert c1_claim.evidence[-1].startswith("Not functional") and \
+        "area3 IG in standard-s0, standard-s1, standard-s2" in c1_claim.evidence[-1]
+    [c5_claim] = [c for c in claims.check_claims(views[Choice()]) if c.id == "C5"]
+    assert c5_claim.evidence[-1].startswith("Function not measured")
     c3 = verdicts.loc["C3"]  # ratio networks have no near-silent neurons, standard has
     assert c3[spec] == claims.MIXED and c3["median skewness"] == claims.HOLDS
     c2 = verdicts.loc["C2"]

@@ -16,14 +16,16 @@ each choice of the sensitivity table.
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 import scipy.stats
 
 from ei_zoo.analysis.figures import ratio_rows
-from ei_zoo.analysis.measure import DEFAULT, DENSITY, Choice
+from ei_zoo.analysis.measure import DEFAULT, DENSITY, NOT_MEASURED, Choice
 from ei_zoo.bundle import AREAS
+from ei_zoo.variants import RATIOS, ratio_name
 
 HOLDS, FAILS, MIXED, MISSING = "holds", "does not hold", "inconclusive", "not yet measurable"
 MIN_RATIO_POINTS = 3
@@ -273,9 +275,38 @@ def claim_c6(table, choice: Choice = DEFAULT) -> Claim:
 CLAIMS = (claim_c1, claim_c2, claim_c3, claim_c4, claim_c5, claim_c6)
 
 
+# The variants each claim is judged on.
+RATIO_VARIANTS = tuple("standard" if ratio == Fraction(1, 4) else ratio_name(ratio)
+                       for ratio in RATIOS)
+CLAIM_VARIANTS = {"C1": ("standard",), "C2": ("standard",), "C3": RATIO_VARIANTS,
+                  "C4": RATIO_VARIANTS, "C5": ("inh_pn",), "C6": ("no_dale",)}
+
+
 def check_claims(table: pd.DataFrame, choice: Choice = DEFAULT) -> list[Claim]:
-    """Every claim's verdict on `table` (a `combine` output made with the same `choice`)."""
-    return [claim(table, choice) for claim in CLAIMS]
+    """Every claim's verdict on `table` (a `combine` output made with the same `choice`);
+    each claim's evidence ends by naming its networks' non-functional populations."""
+    claims = [claim(table, choice) for claim in CLAIMS]
+    for claim in claims:
+        claim.evidence += ["", non_functional(table, CLAIM_VARIANTS[claim.id])]
+    return claims
+
+
+def non_functional(table: pd.DataFrame, variants) -> str:
+    """The populations of `variants`' networks that are not functional, in one sentence."""
+    rows = table[table["variant"].isin(variants)].drop_duplicates(["model", "area", "cell_type"])
+    measured = rows[rows["functional"] != NOT_MEASURED] if "functional" in rows else rows[:0]
+    if measured.empty:
+        return ("Function not measured in these exports (`ei-zoo perturb ID --save` keeps it), "
+                "so the `functional populations only` verdict counts every population.")
+    off = measured[measured["functional"] == "no"]
+    if off.empty:
+        return (f"Every population of these {measured['model'].nunique()} networks is "
+                "functional (its mean clamp costs more than 1 point of test accuracy).")
+    groups = off.groupby(["area", "cell_type"], sort=False)["model"].apply(list)
+    return ("Not functional (mean clamp costs at most 1 point of test accuracy; counted under "
+            "every column but `functional populations only`): "
+            + "; ".join(f"{area} {cell_type} in {', '.join(models)}"
+                        for (area, cell_type), models in groups.items()) + ".")
 
 
 def report(claims: list[Claim], header: list[str] = (), sensitivity: list[str] = ()) -> str:

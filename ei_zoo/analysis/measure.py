@@ -87,6 +87,9 @@ class Choice:
     exclude_near_silent: bool = False
     density: str = "density"
     response: tuple[str, str] | None = None
+    # Judge only functional populations: one whose mean clamp costs at most
+    # FUNCTIONAL_DROP is shown and not counted, like a silent one.
+    functional_only: bool = False
 
     def __post_init__(self):
         if self.selectivity not in SELECTIVITY or self.density not in DENSITY:
@@ -104,6 +107,8 @@ class Choice:
         """What this choice changes from SPEC's: 'selectivity' (the measure, near-silent
         neurons or the response) and/or 'density'."""
         selectivity = (self.selectivity, self.exclude_near_silent, self.response)
+        if self.functional_only:
+            return {"selectivity", "density"}
         return ({"selectivity"} if selectivity != ("selectivity", False, None) else set()) | (
             {"density"} if self.density != "density" else set())
 
@@ -134,6 +139,12 @@ class Measurements:
         """E or I by sign (SPEC section 4); in `no_dale` the formerly excitatory PN count as E."""
         sign = self.signs[cell_type]
         return cell_type == "PN" if sign is None else sign > 0
+
+    def counted(self, area: str, cell_types, choice: Choice) -> list[str]:
+        """`cell_types` that `choice` counts in `area`: all of them, or under
+        `functional_only` those not measured to be non-functional."""
+        return [cell_type for cell_type in cell_types if not choice.functional_only
+                or self.function_measures(area, cell_type)["functional"] != "no"]
 
     def function_measures(self, area: str, cell_type: str) -> dict:
         """`FUNCTION_COLUMNS` of one population (NaN and `NOT_MEASURED` without the tables)."""
@@ -178,7 +189,7 @@ class Measurements:
             if exclude_near_silent:
                 keep &= ~moments.near_silent
             values.append(per_neuron[keep])
-        return np.concatenate(values)
+        return np.concatenate(values) if values else np.array([])
 
     def weight_measures(self, area: str, cell_types, thresholds: dict) -> dict:
         """Density measures of the pooled outgoing weights of `cell_types`, computed once."""
@@ -331,6 +342,9 @@ def summarize(measurements: Measurements, thresholds: dict, choice: Choice = DEF
             row.update(threshold=thresholds[area],
                        threshold_source=thresholds.get("source", measurements.model))
             row.update(measurements.function_measures(area, cell_type))
+            if not measurements.counted(area, [cell_type], choice):  # shown, not counted
+                row.update({column: np.nan for column in row if column.startswith(
+                    tuple(SELECTIVITY)) or column in (*DENSITY, "top10_share")})
             rows.append(row)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
@@ -354,11 +368,13 @@ def differences(measurements: Measurements, thresholds: dict,
                        and measurements.model == thresholds.get("source"))
 
     def selectivity(area, cell_types):
+        cell_types = measurements.counted(area, cell_types, choice)
         return _aggregate(measurements.neurons(statistic, area, cell_types, choice.response,
                                                choice.exclude_near_silent), aggregate)
 
     def density(area, cell_types):
-        if by_construction:
+        cell_types = measurements.counted(area, cell_types, choice)
+        if by_construction or not cell_types:
             return np.nan
         measures = measurements.weight_measures(area, cell_types, thresholds)
         return orientation * measures[choice.density]

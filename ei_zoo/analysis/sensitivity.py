@@ -20,6 +20,7 @@ STEP_LABELS = {"last": "last step", "mean": "mean over steps"}
 POSITION_LABELS = {"mean": "spatial mean", "centre": "centre position"}
 NOT_USED = "—"
 ROBUST = "robust"
+FUNCTIONAL_ONLY = "functional populations only"
 SELECTIVITY_LABELS = {  # the measures Figure 3 also shows, one row of panels each
     "mean skewness": DEFAULT,
     "median skewness": Choice(selectivity="selectivity_median"),
@@ -40,6 +41,7 @@ def choices(step: str = "last", position: str = "mean") -> dict[str, Choice]:
     columns["mean skewness, near-silent excluded"] = Choice(exclude_near_silent=True)
     columns["θ per pathway"] = Choice(density="density_pathway")
     columns["Gini of weights"] = Choice(density="gini")
+    columns[FUNCTIONAL_ONLY] = Choice(functional_only=True)
     columns.update({response_label(*option): Choice(response=option)
                     for option in OPTIONS if option != (step, position)})
     return columns
