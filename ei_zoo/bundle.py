@@ -54,6 +54,14 @@ def parse_model_id(text: str) -> tuple[str, int]:
     return match["variant"], int(match["seed"])
 
 
+def check_model_reference(value, name: str = "model") -> None:
+    """A one-line ValueError unless `value` names one model: an id or an export folder."""
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ValueError(
+            f"{name} must be a model id such as 'standard-s0' or an export folder, got "
+            f"{value!r}.")
+
+
 def archive_name(identifier: str) -> str:
     """The archive a mirror serves for a model, `<model_id>.tar.gz`."""
     return identifier + ARCHIVE_SUFFIX

@@ -20,6 +20,7 @@ from ei_zoo import files
 from ei_zoo.bundle import (
     FORMAT_VERSION,
     INDEX,
+    check_model_reference,
     export_folders,
     file_hashes,
     read_metadata,
@@ -59,6 +60,7 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
     With `need_mirror` (no mirror to download from), a model found nowhere is
     a FileNotFoundError that suggests the closest ids and names the fix.
     """
+    check_model_reference(model_id_or_path)
     candidate = Path(model_id_or_path)
     if candidate.is_dir():
         verify_export(candidate)  # a clear error if it is not an export, or is damaged
@@ -137,6 +139,9 @@ def list_models(exported: str | Path | None = None,
     Cached models are read from their metadata alone (no sha256 check, which
     `load` does), so listing stays fast.
     """
+    for value, name in ((exported, "exported"), (cache_dir, "cache_dir")):
+        if value is not None and not isinstance(value, (str, Path)):
+            raise ValueError(f"{name} must be a folder path, got {value!r}.")
     index = (Path(exported) if exported is not None else exported_dir()) / INDEX
     models = [{**entry, "where": "exported"}
               for entry in (read_index(index) if index.is_file() else [])]

@@ -139,6 +139,15 @@ def clamped(model: keras.Model, clamps: dict):
         model.predict_function = None
 
 
+def check_network(model) -> None:
+    """A one-line ValueError unless `model` is a network `build_model` (or `load`) made."""
+    if not isinstance(model, keras.Model) or "area3" not in [layer.name for layer in
+                                                             model.layers]:
+        raise ValueError(
+            f"expected an E/I network from ei_zoo.build_model or ei_zoo.load, got "
+            f"{type(model).__name__} {str(model)[:40]!r}; e.g. ei_zoo.load('standard-s0').")
+
+
 def with_precision(model: keras.Model, precision: str = "float32") -> keras.Model:
     """The same network with the same weights, computing in `precision` (a Keras dtype policy).
 
@@ -147,6 +156,7 @@ def with_precision(model: keras.Model, precision: str = "float32") -> keras.Mode
     0.3% of the largest one, rates to a few %); their float32 copies agree to
     1e-4 (tests/test_backends.py).
     """
+    check_network(model)
     with dtype_policy(precision):
         copy = build_model(network_config(model))
     copy.set_weights(model.get_weights())
@@ -211,6 +221,7 @@ def network_config(model: keras.Model) -> NetworkConfig:
     Works on any model `build_model` made, also after a `.keras` round trip,
     so exports and analyses never need the config passed alongside the model.
     """
+    check_network(model)
     area1, area2 = model.get_layer("area1"), model.get_layer("area2")
     area3 = model.get_layer("area3").get_config()
     pixels = model.get_layer("pixels").get_config()  # the exact values given at build
@@ -269,6 +280,7 @@ def activation_model(model: keras.Model) -> keras.Model:
     Output: dict `area3/PN`, `area3/IG`, `area3/OG`, `area4/PN`, `area4/IG`,
     `area4/OG`, each float32 [N, T, H, W, C]. Shares weights with `model`.
     """
+    check_network(model)
     outputs = {}
     for area in AREAS:
         # A functional model stores a layer's dict output flattened; repack it by key.
@@ -288,6 +300,7 @@ def effective_weights(model: keras.Model) -> dict[str, np.ndarray]:
     kernel; for area 4 that is area-3 PN -> area 4) for N = 3, 4, and
     `readout` (area-4 PN -> logits). Conv kernels are [kh, kw, pre, post].
     """
+    check_network(model)
     weights = {}
     for area in AREAS:
         for pathway, kernel in model.get_layer(area).cell.effective_kernels().items():
@@ -309,6 +322,7 @@ def balance_biases(model: keras.Model, images, iterations: int = 3) -> None:
     drive saturates the gates in `standard`, and in `inh_pn` the purely
     inhibitory input silences area 4.
     """
+    check_network(model)
     images = keras.ops.convert_to_tensor(
         check_images(images, image_size=model.input.shape[1]))
     # training=True: the front end's batch norm uses batch statistics, as in training.

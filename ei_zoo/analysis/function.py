@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ei_zoo import data
-from ei_zoo.analysis.measure import check_model_id, check_num_images, resolve_export
-from ei_zoo.bundle import read_metadata
+from ei_zoo.analysis.measure import check_num_images, resolve_export
+from ei_zoo.bundle import check_model_reference, read_metadata
 from ei_zoo.perturbation import passes, perturbation_tables
 from ei_zoo.progress import Progress
 from ei_zoo.zoo import load
@@ -27,7 +27,7 @@ from ei_zoo.zoo import load
 def perturb(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None, mirror=None,
             verbose=True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(perturbation, class tuning) of one exported network (`ei_zoo.perturbation`)."""
-    check_model_id(model_id_or_path)
+    check_model_reference(model_id_or_path)
     check_num_images(num_images)
     folder = resolve_export(model_id_or_path, mirror)
     images, labels = labelled_test_images(num_images, data_dir)

@@ -35,6 +35,7 @@ from ei_zoo.bundle import (
     CONNECTIVITY,
     PERTURBATION,
     SAVED_MODEL,
+    check_model_reference,
     read_metadata,
 )
 from ei_zoo.config import CIFAR10_TEST_IMAGES
@@ -400,7 +401,7 @@ def analyze(model_id_or_path, num_images=10_000, batch_size=250, step="last",
     `reference` network's (`thresholds_for`), so densities compare across
     networks. Without "pathways", `density_pathway` is NaN.
     """
-    check_model_id(model_id_or_path)
+    check_model_reference(model_id_or_path)
     check_num_images(num_images)
     if thresholds is None and reference is not None:  # found before the long work, or refused
         thresholds = thresholds_for(None, reference, mirror)
@@ -415,7 +416,7 @@ def thresholds_for(measurements: Measurements, reference=None, mirror=None) -> d
     `REFERENCE`; where that one cannot be found, the network's own, with a warning
     that its densities then compare with no other network's."""
     if reference is not None:
-        check_model_id(reference, "reference")
+        check_model_reference(reference, "reference")
         return reference_thresholds(reference, mirror)
     try:
         return reference_thresholds(REFERENCE, mirror)
@@ -427,14 +428,6 @@ def thresholds_for(measurements: Measurements, reference=None, mirror=None) -> d
         return {**thresholds_of(measurements.weights), "source": measurements.model}
 
 
-def check_model_id(value, name="model") -> None:
-    """A one-line ValueError unless `value` is one model id or export path."""
-    if not isinstance(value, (str, Path)) or not str(value):
-        raise ValueError(
-            f"{name} must be a model id such as 'standard-s0' or an export folder, got "
-            f"{value!r}.")
-
-
 def compare(model_ids, num_images=10_000, thresholds=None, reference=None, **options):
     """`analyze` of several networks in one table, with their E - I and PN - interneuron
     differences (`D_sel`, `D_den`, `D_sel_pn`, `D_den_pn`) on every row of each area."""
@@ -444,7 +437,7 @@ def compare(model_ids, num_images=10_000, thresholds=None, reference=None, **opt
             f"compare takes a non-empty list of model ids, e.g. compare(['standard-s0', "
             f"'inh_pn-s0']), got {model_ids!r}.")
     for model in model_ids:
-        check_model_id(model)
+        check_model_reference(model)
     check_num_images(num_images)
     if thresholds is None and reference is not None:  # found before the long work, or refused
         thresholds = thresholds_for(None, reference, options.get("mirror"))
