@@ -11,6 +11,7 @@ model id:
     <model_id>/metadata.json      facts, config, and the sha256 of every file
     <model_id>/history.csv        per-epoch training curves
     <model_id>/README.md          the model card (`ei_zoo.cards`)
+    <model_id>/learning_curve.png the card's picture of history.csv, where it has the test curve
     <model_id>/perturbation.csv   optional: accuracy with each population clamped
     <model_id>/class_tuning.csv   optional: every neuron's class tuning (`ei_zoo.perturbation`)
 """
@@ -29,6 +30,7 @@ KERAS_MODEL = "model.keras"
 CONNECTIVITY = "connectivity.npz"
 HISTORY = "history.csv"
 MODEL_CARD = "README.md"
+LEARNING_CURVE = "learning_curve.png"
 PERTURBATION = "perturbation.csv"
 CLASS_TUNING = "class_tuning.csv"
 INDEX = "index.json"

@@ -7,7 +7,15 @@ be written before `metadata.json` lists the hashes of every file, itself include
 
 from __future__ import annotations
 
-from ei_zoo.bundle import AREAS, CELL_TYPES, CONNECTIVITY, KERAS_MODEL, SAVED_MODEL
+from ei_zoo.bundle import (
+    AREAS,
+    CELL_TYPES,
+    CONNECTIVITY,
+    HISTORY,
+    KERAS_MODEL,
+    LEARNING_CURVE,
+    SAVED_MODEL,
+)
 
 CODE_LICENSE = "MIT"
 WEIGHTS_LICENSE = "cc-by-4.0"
@@ -58,6 +66,16 @@ def _cell_type_rows(metadata: dict) -> list[str]:
     return rows
 
 
+def _learning_curve(metadata: dict) -> list[str]:
+    if metadata.get("learning_curve"):
+        return [f"![Learning curve]({LEARNING_CURVE})", "",
+                f"Training and test loss and accuracy after every epoch (`{HISTORY}`). The "
+                "test curve is for looking only: no epoch and no setting was selected on it, "
+                "so the test split stays a test split."]
+    return [f"Not recorded: this network was trained before ei_zoo measured the test split "
+            f"after every epoch. `{HISTORY}` has the training loss and accuracy per epoch."]
+
+
 def model_card(metadata: dict) -> str:
     """The Markdown model card of the export that `metadata` describes."""
     identifier, training = metadata["id"], metadata.get("training", {})
@@ -95,6 +113,8 @@ def model_card(metadata: dict) -> str:
         f"{config.get('silence_penalty', 0.0)} (docs/silent-units.md).",
         f"- Training time: {minutes} on {hardware.get('processor', 'an unrecorded machine')} "
         f"with {hardware.get('cpu_count', '?')} CPUs (other work may have shared them).", "",
+        "## Learning curve", "",
+        *_learning_curve(metadata), "",
         "## Cell types", "",
         *_cell_type_rows(metadata), "",
         "A neuron is silent when its response (last step, spatial mean) does not vary "

@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ei_zoo import files
 from ei_zoo.bundle import (
@@ -30,6 +31,7 @@ from ei_zoo.bundle import (
     FORMAT_VERSION,
     HISTORY,
     KERAS_MODEL,
+    LEARNING_CURVE,
     METADATA,
     MODEL_CARD,
     PERTURBATION,
@@ -70,7 +72,7 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
             _history_frame(history).to_csv(staging / HISTORY, index=False)
         values = {**_derived_metadata(model, target.name), **(metadata or {})}
         values["format_version"] = FORMAT_VERSION
-        (staging / MODEL_CARD).write_text(model_card(values))
+        _write_card(staging, values)
         _write_metadata(staging, values)
         files.replace_folder(staging, target)
     except BaseException:
@@ -93,9 +95,34 @@ def write_model_card(folder: str | Path) -> Path:
     """
     folder = Path(folder)
     metadata = read_metadata(folder)
-    files.write_text(folder / MODEL_CARD, model_card(metadata))
+    _write_card(folder, metadata)
     _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})
     return folder / MODEL_CARD
+
+
+def _write_card(folder: Path, metadata: dict) -> None:
+    """The model card, and its learning-curve picture where the history has a test curve."""
+    if metadata.get("learning_curve") and (folder / HISTORY).is_file():
+        figure = learning_curve_figure(pd.read_csv(folder / HISTORY), metadata["id"])
+        figure.savefig(folder / LEARNING_CURVE, dpi=100, metadata={"Software": None})
+    files.write_text(folder / MODEL_CARD, model_card(metadata))
+
+
+def learning_curve_figure(history: pd.DataFrame, title: str):
+    """Loss and accuracy per epoch, on the training batches and on the test split."""
+    figure = Figure(figsize=(8, 3))  # no pyplot: no global figure state, no GUI backend
+    axes = figure.subplots(1, 2)
+    epochs = history["epoch"] + 1
+    for axis, measure in zip(axes, ("loss", "accuracy")):
+        axis.plot(epochs, history[measure], label="training (running mean over the epoch)")
+        axis.plot(epochs, history[f"test_{measure}"], label="test split, after the epoch")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(measure)
+        axis.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return figure
 
 
 def write_tables(folder: str | Path, tables: dict) -> list[Path]:

@@ -239,3 +239,20 @@ def test_export_of_a_trained_network_is_small_and_fine_tunes(tmp_path):
     loaded.compile(optimizer="adam",
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert np.isfinite(loaded.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_model_card_shows_the_learning_curve_where_it_was_recorded(trained_tiny, tmp_path):
+    model, history = trained_tiny
+    curve = {"loss": [2.0, 1.5], "accuracy": [0.2, 0.4], "test_loss": [1.9, 1.6],
+             "test_accuracy": [0.25, 0.35]}
+    recorded = export_model(model, tmp_path / "recorded" / "standard-s0",
+                            metadata={"seed": 0, "learning_curve": True}, history=curve)
+    card = (recorded / "README.md").read_text()
+    assert "![Learning curve](learning_curve.png)" in card and "no epoch and no setting" in card
+    assert (recorded / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "learning_curve.png" in read_metadata(recorded)["files"]
+    verify_export(recorded)
+    older = export_model(model, tmp_path / "older" / "standard-s0", metadata={"seed": 0},
+                         history=history.history)
+    assert "Not recorded: this network was trained before" in (older / "README.md").read_text()
+    assert not (older / "learning_curve.png").exists()
