@@ -137,12 +137,13 @@ def _estimate_source(measured: dict, path) -> str:
             f"from {path}")
 
 
-def zoo_table(exported: Path) -> str:
-    """The README's zoo table (Markdown): one row per exported network of the paper's zoo."""
+def zoo_table(exported: Path, plan=None) -> str:
+    """The README's zoo table (Markdown): one row per network of `plan` (default: the
+    paper's zoo), exported or not."""
     rows = ["| model | test accuracy | epochs | recipe | training time | size | "
             "silent area 3 (PN/IG/OG) | silent area 4 (PN/IG/OG) |",
             "|---|---|---|---|---|---|---|---|"]
-    for identifier, _, _ in paper_zoo():
+    for identifier, _, _ in plan or paper_zoo():
         folder = exported / identifier
         if not is_export(folder):
             rows.append(f"| `{identifier}` | not trained yet | | | | | | |")
@@ -227,11 +228,11 @@ def run(argv=None) -> int:
                              f"(--limit: the first N test images); fail below "
                              f"{ZOO_MIN_ACCURACY:.0%} or off its metadata")
     args = parser.parse_args(argv)
+    plan = design_study() if args.study else paper_zoo()
     if args.table:
-        print(zoo_table(args.out))
+        print(zoo_table(args.out, plan))
         return 0
 
-    plan = design_study() if args.study else paper_zoo()
     known = {identifier for identifier, _, _ in plan}
     if args.only:
         unknown = sorted(set(args.only) - known)
