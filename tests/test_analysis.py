@@ -515,6 +515,15 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
                     verbose=False)
     assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exported", "results"]
+    # Run to run, the same bytes: tables, report and figures (SVG and PNG).
+    again = reproduce(tmp_path / "again", exported, num_images=100, data_dir=cifar_dir,
+                      verbose=False)
+    written = sorted(path.relative_to(out) for path in out.rglob("*") if path.is_file())
+    assert len(written) > 10 and written == sorted(
+        path.relative_to(again) for path in again.rglob("*") if path.is_file())
+    assert [path for path in written
+            if (out / path).read_bytes() != (again / path).read_bytes()] == []
+    shutil.rmtree(again)
 
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)

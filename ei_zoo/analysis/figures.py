@@ -35,13 +35,20 @@ SIGN_CONVENTION = ("E - I: excitatory minus inhibitory cell types. standard: PN 
                    "D_sel > 0: E more selective; D_den < 0: E connections sparser.")
 
 
+# Without a date and with fixed element ids, the same figure gives the same bytes:
+# `reproduce` is then byte-identical run to run (matplotlib's SVG ids are random and
+# its SVG and PNG carry the time and the software version otherwise).
+STABLE_METADATA = {".png": {"Software": None}, ".svg": {"Date": None, "Creator": None}}
+
+
 def save(figure, path: Path) -> list[Path]:
-    """Write `path`.png and `path`.svg; return both paths."""
+    """Write `path`.png and `path`.svg, byte-stable; return both paths."""
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix in (".png", ".svg"):
         target = path.with_suffix(suffix)
-        figure.savefig(target, dpi=150, bbox_inches="tight")
+        with matplotlib.rc_context({"svg.hashsalt": path.name}):
+            figure.savefig(target, dpi=150, bbox_inches="tight", metadata=STABLE_METADATA[suffix])
         written.append(target)
     plt.close(figure)
     return written
