@@ -31,6 +31,7 @@ from ei_zoo.analysis.check import compare_results
 from ei_zoo.analysis.connectivity import pathway_density
 from ei_zoo.analysis.measure import thresholds_of, with_interval
 from ei_zoo.analysis.reproduce import reproduce
+from ei_zoo.cli import main as cli_main
 from ei_zoo.export import export_model
 from ei_zoo.responses import OPTIONS, all_responses
 from ei_zoo.variants import RATIOS, ratio_name
@@ -503,7 +504,7 @@ def test_sensitivity_table_on_a_synthetic_zoo():
 
 
 def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir, tmp_path,
-                                                         monkeypatch):
+                                                         monkeypatch, capsys):
     """The design study's networks stay out of the claims; `compare_results` tells CPU
     rounding from a real difference; an interrupted run leaves its --out as it was."""
     exported = tmp_path / "exported"
@@ -542,6 +543,18 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
     assert len(differences) == 2, differences
     assert differences[0].startswith("table.csv: standard-s0, standard, area3: selectivity")
     assert differences[1].startswith("sensitivity.csv: C1")
+
+    # The command line: the verdicts alone on stdout, then the check against `out`.
+    assert cli_main(["reproduce", "--exported", str(exported), "--out", str(tmp_path / "cli"),
+                     "--images", "100", "--data-dir", cifar_dir, "--check", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == "# The paper's claims, checked against this zoo" and len(printed) < 20
+    assert re.fullmatch(r"All [\d,]+ numbers and labels agree with .*results \(numbers within "
+                        r"rtol 0\.02 or atol 0\.01\)\.", printed[-1]), printed
+    assert cli_main(["reproduce", "--exported", str(exported), "--out", str(tmp_path / "cli"),
+                     "--images", "100", "--data-dir", cifar_dir, "--check", str(copy)]) == 1
+    assert "2 of " in capsys.readouterr().out
+    shutil.rmtree(tmp_path / "cli")
 
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
 
