@@ -83,6 +83,12 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
         f"{hint}; pass mirror=URL (--mirror) or set EI_ZOO_MIRROR to download it.")
 
 
+def design_change(metadata: dict) -> str | None:
+    """The design study's change of an export (`ei_zoo.study`); None for the paper's zoo
+    and users' own networks."""
+    return (metadata.get("design_change") or {}).get("name")
+
+
 def index_entry(folder: Path) -> dict:
     """What the index says of one export: facts from its metadata and its files' sha256."""
     verify_export(folder)  # a damaged export is never listed
@@ -98,8 +104,7 @@ def index_entry(folder: Path) -> dict:
         "epochs": metadata.get("epochs"),
         "test_accuracy": metadata.get("test_accuracy"),
         "bytes": sum((folder / name).stat().st_size for name in hashes),
-        # The design study's change (`ei_zoo.study`); None for the paper's zoo and users' own.
-        "design_change": (metadata.get("design_change") or {}).get("name"),
+        "design_change": design_change(metadata),
         "files": hashes,
     }
 
@@ -156,6 +161,6 @@ def list_models(exported: str | Path | None = None,
         models.append({
             "id": folder.name, **{key: metadata.get(key) for key in INDEX_COLUMNS[1:5]},
             "bytes": sum(file.stat().st_size for file in folder.rglob("*") if file.is_file()),
-            "design_change": (metadata.get("design_change") or {}).get("name"),
+            "design_change": design_change(metadata),
             "files": None, "where": "cache"})
     return pd.DataFrame(models, columns=[*INDEX_COLUMNS, "files", "where"])
