@@ -23,10 +23,12 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
 
+from ei_zoo import files
 from ei_zoo.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
 from ei_zoo.optional import quietly_import
 
@@ -440,13 +442,20 @@ INTERRUPTED = {
 }
 
 
+def interrupted_message(command: str) -> str:
+    return f"ei-zoo {command}: interrupted{INTERRUPTED.get(command, '')}"
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     return f"ei-zoo: warning: {message}\n"
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command; its exit status."""
     warnings.formatwarning = _one_line_warning
     try:
         if args.command not in WITHOUT_KERAS:
@@ -459,8 +468,7 @@ def main(argv=None) -> int:
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"ei-zoo {args.command}: interrupted{INTERRUPTED.get(args.command, '')}",
-              file=sys.stderr)
+        print(interrupted_message(args.command), file=sys.stderr)
         return INTERRUPTED_STATUS
     return code or 0
 
@@ -469,15 +477,24 @@ INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report it
 
 
 def console() -> None:
-    """The `ei-zoo` program: `main`, then exit. After Ctrl-C the process ends at once,
-    without the interpreter's teardown: TensorFlow's input pipeline threads, stopped
-    midway, crashed it now and then (`free(): invalid next size`, status -6)."""
-    code = main()
-    if code == INTERRUPTED_STATUS:
+    """The `ei-zoo` program: `main`, with Ctrl-C ending it at once, as a kill would.
+
+    Unwinding a KeyboardInterrupt through TensorFlow's running input pipeline
+    crashed the process now and then (`free(): invalid next size`, status -6),
+    before or after the message. So SIGINT prints the command's one line,
+    removes its unfinished staging folders and exits with 130, without
+    teardown; everything the zoo writes survives a kill (`ei_zoo.files`).
+    """
+    args = build_parser().parse_args()
+
+    def interrupted(signum, frame):
+        print(interrupted_message(args.command), file=sys.stderr, flush=True)
+        files.remove_unfinished()
         sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+        os._exit(INTERRUPTED_STATUS)
+
+    signal.signal(signal.SIGINT, interrupted)
+    sys.exit(run(args))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,8 +61,7 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
     """
     target = Path(path)
     model = pretrained(model)
-    staging = files.staging_folder(target)
-    try:
+    with files.staging(target) as staging:
         staging.chmod(0o755)  # mkdtemp's 0700 would make the export private to its writer
         model.save(staging / KERAS_MODEL)
         _write_saved_model(model, staging / SAVED_MODEL, staging / KERAS_MODEL)
@@ -75,9 +73,6 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
         _write_card(staging, values)
         _write_metadata(staging, values)
         files.replace_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

@@ -86,6 +86,30 @@ def clean_abandoned(target: Path, kind: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+# The staging folders this process is writing and has not moved into place:
+# what `remove_unfinished` deletes when a command is interrupted.
+_UNFINISHED: set[Path] = set()
+
+
+@contextlib.contextmanager
+def staging(target: Path, kind: str = "tmp"):
+    """A `staging_folder` for `target`, deleted when the block ends unless it was
+    moved into place (`replace_folder`), and by `remove_unfinished` until then."""
+    folder = staging_folder(target, kind)
+    _UNFINISHED.add(folder)
+    try:
+        yield folder
+    finally:
+        _UNFINISHED.discard(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_unfinished() -> None:
+    """Delete the staging folders of this process's unfinished writes (after Ctrl-C)."""
+    for folder in list(_UNFINISHED):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def staging_folder(target: Path, kind: str = "tmp") -> Path:
     """A new hidden folder beside `target`, to be written and then renamed into place.
 
@@ -123,10 +147,11 @@ def replace_folder(new: Path, target: Path, staging: Path | None = None) -> None
     failure puts it back, and a kill in between leaves it where
     `clean_abandoned` puts it back.
     """
+    staging = staging or new
+    _UNFINISHED.discard(staging)  # from here a kill's leftovers are `clean_abandoned`'s
     if not target.exists():
         new.rename(target)
         return
-    staging = staging or new
     old = staging.with_name(staging.name + ".old")
     target.rename(old)
     try:

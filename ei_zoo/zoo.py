@@ -14,7 +14,6 @@ import difflib
 import gzip
 import json
 import os
-import shutil
 import socket
 import sys
 import tarfile
@@ -178,8 +177,7 @@ def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | N
         cache_root(cache_dir), "The download cache ($KERAS_HOME/ei_zoo, or --cache-dir)")
     entry = _index_entry(_fetch_index(mirror, timeout), model_id, mirror)
     # Also removes what a download killed midway left behind, or puts it back.
-    staging = files.staging_folder(root / model_id, DOWNLOAD)
-    try:
+    with files.staging(root / model_id, DOWNLOAD) as staging:
         archive = _fetch_archive(f"{mirror}/{archive_name(model_id)}", entry["sha256"], staging,
                                  timeout)
         extract_archive(archive, staging / "unpacked", model_id,
@@ -191,8 +189,6 @@ def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | N
             raise ValueError(
                 f"{archive.name} holds model {holds!r}, not {model_id!r}; re-pack the mirror.")
         files.replace_folder(unpacked, root / model_id, staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return root / model_id
 
 

@@ -292,6 +292,19 @@ def test_export_cleans_up_after_a_killed_writer(trained_tiny, tiny_export, tmp_p
     assert _entries(models) == sorted([elsewhere, live, "standard-s0"])
 
 
+def test_an_interrupt_removes_unfinished_staging_folders_but_not_finished_ones(tmp_path):
+    """What `ei-zoo`'s Ctrl-C handler deletes before it exits: staging folders still
+    being written, never one that `replace_folder` has begun to move into place."""
+    with files.staging(tmp_path / "a") as writing, files.staging(tmp_path / "b") as moving:
+        (writing / "half.csv").write_text("x")
+        (moving / "whole.csv").write_text("y")
+        files.replace_folder(moving, tmp_path / "b")
+        files.remove_unfinished()
+        assert not writing.exists()
+        assert (tmp_path / "b" / "whole.csv").read_text() == "y"
+    assert _entries(tmp_path) == ["b"]
+
+
 # --- 3. Hostile or broken downloads -----------------------------------------------------
 
 @pytest.fixture

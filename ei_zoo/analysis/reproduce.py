@@ -5,7 +5,6 @@ tables and the claims report.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -85,16 +84,13 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
     verdicts = sensitivity.sensitivity_table(views, columns)
 
     # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
-    staging = files.staging_folder(out, "reproduce")
-    try:
+    with files.staging(out, "reproduce") as staging:
         _write_results(staging, all_measurements, thresholds, table, views, verdicts)
         for path in sorted(staging.rglob("*")):
             if path.is_file():
                 target = out / path.relative_to(staging)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
