@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,25 @@ def _write_metadata(folder: Path, values: dict) -> None:
     values = {**values, "files": file_hashes(folder)}
     files.write_text(folder / METADATA,
                      json.dumps(values, indent=2, sort_keys=True, default=_json_value) + "\n")
+
+
+def rewrite_saved_model(folder: str | Path) -> Path:
+    """Write an export's SavedModel anew from its `model.keras`, keeping every other file.
+
+    For exports whose SavedModel predates this version's (e.g. one listing no
+    variables). The folder is copied, rewritten and swapped in atomically.
+    """
+    target = Path(folder)
+    metadata = read_metadata(target)
+    with files.staging(target) as staging:
+        shutil.copytree(target, staging, dirs_exist_ok=True)
+        shutil.rmtree(staging / SAVED_MODEL)
+        model = keras.saving.load_model(staging / KERAS_MODEL)
+        _write_saved_model(model, staging / SAVED_MODEL, staging / KERAS_MODEL)
+        _write_metadata(staging, {key: value for key, value in metadata.items()
+                                  if key != "files"})
+        files.replace_folder(staging, target)
+    return target
 
 
 def write_model_card(folder: str | Path) -> Path:
@@ -156,7 +176,13 @@ def _write_saved_model(model: keras.Model, folder: Path, keras_file: Path) -> No
     """SavedModel with the `serve` and `activations` endpoints, batch norm in inference mode.
 
     The endpoints' argument is named `images`, so the signatures (used by TF
-    Serving and `loaded.signatures[...]`) take `images=` too. Under another
+    Serving and `loaded.signatures[...]`) take `images=` too. The loaded
+    object lists the weights as `variables`, `trainable_variables` and
+    `non_trainable_variables`, each stored once: these collections hold the
+    very `tf.Variable`s the endpoints capture. (`ExportArchive.track(model)`
+    would list the Keras wrappers instead, which TensorFlow's checkpoint
+    cannot tell are the same weights, and so writes every weight twice:
+    keras-team/keras#23553.) Under another
     Keras backend, `keras_file` (the model's `.keras`) is reloaded under
     TensorFlow in a child process, which writes the SavedModel: Keras's JAX
     export would wrap one opaque XLA module compiled for this machine's
@@ -175,6 +201,9 @@ def _write_saved_model(model: keras.Model, folder: Path, keras_file: Path) -> No
                          input_signature=spec)
     archive.add_endpoint("activations", lambda images: activations(images, training=False),
                          input_signature=spec)
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        archive.add_variable_collection(name, [variable.value
+                                               for variable in getattr(model, name)])
     archive.write_out(folder, verbose=False)
 
 

@@ -10,10 +10,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 import ei_zoo
 import ei_zoo.export
-from ei_zoo.bundle import read_metadata, sha256_file, verify_export
+from ei_zoo import data
+from ei_zoo.bundle import SAVED_MODEL, read_metadata, sha256_file, verify_export
 from ei_zoo.export import cell_type_table, export_model
 
 ACTIVATION_KEYS = {f"{area}/{cell_type}" for area in ("area3", "area4")
@@ -256,3 +258,56 @@ def test_model_card_shows_the_learning_curve_where_it_was_recorded(trained_tiny,
                          history=history.history)
     assert "Not recorded: this network was trained before" in (older / "README.md").read_text()
     assert not (older / "learning_curve.png").exists()
+
+
+def test_saved_model_lists_each_weight_once_and_fine_tunes_as_a_tfsm_layer(trained_tiny,
+                                                                            tiny_export,
+                                                                            cifar_dir):
+    """TensorFlow tools see the weights (issue 22): `variables` lists them, the
+    checkpoint holds each value once, and a `TFSMLayer` trains them on CIFAR-10.
+
+    Plain SGD: Keras 3.15's TFSMLayer names its weights after TensorFlow's
+    (`area1_conv_kernel:0`), and optimizers with per-weight state (Adam, SGD
+    with momentum) reject the ':' in the names they derive. A SavedModel
+    stores no constraints either, so this route does not keep the signed
+    magnitudes non-negative; the `.keras` file, whose constraints travel with
+    it, is the one to fine-tune under Dale's law.
+    """
+    model, _ = trained_tiny
+    path = str(tiny_export / SAVED_MODEL)
+    loaded = tf.saved_model.load(path)
+    assert len(loaded.variables) == len(model.variables)
+    assert len(loaded.trainable_variables) == len(model.trainable_variables)
+    assert ({variable.name.removesuffix(":0") for variable in loaded.variables}
+            == {variable.path for variable in model.variables})
+    stored = sum(int(np.prod(shape)) for name, shape
+                 in tf.train.list_variables(f"{path}/variables/variables")
+                 if name.endswith("VARIABLE_VALUE"))
+    assert stored == model.count_params()
+
+    layer = keras.layers.TFSMLayer(path, call_endpoint="serve", trainable=True)
+    inputs = keras.Input((32, 32, 3))
+    tuned = keras.Model(inputs, layer(inputs))
+    tuned.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    batches = data.train_dataset(32, data_dir=cifar_dir, limit=128)
+    before = [weight.numpy().copy() for weight in layer.trainable_weights]
+    losses = tuned.fit(batches, epochs=4, verbose=0).history["loss"]
+    assert losses[-1] < losses[0], losses
+    moved = [not np.array_equal(old, weight.numpy())
+             for old, weight in zip(before, layer.trainable_weights)]
+    assert all(moved), [weight.name for weight, m in zip(layer.trainable_weights, moved) if not m]
+
+
+def test_rewrite_saved_model_replaces_only_the_saved_model(tiny_export, tmp_path):
+    folder = tmp_path / "standard-s0"
+    shutil.copytree(tiny_export, folder)
+    shutil.rmtree(folder / SAVED_MODEL / "variables")  # a damaged or outdated SavedModel
+    others = {name: digest for name, digest in read_metadata(folder)["files"].items()
+              if not name.startswith(SAVED_MODEL)}
+    ei_zoo.export.rewrite_saved_model(folder)
+    verify_export(folder)
+    hashes = read_metadata(folder)["files"]
+    assert {name: hashes[name] for name in others} == others
+    assert tf.saved_model.load(str(folder / SAVED_MODEL)).variables
+    assert [path.name for path in tmp_path.iterdir()] == ["standard-s0"]
