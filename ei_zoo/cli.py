@@ -8,6 +8,7 @@
     ei-zoo pack [--out DIR]                 archives and index for a download mirror
     ei-zoo analyze ID [--images N]          selectivity and density of one model
     ei-zoo perturb ID [--save]              accuracy with each population clamped; class tuning
+    ei-zoo explore ID | --zoo [--out DIR]   a neuron explorer site: what every neuron does
     ei-zoo reproduce [--out DIR]            every figure, table and the claims report
 
 User errors end in one line on stderr naming the problem and the fix, and exit
@@ -226,6 +227,33 @@ def _command_perturb(args):
         print(f"Kept in {folder} ({PERTURBATION}, {CLASS_TUNING})")
 
 
+def _command_explore(args):
+    from ei_zoo.analysis.explore import (
+        INDEX_PAGE,
+        TOP_K,
+        check_site_folder,
+        explore,
+        explore_zoo,
+    )
+    from ei_zoo.index import exported_dir
+    from ei_zoo.progress import Progress
+
+    if (args.model is None) == (not args.zoo):
+        raise ValueError("name one model (e.g. `ei-zoo explore standard-s0`) or pass --zoo "
+                         "for every export, not both")
+    out = check_site_folder(args.out or Path("explorer") / (args.model if args.model else "zoo"))
+    if args.zoo:
+        exported = args.exported or exported_dir()
+        explore_zoo(exported, out, args.images, args.top or TOP_K, data_dir=args.data_dir,
+                    progress=lambda model_id: print(f"{model_id}: exploring", file=sys.stderr,
+                                                    flush=True))
+    else:
+        progress = Progress(args.images, label=f"{args.model}: ")
+        explore(args.model, out, args.images, args.top or TOP_K, data_dir=args.data_dir,
+                mirror=args.mirror, progress=progress.add)
+    print(out / INDEX_PAGE)
+
+
 def _command_reproduce(args):
     from ei_zoo.analysis.check import ATOL, RTOL, TABLES, compare_results
     from ei_zoo.analysis.reproduce import reproduce
@@ -391,6 +419,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help="keep the tables in the export, where `reproduce` reads them")
     perturb.set_defaults(run=_command_perturb)
 
+    explore = commands.add_parser(
+        "explore", help="a neuron explorer: a static site of what every neuron does")
+    explore.add_argument("model", nargs="?", default=None,
+                         help="model id (e.g. standard-s0) or export folder")
+    explore.add_argument("--zoo", action="store_true",
+                         help="every export of --exported, with an overview page")
+    explore.add_argument("--exported", type=Path, default=None,
+                         help="with --zoo: folder of exports (default: $EI_ZOO_EXPORTED or "
+                              "./exported)")
+    explore.add_argument("--out", type=Path, default=None,
+                         help="site folder, replaced whole if it holds an earlier site "
+                              "(default: explorer/<model id>, or explorer/zoo with --zoo)")
+    explore.add_argument("--top", type=_positive_int, default=None,
+                         help="test images shown per neuron, those it responds to most "
+                              "(default: ei_zoo.analysis.explore.TOP_K)")
+    explore.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
+    explore.set_defaults(run=_command_explore)
+
     reproduce = commands.add_parser(
         "reproduce", help="analyse every exported model: figures, tables, claims report")
     reproduce.add_argument("--exported", type=Path, default=None,
@@ -403,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "rounding another CPU causes, or a verdict differs")
     reproduce.set_defaults(run=_command_reproduce)
 
-    for command in (analyze, reproduce, perturb):
+    for command in (analyze, reproduce, perturb, explore):
         command.add_argument("--images", type=_test_images, default=TEST_IMAGES,
                              help="first N CIFAR-10 test images")
         command.add_argument("--data-dir", default=None,
@@ -437,6 +483,7 @@ INTERRUPTED = {
     "download": "; the cache is as it was",
     "analyze": "; nothing was written",
     "perturb": "; nothing was written",
+    "explore": "; nothing was written",
     "reproduce": "; nothing was written",
     "pack": "; the archives written so far are whole",
 }

@@ -19,6 +19,9 @@ DALE_MODES = ("standard", "inh_pn", "no_dale")
 CIFAR10_MEAN = (125.3, 123.0, 113.9)
 CIFAR10_STD = (63.0, 62.1, 66.7)
 CIFAR10_TEST_IMAGES = 10_000
+# The label names, in TFDS's order of the labels 0-9.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                   "horse", "ship", "truck")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -84,19 +84,34 @@ def _write_metadata(folder: Path, values: dict) -> None:
                      json.dumps(values, indent=2, sort_keys=True, default=_json_value) + "\n")
 
 
-def rewrite_saved_model(folder: str | Path) -> Path:
-    """Write an export's SavedModel anew from its `model.keras`, keeping every other file.
+def list_saved_model_variables(folder: str | Path) -> Path:
+    """Re-save an export's SavedModel with its weights listed, its graph untouched.
 
-    For exports whose SavedModel predates this version's (e.g. one listing no
-    variables). The folder is copied, rewritten and swapped in atomically.
+    For exports written before the SavedModel listed `variables`: the loaded
+    SavedModel is saved again with the three collections `_write_saved_model`
+    writes, holding the variables its endpoints capture. Nothing is traced
+    anew, so every output stays bit for bit what it was (a SavedModel traced
+    again from `model.keras` differs in the last bits of the logits, and on
+    one test image in 10,000). Every other file is kept; the folder is
+    swapped in atomically.
     """
+    tf = tensorflow("Rewriting a SavedModel")
     target = Path(folder)
     metadata = read_metadata(target)
+    loaded = tf.saved_model.load(str(target / SAVED_MODEL))
+    captured = {variable.name: variable for endpoint in ENDPOINTS
+                for variable in loaded.signatures[endpoint].variables}
+    order = [variable.path for variable in keras.saving.load_model(target / KERAS_MODEL).variables]
+    variables = sorted(captured.values(), key=lambda variable: order.index(
+        variable.name.removesuffix(":0")))
+    loaded.variables = variables
+    loaded.trainable_variables = [variable for variable in variables if variable.trainable]
+    loaded.non_trainable_variables = [variable for variable in variables
+                                      if not variable.trainable]
     with files.staging(target) as staging:
         shutil.copytree(target, staging, dirs_exist_ok=True)
         shutil.rmtree(staging / SAVED_MODEL)
-        model = keras.saving.load_model(staging / KERAS_MODEL)
-        _write_saved_model(model, staging / SAVED_MODEL, staging / KERAS_MODEL)
+        tf.saved_model.save(loaded, str(staging / SAVED_MODEL), signatures=dict(loaded.signatures))
         _write_metadata(staging, {key: value for key, value in metadata.items()
                                   if key != "files"})
         files.replace_folder(staging, target)
@@ -172,6 +187,10 @@ def pretrained(model: keras.Model) -> keras.Model:
     return copy
 
 
+# The SavedModel's endpoints: logits, and every population's rates by "area/cell type".
+ENDPOINTS = ("serve", "activations")
+
+
 def _write_saved_model(model: keras.Model, folder: Path, keras_file: Path) -> None:
     """SavedModel with the `serve` and `activations` endpoints, batch norm in inference mode.
 
@@ -194,17 +213,19 @@ def _write_saved_model(model: keras.Model, folder: Path, keras_file: Path) -> No
     if keras.backend.backend() != "tensorflow":
         _write_saved_model_under_tensorflow(keras_file, folder)
         return
-    activations = activation_model(model)
     spec = [keras.InputSpec(shape=(None, *model.input.shape[1:]), dtype="float32")]
     archive = keras.export.ExportArchive()
-    archive.add_endpoint("serve", lambda images: model(images, training=False),
-                         input_signature=spec)
-    archive.add_endpoint("activations", lambda images: activations(images, training=False),
-                         input_signature=spec)
+    for name, network in zip(ENDPOINTS, (model, activation_model(model))):
+        archive.add_endpoint(name, _inference(network), input_signature=spec)
     for name in ("variables", "trainable_variables", "non_trainable_variables"):
         archive.add_variable_collection(name, [variable.value
                                                for variable in getattr(model, name)])
     archive.write_out(folder, verbose=False)
+
+
+def _inference(network: keras.Model):
+    """`network` in inference mode, as a function of `images` alone (the endpoint's argument)."""
+    return lambda images: network(images, training=False)
 
 
 def _write_saved_model_under_tensorflow(keras_file: Path, folder: Path) -> None:

@@ -71,6 +71,22 @@ def mean_rates_and_tuning(model, images: np.ndarray, labels: np.ndarray, num_cla
     return means, pd.DataFrame(rows, columns=TUNING_COLUMNS)
 
 
+def functional(mean_clamp_drop: float) -> str:
+    """"yes" where clamping a population to its mean rates costs more than
+    `FUNCTIONAL_DROP` of test accuracy, else "no"."""
+    return "yes" if mean_clamp_drop > FUNCTIONAL_DROP else "no"
+
+
+def class_tuning(area: str, cell_type: str, population_responses: np.ndarray,
+                 labels: np.ndarray, num_classes: int) -> pd.DataFrame:
+    """`TUNING_COLUMNS` of one population from its responses [images, neurons]."""
+    onehot = np.eye(num_classes)[labels]
+    values = np.asarray(population_responses, "float64")
+    counts = np.bincount(labels, minlength=num_classes).astype("float64")
+    return pd.DataFrame(_tuning_rows(area, cell_type, onehot.T @ values, onehot.T @ values**2,
+                                     counts), columns=TUNING_COLUMNS)
+
+
 def _tuning_rows(area, cell_type, class_sums, class_squares, counts) -> list[dict]:
     present = counts > 0
     class_means = class_sums[present] / counts[present, None]  # [classes, C]

@@ -40,7 +40,7 @@ from ei_zoo.bundle import (
 )
 from ei_zoo.config import CIFAR10_TEST_IMAGES
 from ei_zoo.optional import tensorflow
-from ei_zoo.perturbation import FUNCTIONAL_DROP
+from ei_zoo.perturbation import functional
 from ei_zoo.progress import Progress
 from ei_zoo.responses import OPTIONS, RunningMoments, all_responses, check_options
 from ei_zoo.zoo import resolve
@@ -158,7 +158,7 @@ class Measurements:
             drops = dict(zip(rows["clamp"], rows["accuracy_drop"]))
             values["accuracy_drop_zero"] = drops["zero"]
             values["accuracy_drop_mean"] = drops["mean"]
-            values["functional"] = "yes" if drops["mean"] > FUNCTIONAL_DROP else "no"
+            values["functional"] = functional(drops["mean"])
         if self.tuning is not None:
             neurons = self.tuning[(self.tuning["area"] == area)
                                   & (self.tuning["cell_type"] == cell_type)

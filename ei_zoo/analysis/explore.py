@@ -1,0 +1,481 @@
+"""The neuron explorer: a static site that shows what every neuron of an export does.
+
+`explore(model, out)` writes `out/index.html` (the network: its populations,
+their summaries and its figures) and one page per area and cell type, where
+every neuron is a card: the test images that drive it most, the histogram of
+its responses, its mean response to each class, and its selectivity and class
+tuning measures; the cards sort by each measure. `explore_zoo(exported, out)`
+adds an overview of every export, linking to each network's pages.
+
+A site opens from `file://`: no server, no internet; its data are in the
+pages themselves (a page from `file://` may not fetch a JSON file beside it).
+Everything comes from one streamed pass over the test images through the
+SavedModel's `activations`: per neuron, its response to each image (one
+number; the [steps, height, width] rates behind it are dropped batch by batch)
+and its top-k images with their pixels, merged batch by batch, so memory holds
+k images per neuron, never the whole test set.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from matplotlib.figure import Figure
+from PIL import Image
+
+from ei_zoo import data, files
+from ei_zoo.analysis.measure import NOT_MEASURED, check_num_images, resolve_export
+from ei_zoo.bundle import (
+    AREAS,
+    CELL_TYPES,
+    LEARNING_CURVE,
+    MODEL_CARD,
+    PERTURBATION,
+    SAVED_MODEL,
+    export_folders,
+    population_key,
+    read_metadata,
+)
+from ei_zoo.config import CIFAR10_CLASSES
+from ei_zoo.perturbation import FUNCTIONAL_DROP, class_tuning, functional
+from ei_zoo.responses import RunningMoments, responses
+
+TOP_K = 8
+HISTOGRAM_BINS = 20
+THUMBNAIL = 32  # CIFAR-10's own size; the page scales it up
+# Each neuron's measures, by the name its card and the sort menu show.
+MEASURES = {
+    "neuron": "neuron",
+    "mean_rate": "mean rate",
+    "skewness": "skewness",
+    "kurtosis": "kurtosis",
+    "lifetime_sparseness": "lifetime sparseness",
+    "class_variance_fraction": "class variance fraction (eta²)",
+    "class_selectivity_index": "class selectivity index",
+}
+INDEX_PAGE = "index.html"
+CARD_PAGE = "model_card.html"
+# Marks a folder as an explorer site: the only kind of folder `--out` may replace.
+SITE_MARKER = ".ei_zoo_explorer"
+
+
+def check_site_folder(out) -> Path:
+    """Refuse an `out` that exists and is not an explorer site (it would be replaced whole)."""
+    out = Path(out)
+    if out.exists() and not (out / SITE_MARKER).is_file():
+        if not out.is_dir() or any(out.iterdir()):
+            raise ValueError(f"--out {out} exists and is not an explorer site, which would be "
+                             "replaced whole; choose a new folder.")
+    files.check_writable_folder(out.absolute().parent)  # the site is staged beside `out`
+    return out
+
+
+def page_name(area: str, cell_type: str) -> str:
+    return f"{area}_{cell_type}.html"
+
+
+@dataclass
+class Population:
+    """What the explorer keeps of one population after the pass."""
+
+    area: str
+    cell_type: str
+    responses: np.ndarray  # [images, neurons] float32
+    top_values: np.ndarray  # [neurons, k], highest first
+    top_indices: np.ndarray  # [neurons, k] test-image indices
+    top_images: np.ndarray  # [neurons, k, 32, 32, 3] uint8
+
+    def measures(self, labels: np.ndarray) -> pd.DataFrame:
+        """One row per neuron: `MEASURES`, silence, preferred class."""
+        moments = RunningMoments(self.responses.shape[1])
+        moments.update(self.responses)
+        tuning = class_tuning(self.area, self.cell_type, self.responses, labels,
+                              len(CIFAR10_CLASSES))
+        table = tuning[["neuron", "mean_rate", "preferred_class", "class_variance_fraction",
+                        "class_selectivity_index"]].copy()
+        table["skewness"] = moments.skewness()
+        table["kurtosis"] = moments.kurtosis()
+        table["lifetime_sparseness"] = moments.lifetime_sparseness()
+        table["silent"] = moments.silent
+        table["near_silent"] = moments.near_silent
+        return table
+
+
+class TopImages:
+    """The k images with the highest responses of each neuron, merged batch by batch."""
+
+    def __init__(self, neurons: int, k: int):
+        self.k = k
+        self.values = np.full((neurons, 0), -np.inf, "float32")
+        self.indices = np.zeros((neurons, 0), "int64")
+        self.images = np.zeros((neurons, 0, THUMBNAIL, THUMBNAIL, 3), "uint8")
+
+    def update(self, batch_responses: np.ndarray, batch_images: np.ndarray, first: int) -> None:
+        """Merge a batch: responses [B, neurons], images [B, 32, 32, 3], indices first..."""
+        kept = self.values.shape[1]
+        values = np.concatenate([self.values, batch_responses.T], axis=1)  # [neurons, kept + B]
+        order = np.argsort(-values, axis=1, kind="stable")[:, :self.k]
+        from_batch = order >= kept
+        in_batch = np.clip(order - kept, 0, len(batch_images) - 1)
+        in_kept = np.clip(order, 0, max(kept - 1, 0))
+        neuron = np.arange(len(order))[:, None]
+        self.values = np.take_along_axis(values, order, axis=1)
+        self.indices = np.where(from_batch, first + in_batch,
+                                self.indices[neuron, in_kept] if kept else 0)
+        batch_pixels = batch_images[in_batch]  # [neurons, k, 32, 32, 3]
+        if kept:
+            self.images = np.where(from_batch[..., None, None, None], batch_pixels,
+                                   self.images[neuron, in_kept])
+        else:
+            self.images = batch_pixels
+
+
+def stream(folder: Path, num_images: int, k: int = TOP_K, batch_size: int = 250,
+           data_dir=None, progress=None) -> tuple[dict[str, Population], np.ndarray]:
+    """({"area3/PN": Population, ...}, labels [images]) from one pass over the first
+    `num_images` CIFAR-10 test images through the export's SavedModel."""
+    check_num_images(num_images)
+    served = tf.saved_model.load(str(folder / SAVED_MODEL))
+    batches = data.load_split("test", data_dir).take(num_images).batch(batch_size)
+    kept, top, labels, seen = {}, {}, [], 0
+    for images, batch_labels in batches.as_numpy_iterator():
+        rates = served.activations(tf.constant(images, tf.float32))
+        for key, values in rates.items():
+            batch_responses = responses(values.numpy()).astype("float32")
+            kept.setdefault(key, []).append(batch_responses)
+            top.setdefault(key, TopImages(batch_responses.shape[1], k)).update(
+                batch_responses, images, seen)
+        labels.append(batch_labels)
+        seen += len(images)
+        if progress is not None:
+            progress(len(images))
+    populations = {}
+    for area in AREAS:
+        for cell_type in CELL_TYPES:
+            key = population_key(area, cell_type)
+            populations[key] = Population(area, cell_type, np.concatenate(kept[key]),
+                                          top[key].values, top[key].indices, top[key].images)
+    return populations, np.concatenate(labels).astype("int64")
+
+
+def explore(model_id_or_path, out, num_images: int = 10_000, k: int = TOP_K, data_dir=None,
+            mirror=None, progress=None, zoo_link: str | None = None) -> Path:
+    """Write the explorer site of one export to `out` (replacing it whole); return `out`."""
+    out = check_site_folder(out)
+    folder = resolve_export(model_id_or_path, mirror)
+    metadata = read_metadata(folder)
+    populations, labels = stream(folder, num_images, k, data_dir=data_dir, progress=progress)
+    with files.staging(out, "explore") as site:
+        site.chmod(0o755)
+        (site / SITE_MARKER).write_text("written by ei-zoo explore\n")
+        write_network(site, folder, metadata, populations, labels, zoo_link)
+        files.replace_folder(site, out)
+    return out
+
+
+def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
+                  labels: np.ndarray, zoo_link: str | None = None) -> None:
+    """The network's pages into `site`: index, model card, one page per population."""
+    drops = population_function(folder)
+    tables = {key: population.measures(labels) for key, population in populations.items()}
+    summaries = []
+    for key, population in populations.items():
+        table = tables[key]
+        _write_thumbnails(site / "images", population)
+        summary = _population_summary(population, table, drops.get(key))
+        summaries.append(summary)
+        (site / page_name(population.area, population.cell_type)).write_text(
+            _population_page(metadata, population, table, summary, labels))
+    summaries = pd.DataFrame(summaries)
+    figures = []
+    if (folder / LEARNING_CURVE).is_file():
+        shutil.copy(folder / LEARNING_CURVE, site / LEARNING_CURVE)
+        figures.append((LEARNING_CURVE, "Learning curve (training batches and the test split)"))
+    summary_figure(tables).savefig(site / "populations.png", dpi=90,
+                                                metadata={"Software": None})
+    figures.insert(0, ("populations.png", "Responses per population"))
+    card = (folder / MODEL_CARD).read_text() if (folder / MODEL_CARD).is_file() else ""
+    (site / CARD_PAGE).write_text(_page(f"{metadata['id']}: model card",
+                                        f"<pre class='card'>{html.escape(card)}</pre>",
+                                        back=(INDEX_PAGE, metadata["id"])))
+    (site / INDEX_PAGE).write_text(
+        _network_page(metadata, summaries, figures, len(labels), zoo_link))
+
+
+def population_function(folder: Path) -> dict[str, dict]:
+    """{"area3/PN": {"zero": drop, "mean": drop}} from the export's perturbation table,
+    or {} where `ei-zoo perturb --save` has not measured it."""
+    path = folder / PERTURBATION
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, dtype={"class": str})
+    overall = table[(table["class"] == "all") & (table["clamp"] != "none")]
+    result = {}
+    for row in overall.itertuples():
+        result.setdefault(population_key(row.area, row.cell_type), {})[row.clamp] = \
+            row.accuracy_drop
+    return result
+
+
+def _population_summary(population: Population, table: pd.DataFrame, drops) -> dict:
+    alive = table[~table["silent"]]
+    return {
+        "area": population.area, "cell_type": population.cell_type,
+        "page": page_name(population.area, population.cell_type),
+        "neurons": len(table), "silent": int(table["silent"].sum()),
+        "near_silent": int(table["near_silent"].sum()),
+        "mean_rate": float(table["mean_rate"].mean()),
+        "lifetime_sparseness": float(alive["lifetime_sparseness"].median())
+        if len(alive) else np.nan,
+        "class_variance_fraction": float(alive["class_variance_fraction"].median())
+        if len(alive) else np.nan,
+        "drop_zero": drops["zero"] if drops else np.nan,
+        "drop_mean": drops["mean"] if drops else np.nan,
+        "functional": functional(drops["mean"]) if drops else NOT_MEASURED,
+    }
+
+
+def summary_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Lifetime sparseness and skewness of the neurons of every population."""
+    figure = Figure(figsize=(9, 3.2), layout="constrained")
+    axes = figure.subplots(1, 2)
+    names = list(tables)
+    for axis, measure in zip(axes, ("lifetime_sparseness", "skewness")):
+        values = [tables[name][measure].dropna().to_numpy() for name in names]
+        axis.boxplot([value if len(value) else [np.nan] for value in values])
+        axis.set_xticks(range(1, len(names) + 1), names, rotation=45, fontsize=8)
+        axis.set_title(MEASURES[measure])
+    return figure
+
+
+def _write_thumbnails(folder: Path, population: Population) -> None:
+    """One strip of the top-k images per neuron: images/<area>_<type>_<neuron>.png."""
+    folder.mkdir(exist_ok=True)
+    for neuron, images in enumerate(population.top_images):
+        strip = np.concatenate(list(images), axis=1) if len(images) else np.zeros(
+            (THUMBNAIL, THUMBNAIL, 3), "uint8")
+        Image.fromarray(strip).save(folder / _thumbnail_name(population, neuron))
+
+
+def _thumbnail_name(population: Population, neuron: int) -> str:
+    return f"{population.area}_{population.cell_type}_{neuron:03d}.png"
+
+
+def _bars(values, labels=None, highlight=None, width=220, height=60) -> str:
+    """A small inline SVG bar chart (no script, no file)."""
+    values = np.nan_to_num(np.asarray(values, "float64"))
+    top = values.max() if len(values) and values.max() > 0 else 1.0
+    step = width / max(len(values), 1)
+    bars = []
+    for position, value in enumerate(values):
+        bar = height * value / top
+        title = f"{labels[position]}: {value:.3g}" if labels is not None else f"{value:.3g}"
+        colour = "#c0392b" if position == highlight else "#4a6fa5"
+        bars.append(f"<rect x='{position * step:.1f}' y='{height - bar:.1f}' "
+                    f"width='{max(step - 1, 1):.1f}' height='{bar:.1f}' fill='{colour}'>"
+                    f"<title>{html.escape(title)}</title></rect>")
+    return (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+            f"role='img'>{''.join(bars)}</svg>")
+
+
+def _number(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and np.isnan(value)) \
+        else f"{value:.3g}"
+
+
+def _attribute(value) -> str:
+    """A measure as the sort script reads it: a number, or empty where it is undefined."""
+    return "" if pd.isna(value) else repr(float(value))
+
+
+def _neuron_card(population: Population, row, labels: np.ndarray) -> str:
+    neuron = int(row.neuron)
+    values = population.responses[:, neuron]
+    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
+    bin_labels = [f"{low:.3g} to {high:.3g}" for low, high in zip(edges[:-1], edges[1:])]
+    class_means = [values[labels == label].mean() if (labels == label).any() else 0.0
+                   for label in range(len(CIFAR10_CLASSES))]
+    preferred = int(row.preferred_class)
+    attributes = " ".join(f"data-{name.replace('_', '-')}='{_attribute(getattr(row, name))}'"
+                          for name in MEASURES)
+    state = "silent" if row.silent else "near-silent" if row.near_silent else ""
+    tops = ", ".join(f"#{index} ({value:.3g})" for index, value
+                     in zip(population.top_indices[neuron], population.top_values[neuron]))
+    measures = "".join(f"<tr><th>{html.escape(label)}</th><td>{_number(getattr(row, name))}"
+                       f"</td></tr>" for name, label in MEASURES.items() if name != "neuron")
+    return f"""
+<article class="neuron {state}" {attributes}>
+  <h3>{population.cell_type} {neuron}{f' <span class="flag">{state}</span>' if state else ''}</h3>
+  <img class="top" src="images/{_thumbnail_name(population, neuron)}"
+       alt="top {len(population.top_indices[neuron])} test images" title="test images {tops}">
+  <div class="plots">
+    <figure>{_bars(counts, bin_labels)}
+      <figcaption>responses ({len(values):,} images)</figcaption></figure>
+    <figure>{_bars(class_means, CIFAR10_CLASSES, preferred if preferred >= 0 else None)}
+      <figcaption>mean response by class; preferred:
+        {CIFAR10_CLASSES[preferred] if preferred >= 0 else 'none'}</figcaption></figure>
+  </div>
+  <table class="measures">{measures}</table>
+</article>"""
+
+
+SORT_SCRIPT = """
+const select = document.getElementById('sort');
+const grid = document.getElementById('neurons');
+function sortCards() {
+  const key = select.value;
+  const descending = key !== 'neuron';
+  const cards = Array.from(grid.children);
+  cards.sort((a, b) => {
+    const x = parseFloat(a.dataset[key]), y = parseFloat(b.dataset[key]);
+    const missing = (isNaN(x) ? 1 : 0) - (isNaN(y) ? 1 : 0);
+    if (missing) return missing;
+    return descending ? y - x : x - y;
+  });
+  cards.forEach(card => grid.appendChild(card));
+}
+select.addEventListener('change', sortCards);
+"""
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+nav a { margin-right: 1em; }
+table { border-collapse: collapse; }
+td, th { padding: 0.2em 0.6em; text-align: left; border-bottom: 1px solid #ddd; }
+#neurons { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr));
+           gap: 1em; }
+.neuron { border: 1px solid #ccc; border-radius: 6px; padding: 0.6em; }
+.neuron.silent, .neuron.near-silent { background: #f3f3f3; }
+.neuron h3 { margin: 0 0 0.4em 0; font-size: 1em; }
+.flag { color: #a33; font-weight: normal; font-size: 0.85em; }
+img.top { width: 100%; image-rendering: pixelated; }
+.plots figure { margin: 0.3em 0; }
+figcaption { font-size: 0.8em; color: #555; }
+.measures { font-size: 0.85em; }
+pre.card { white-space: pre-wrap; }
+"""
+
+
+def _page(title: str, body: str, back: tuple[str, str] | None = None, script: str = "") -> str:
+    nav = f"<nav><a href='{back[0]}'>&larr; {html.escape(back[1])}</a></nav>" if back else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head>
+<body>{nav}<h1>{html.escape(title)}</h1>
+{body}
+{f'<script>{script}</script>' if script else ''}
+</body></html>
+"""
+
+
+def _population_page(metadata: dict, population: Population, table: pd.DataFrame,
+                     summary: dict, labels: np.ndarray) -> str:
+    options = "".join(f"<option value='{_dataset_key(name)}'>{html.escape(label)}</option>"
+                      for name, label in MEASURES.items())
+    function = (f"Clamping it to zero costs {100 * summary['drop_zero']:.2f} points of test "
+                f"accuracy, to each neuron's mean rate {100 * summary['drop_mean']:.2f} points: "
+                f"functional: <b>{summary['functional']}</b> (criterion: the mean clamp costs "
+                f"more than {100 * FUNCTIONAL_DROP:.0f} point)"
+                if summary["functional"] != NOT_MEASURED
+                else "functional role not measured (run `ei-zoo perturb ID --save`)")
+    cards = "".join(_neuron_card(population, row, labels) for row in table.itertuples())
+    body = f"""
+<p>{summary['neurons']} neurons ({summary['silent']} silent, {summary['near_silent']} near-silent:
+responding to fewer than 1% of the images), over {len(labels):,} CIFAR-10 test images.
+A response is the rate at the last step, averaged over positions. {function}.</p>
+<p><label>Sort by <select id="sort">{options}</select></label></p>
+<section id="neurons">{cards}</section>"""
+    return _page(f"{metadata['id']}: {population.area} {population.cell_type}", body,
+                 back=(INDEX_PAGE, metadata["id"]), script=SORT_SCRIPT)
+
+
+def _dataset_key(name: str) -> str:
+    """`data-class-variance-fraction` is `dataset.classVarianceFraction` in the page."""
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def _network_page(metadata: dict, summaries: pd.DataFrame, figures, num_images: int,
+                  zoo_link: str | None) -> str:
+    rows = "".join(
+        f"<tr><td><a href='{row.page}'>{row.area} {row.cell_type}</a></td><td>{row.neurons}</td>"
+        f"<td>{row.silent}</td><td>{row.near_silent}</td><td>{_number(row.mean_rate)}</td>"
+        f"<td>{_number(row.lifetime_sparseness)}</td><td>{_number(row.class_variance_fraction)}"
+        f"</td><td>{_number(100 * row.drop_mean)}</td><td>{row.functional}</td></tr>"
+        for row in summaries.itertuples())
+    accuracy = metadata.get("test_accuracy")
+    facts = (f"variant <b>{html.escape(str(metadata.get('variant')))}</b>, seed "
+             f"{metadata.get('seed')}, recipe {metadata.get('recipe_version', 1)}, test accuracy "
+             f"{'—' if accuracy is None else f'{100 * accuracy:.2f}%'}")
+    pictures = "".join(f"<figure><img src='{name}' alt='{html.escape(caption)}'>"
+                       f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                       for name, caption in figures)
+    body = f"""
+<p>{facts}. <a href='{CARD_PAGE}'>Model card</a>.</p>
+<h2>Populations</h2>
+<table><tr><th>population</th><th>neurons</th><th>silent</th><th>near-silent</th>
+<th>mean rate</th><th>lifetime sparseness (median)</th><th>class variance fraction (median)</th>
+<th>mean-clamp accuracy drop (points)</th><th>functional</th></tr>{rows}</table>
+<p>Measured on the first {num_images:,} CIFAR-10 test images.</p>
+<h2>Figures</h2>{pictures}"""
+    return _page(metadata["id"], body, back=(zoo_link, "all networks") if zoo_link else None)
+
+
+def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_dir=None,
+                progress=None) -> Path:
+    """Every export of `exported`: an overview page and each network's pages in
+    `out/<model id>/`; `progress(model_id)` is called before each network."""
+    folders = export_folders(exported)
+    if not folders:
+        raise FileNotFoundError(f"No exports in {exported}; pass --exported with a folder of "
+                                "exports (e.g. ./exported).")
+    check_num_images(num_images)
+    out = check_site_folder(out)
+    rows = []
+    with files.staging(out, "explore") as site:
+        site.chmod(0o755)
+        (site / SITE_MARKER).write_text("written by ei-zoo explore\n")
+        for folder in folders:
+            metadata = read_metadata(folder)
+            if progress is not None:
+                progress(metadata["id"])
+            populations, labels = stream(folder, num_images, k, data_dir=data_dir)
+            network = site / metadata["id"]
+            network.mkdir()
+            write_network(network, folder, metadata, populations, labels,
+                          zoo_link=f"../{INDEX_PAGE}")
+            rows.append(_zoo_row(metadata, population_function(folder)))
+        (site / INDEX_PAGE).write_text(_zoo_page(rows, num_images))
+        files.replace_folder(site, out)
+    return out
+
+
+def _zoo_row(metadata: dict, drops_by_population: dict) -> str:
+    silent = metadata.get("silent_units", {})
+    silent_names = [f"{area} {cell_type} ({count})" for area, counts in silent.items()
+                    for cell_type, count in counts.items() if count]
+    idle = ([key.replace("/", " ") for key, drops in drops_by_population.items()
+             if functional(drops["mean"]) == "no"] if drops_by_population else [NOT_MEASURED])
+    accuracy = metadata.get("test_accuracy")
+    identifier = metadata["id"]
+    return (f"<tr><td><a href='{identifier}/{INDEX_PAGE}'>{identifier}</a></td>"
+            f"<td>{html.escape(str(metadata.get('variant')))}</td><td>{metadata.get('seed')}</td>"
+            f"<td>{metadata.get('recipe_version', 1)}</td>"
+            f"<td>{'—' if accuracy is None else f'{100 * accuracy:.2f}%'}</td>"
+            f"<td>{', '.join(silent_names) or 'none'}</td><td>{', '.join(idle) or 'none'}</td>"
+            f"<td><a href='{identifier}/{CARD_PAGE}'>card</a></td></tr>")
+
+
+def _zoo_page(rows: list[str], num_images: int) -> str:
+    body = f"""
+<table><tr><th>model</th><th>variant</th><th>seed</th><th>recipe</th><th>test accuracy</th>
+<th>silent neurons</th><th>non-functional populations (mean clamp costs &le;
+{100 * FUNCTIONAL_DROP:.0f} point)</th><th>model card</th></tr>{''.join(rows)}</table>
+<p>Each network's pages: measured on the first {num_images:,} CIFAR-10 test images.</p>"""
+    return _page("ei_zoo: every network", body)

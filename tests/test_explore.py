@@ -1,0 +1,196 @@
+"""The neuron explorer (issue 22): its streamed top-k, its pages, and the site in a real
+browser (Debian's chromium; `.ci/run` installs it, so in CI this never skips)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ei_zoo.analysis.explore import (
+    INDEX_PAGE,
+    SITE_MARKER,
+    TopImages,
+    check_site_folder,
+    explore,
+    explore_zoo,
+    page_name,
+)
+from ei_zoo.bundle import AREAS, CELL_TYPES, read_metadata
+from ei_zoo.cli import main as cli_main
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+IMAGES = 300
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.lists(st.integers(1, 7), min_size=1, max_size=5),
+       st.integers(0, 2**16))
+def test_top_images_streamed_batch_by_batch_equal_the_top_of_all_images(k, batches, seed):
+    rng = np.random.default_rng(seed)
+    neurons = 3
+    total = sum(batches)
+    responses = rng.integers(0, 4, (total, neurons)).astype("float32")  # ties, on purpose
+    images = rng.integers(0, 256, (total, 32, 32, 3), dtype=np.uint8)
+    top = TopImages(neurons, k)
+    first = 0
+    for size in batches:
+        top.update(responses[first:first + size], images[first:first + size], first)
+        first += size
+    order = np.argsort(-responses.T, axis=1, kind="stable")[:, :k]  # earlier image wins a tie
+    np.testing.assert_array_equal(top.indices, order)
+    np.testing.assert_array_equal(top.values, np.take_along_axis(responses.T, order, axis=1))
+    np.testing.assert_array_equal(top.images, images[order])
+
+
+@pytest.fixture(scope="module")
+def site(tiny_export, cifar_dir, tmp_path_factory):
+    """The explorer of the tiny export on the first test images, written by the CLI."""
+    out = tmp_path_factory.mktemp("explorer") / "standard-s0"
+    assert cli_main(["explore", str(tiny_export), "--images", str(IMAGES), "--top", "4",
+                     "--data-dir", cifar_dir, "--out", str(out)]) == 0
+    return out
+
+
+def _sizes(export):
+    cell_types = read_metadata(export)["cell_types"]
+    return {(area, cell_type): cell_types[area][cell_type]["channels"]
+            for area in AREAS for cell_type in CELL_TYPES}
+
+
+def test_explore_writes_a_page_per_population_and_a_strip_per_neuron(site, tiny_export):
+    assert (site / SITE_MARKER).is_file() and (site / INDEX_PAGE).is_file()
+    index = (site / INDEX_PAGE).read_text()
+    for (area, cell_type), size in _sizes(tiny_export).items():
+        assert f"href='{page_name(area, cell_type)}'" in index
+        page = (site / page_name(area, cell_type)).read_text()
+        assert page.count("<article class=\"neuron") == size
+        strips = sorted((site / "images").glob(f"{area}_{cell_type}_*.png"))
+        assert len(strips) == size
+    assert "populations.png" in index and (site / "populations.png").is_file()
+    assert not [path for path in site.parent.iterdir() if path.name.startswith(".")]
+
+
+def test_explore_refuses_to_replace_a_folder_that_is_not_a_site(tiny_export, tmp_path, capsys):
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("work")
+    with pytest.raises(ValueError, match="not an explorer site"):
+        check_site_folder(mine)
+    assert cli_main(["explore", str(tiny_export), "--out", str(mine)]) == 2
+    assert "not an explorer site" in capsys.readouterr().err
+    assert (mine / "chapter1.tex").read_text() == "work"
+    assert cli_main(["explore", "--out", str(tmp_path / "x")]) == 2
+    assert cli_main(["explore", str(tiny_export), "--zoo", "--out", str(tmp_path / "x")]) == 2
+    assert "or pass --zoo" in capsys.readouterr().err
+
+
+def test_explore_replaces_its_own_earlier_site(site, tiny_export, cifar_dir, tmp_path):
+    again = tmp_path / "site"
+    shutil.copytree(site, again)
+    (again / "stale.html").write_text("from an earlier run")
+    explore(tiny_export, again, num_images=50, k=2, data_dir=cifar_dir)
+    assert not (again / "stale.html").exists()
+    assert "first 50 CIFAR-10 test images" in (again / INDEX_PAGE).read_text()
+
+
+@pytest.fixture(scope="module")
+def zoo_site(tiny_export, cifar_dir, tmp_path_factory):
+    exported = tmp_path_factory.mktemp("zoo_exports")
+    shutil.copytree(tiny_export, exported / "standard-s0")
+    return explore_zoo(exported, tmp_path_factory.mktemp("zoo_site") / "zoo", num_images=100,
+                       k=2, data_dir=cifar_dir)
+
+
+def test_explore_zoo_links_every_export_to_its_pages_and_card(zoo_site):
+    overview = (zoo_site / INDEX_PAGE).read_text()
+    assert "href='standard-s0/index.html'" in overview
+    assert "href='standard-s0/model_card.html'" in overview
+    assert "href='../index.html'" in (zoo_site / "standard-s0" / INDEX_PAGE).read_text()
+
+
+# --- In a real browser -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium, driven by Playwright (which fetches no browser of its own).
+
+    Skipped where chromium or Playwright is missing, except under
+    EI_ZOO_REQUIRE_BROWSER=1, which `.ci/run` sets after installing both.
+    """
+    required = os.environ.get("EI_ZOO_REQUIRE_BROWSER") == "1"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            pytest.fail("playwright is not installed (the test extra has it)")
+        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).is_file():
+        if required:
+            pytest.fail(f"no chromium at {CHROMIUM}; .ci/run installs Debian's package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _open(browser, path: Path):
+    """The page at `path` from file://, and the console errors and failed requests seen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    page.on("console", lambda message: problems.append(f"console: {message.text}")
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"script: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, problems
+
+
+def _broken_images(page) -> list[str]:
+    return page.eval_on_selector_all(
+        "img", "images => images.filter(i => !i.complete || i.naturalWidth === 0)"
+               ".map(i => i.getAttribute('src'))")
+
+
+def test_every_page_loads_whole_in_chromium_and_the_cards_sort(site, zoo_site, tiny_export,
+                                                               browser, tmp_path):
+    page, problems = _open(browser, site / INDEX_PAGE)
+    assert _broken_images(page) == [] and problems == []
+    page.close()
+    changed = []
+    for (area, cell_type), size in _sizes(tiny_export).items():
+        page, problems = _open(browser, site / page_name(area, cell_type))
+        assert page.locator("article.neuron").count() == size
+        assert _broken_images(page) == []
+        before = page.eval_on_selector_all("article.neuron",
+                                           "cards => cards.map(c => c.dataset.neuron)")
+        page.select_option("#sort", "lifetimeSparseness")
+        values = page.eval_on_selector_all(
+            "article.neuron", "cards => cards.map(c => c.dataset.lifetimeSparseness)")
+        numbers = [float(value) for value in values if value]
+        assert numbers == sorted(numbers, reverse=True)
+        assert all(values[:len(numbers)]), "undefined measures sort last"
+        after = page.eval_on_selector_all("article.neuron",
+                                          "cards => cards.map(c => c.dataset.neuron)")
+        changed.append(after != before)
+        page.select_option("#sort", "neuron")
+        assert page.eval_on_selector_all("article.neuron",
+                                         "cards => cards.map(c => c.dataset.neuron)") == before
+        if (area, cell_type) == ("area4", "OG"):
+            page.screenshot(path=str(tmp_path / "population.png"))
+        assert problems == [], problems
+        page.close()
+    assert any(changed), "sorting by lifetime sparseness left every page in neuron order"
+    assert (tmp_path / "population.png").stat().st_size > 10_000
+
+    page, problems = _open(browser, zoo_site / INDEX_PAGE)
+    page.click("text=standard-s0")
+    page.wait_for_load_state("load")
+    assert page.url.endswith("standard-s0/index.html")
+    assert _broken_images(page) == [] and problems == []
+    page.close()
