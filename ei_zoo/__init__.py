@@ -6,25 +6,17 @@ modules (`config`, `variants`, `bundle`): Keras, and with it the backend
 (TensorFlow by default), loads when a name that needs it is first used. So
 `ei-zoo --help`, `variants`, `list` and `info` start in a fraction of a
 second, and the package imports where TensorFlow is not installed.
+
+Importing it changes no environment variable: the `ei-zoo` program quiets
+TensorFlow's C++ log for itself (`ei_zoo.cli.console`), and a relative
+`$TFDS_DATA_DIR` is resolved where it is read (`ei_zoo.data.resolve_data_dir`).
 """
 
-import os
-
-
-# TensorFlow's C++ start-up notices (oneDNN, CPU features) would bury the CLI's
-# output; set before TensorFlow is first imported, and a user's own value wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# A relative TFDS_DATA_DIR is resolved once, against the folder the user started
-# in, so that processes started elsewhere (benchmarks, workers) find the same data.
-if os.environ.get("TFDS_DATA_DIR"):
-    os.environ["TFDS_DATA_DIR"] = os.path.abspath(os.environ["TFDS_DATA_DIR"])
-
-from ei_zoo.bundle import read_metadata, verify_export  # noqa: E402
-from ei_zoo.optional import quietly_import  # noqa: E402
-from ei_zoo.version import __version__  # noqa: E402,F401
-from ei_zoo.config import NetworkConfig  # noqa: E402
-from ei_zoo.variants import get_config, list_variants  # noqa: E402
+from ei_zoo.bundle import read_metadata, verify_export
+from ei_zoo.config import NetworkConfig
+from ei_zoo.optional import quietly_import
+from ei_zoo.variants import get_config, list_variants
+from ei_zoo.version import __version__  # noqa: F401
 
 _LAZY = {
     "ConvArea": "ei_zoo.layers",

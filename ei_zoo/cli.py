@@ -532,6 +532,9 @@ def console() -> None:
     removes its unfinished staging folders and exits with 130, without
     teardown; everything the zoo writes survives a kill (`ei_zoo.files`).
     """
+    # TensorFlow's C++ log (oneDNN, CPU features, tf.data notices) would bury the
+    # program's output; set before TensorFlow is imported, and a user's own value wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args()
 
     def interrupted(signum, frame):

@@ -183,7 +183,7 @@ class NetworkConfig:
         readout = (self.principal + 1) * self.num_classes
         return area1 + area2 + area3 + area4 + readout
 
-    def replace(self, **changes) -> "NetworkConfig":
+    def replace(self, **changes) -> NetworkConfig:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ValueError(
@@ -199,7 +199,7 @@ class NetworkConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict) -> "NetworkConfig":
+    def from_dict(cls, values: dict) -> NetworkConfig:
         if not isinstance(values, dict):
             raise ValueError(
                 f"A NetworkConfig must be a JSON object, got {type(values).__name__}."
@@ -222,7 +222,7 @@ class NetworkConfig:
         return text
 
     @classmethod
-    def from_json(cls, text_or_path: str | Path) -> "NetworkConfig":
+    def from_json(cls, text_or_path: str | Path) -> NetworkConfig:
         text = str(text_or_path)
         if isinstance(text_or_path, Path) or not text.lstrip().startswith(("{", "[")):
             path = Path(text_or_path)

@@ -36,10 +36,11 @@ def _host_reachable(address, timeout=3.0) -> bool:
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> str | None:
-    """The TFDS data dir to use: `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's default."""
-    if data_dir is not None:
-        return os.fspath(data_dir)
-    return os.environ.get("TFDS_DATA_DIR") or None
+    """The TFDS data dir to use, absolute: `data_dir`, else `$TFDS_DATA_DIR`, else None
+    (TFDS's default). A relative path is taken from the current folder, so a process
+    that hands it to another, started elsewhere, hands over the same data."""
+    chosen = os.fspath(data_dir) if data_dir is not None else os.environ.get("TFDS_DATA_DIR")
+    return os.path.abspath(chosen) if chosen else None
 
 
 def load_split(split: str, data_dir=None, download: bool = True) -> tf.data.Dataset:

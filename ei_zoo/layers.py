@@ -38,7 +38,8 @@ def apply_sign(kernel, sign):
 
 
 def weight_initializer(fan_in: int, signed: bool, gain: float = 6.0, signed_scale: float = 1.0):
-    """Uniform init with variance gain/(3 fan_in): He for ReLU targets (6), LeCun for sigmoid gates (3).
+    """Uniform init with variance gain/(3 fan_in): He for ReLU targets (gain 6), LeCun for
+    sigmoid gates (gain 3).
 
     Signed weights are magnitudes drawn from [0, signed_scale * limit]. Unlike
     a zero-mean init, non-negative weights on non-negative rates give every

@@ -45,6 +45,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+
 from ei_zoo import data, export, files
 from ei_zoo.bundle import HISTORY, is_export, model_id, read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
@@ -160,7 +161,7 @@ class TrainingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainingConfig":
+    def from_dict(cls, values: dict) -> TrainingConfig:
         if not isinstance(values, dict):
             raise ValueError(
                 f"A TrainingConfig must be a JSON object, got {type(values).__name__}.")

@@ -11,7 +11,7 @@ with `--overwrite`, and refused, before any training, without it.
     python recipes/paper_zoo.py                # the whole sweep, 30 epochs each
     python recipes/paper_zoo.py --shard 0/4    # a quarter of it (split across machines)
     python recipes/paper_zoo.py --table        # the README's zoo table, from the exports
-    python recipes/paper_zoo.py --verify       # each export's accuracy, re-measured from its SavedModel
+    python recipes/paper_zoo.py --verify       # each export's accuracy, from its SavedModel
     python recipes/paper_zoo.py --only standard-s1 inh_pn-s1
     python recipes/paper_zoo.py --study --dry-run   # the design-sensitivity study instead
 

@@ -47,7 +47,8 @@ def main(argv=None):
                 results["no_dale"]["test_accuracy"] - result["test_accuracy"], 4)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({v: (r["test_accuracy"], r.get("gap_to_no_dale")) for v, r in results.items()}))
+    print(json.dumps({variant: (result["test_accuracy"], result.get("gap_to_no_dale"))
+                      for variant, result in results.items()}))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests start child processes in temporary folders: they get the README's relative
+# TFDS_DATA_DIR as the absolute path it names here (ei_zoo itself changes no variable).
+if os.environ.get("TFDS_DATA_DIR"):
+    os.environ["TFDS_DATA_DIR"] = os.path.abspath(os.environ["TFDS_DATA_DIR"])
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "tensorflow_datasets"
 
@@ -24,7 +28,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "tensorflow_datas
 def _real_data_dir():
     for candidate in (os.environ.get("TFDS_DATA_DIR"), SHARED_DATA):
         if candidate and (Path(candidate) / "cifar10").is_dir():
-            return str(candidate)
+            return os.path.abspath(candidate)  # child processes may start in other folders
     return None
 
 
@@ -123,3 +127,18 @@ def serve_folder(folder):
         server.release.set()
         server.shutdown()
         server.server_close()
+
+
+def outgoing_by_cell_type(weights):
+    """Effective weights by the cell type they leave: SPEC section 2's table of outgoing weights.
+
+    PN: its kernels onto g, f, IG and OG in both areas, area-3 PN -> area 4 (the
+    W_x kernels of area 4) and area-4 PN -> readout. IG: onto i. OG: onto o.
+    The area-2 -> area-3 kernel (`area3/input`) has no cell type and is left out.
+    """
+    groups = {"PN": [weights["area4/input"], weights["readout"]], "IG": [], "OG": []}
+    for area in ("area3", "area4"):
+        groups["PN"] += [weights[f"{area}/PN->{target}"] for target in ("g", "f", "IG", "OG")]
+        groups["IG"].append(weights[f"{area}/IG->i"])
+        groups["OG"].append(weights[f"{area}/OG->o"])
+    return {cell_type: np.concatenate([w.ravel() for w in ws]) for cell_type, ws in groups.items()}

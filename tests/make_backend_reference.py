@@ -66,8 +66,9 @@ def images_sha256(images: np.ndarray) -> str:
 
 def outputs(model, images: np.ndarray) -> dict[str, np.ndarray]:
     """Logits, position-averaged rates of every image and full rates of the first one."""
-    import ei_zoo
     from keras import ops
+
+    import ei_zoo
 
     values = {"logits": ops.convert_to_numpy(model(images, training=False))}
     for key, rates in ei_zoo.activation_model(model)(images, training=False).items():

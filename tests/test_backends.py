@@ -24,9 +24,6 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-
-import ei_zoo
-from ei_zoo.bundle import KERAS_MODEL, sha256_file
 from make_backend_reference import (
     COMMAND,
     MODEL,
@@ -35,6 +32,9 @@ from make_backend_reference import (
     outputs,
     reference_images,
 )
+
+import ei_zoo
+from ei_zoo.bundle import KERAS_MODEL, sha256_file
 
 BACKEND = keras.backend.backend()
 FLOAT32_TOLERANCE = 1e-4  # absolute; measured: 1.5e-5 (JAX, PyTorch against TensorFlow)

@@ -6,17 +6,9 @@ import pytest
 
 import ei_zoo
 
+from conftest import outgoing_by_cell_type
+
 SIGNED_VARIANTS = [name for name in ei_zoo.list_variants() if name != "no_dale"]
-
-
-def outgoing_by_cell_type(weights):
-    """Effective weights grouped by the cell type they leave (SPEC section 2)."""
-    groups = {"PN": [weights["area4/input"], weights["readout"]], "IG": [], "OG": []}
-    for area in ("area3", "area4"):
-        groups["PN"] += [weights[f"{area}/PN->{t}"] for t in ("g", "f", "IG", "OG")]
-        groups["IG"].append(weights[f"{area}/IG->i"])
-        groups["OG"].append(weights[f"{area}/OG->o"])
-    return {cell_type: np.concatenate([w.ravel() for w in ws]) for cell_type, ws in groups.items()}
 
 
 def train_hard(name, steps=3, learning_rate=1.0):

@@ -39,7 +39,8 @@ def test_augmentation_crops_and_flips():
                 window = padded[top:top + 32, left:left + 32]
                 if np.array_equal(out, window) or np.array_equal(out, window[:, ::-1]):
                     found = True
-                    seen_flip |= np.array_equal(out, window[:, ::-1]) and not np.array_equal(out, window)
+                    flipped = np.array_equal(out, window[:, ::-1])
+                    seen_flip |= flipped and not np.array_equal(out, window)
                     seen_shift |= (top, left) != (4, 4)
         assert found, f"seed {seed}: output is not a crop of the padded image"
     assert seen_flip and seen_shift

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 import ei_zoo
-from conftest import serve_folder
 from ei_zoo import bundle, zoo
 from ei_zoo.cli import main as cli_main
 from ei_zoo.export import write_model_card
+
+from conftest import serve_folder
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard")
@@ -38,10 +39,14 @@ def test_ci_runs_the_readme_test_command_as_written():
     assert "export TFDS_DATA_DIR" not in ci  # CI may not make the README's path absolute
 
 
-def test_a_relative_data_dir_is_resolved_at_start_up(tmp_path):
-    """Processes started in other folders (benchmarks, workers) see the same data dir."""
+def test_a_relative_data_dir_is_resolved_where_it_is_read_and_import_changes_no_variable(
+        tmp_path):
+    """The README's relative TFDS_DATA_DIR names the same folder however it is handed on;
+    importing ei_zoo leaves the environment as it was."""
     (tmp_path / "data").mkdir()
-    code = "import os, ei_zoo; print(os.environ['TFDS_DATA_DIR'])"
+    code = ("import os; before = dict(os.environ); import ei_zoo, ei_zoo.data; "
+            "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items()); "
+            "print(ei_zoo.data.resolve_data_dir())")
     result = _run([sys.executable, "-c", code], tmp_path, {"TFDS_DATA_DIR": "data"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(tmp_path / "data")

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 import ei_zoo
-from conftest import TINY
 from ei_zoo import analysis, perturbation
 from ei_zoo.analysis.function import labelled_test_images, perturb
 from ei_zoo.analysis.measure import NOT_MEASURED, measure, summarize, thresholds_of
@@ -16,6 +15,8 @@ from ei_zoo.bundle import CLASS_TUNING, PERTURBATION, read_metadata, verify_expo
 from ei_zoo.cli import main as cli_main
 from ei_zoo.export import write_tables
 from ei_zoo.models import activation_model, clamped
+
+from conftest import TINY
 
 
 @pytest.fixture

@@ -16,22 +16,9 @@ from hypothesis import strategies as st
 
 import ei_zoo
 
+from conftest import outgoing_by_cell_type
+
 channels = st.integers(1, 6)
-
-
-def outgoing(weights):
-    """Effective weights by the cell type they leave: SPEC section 2's table of outgoing weights.
-
-    PN: its kernels onto g, f, IG and OG in both areas, area-3 PN -> area 4 (the
-    W_x kernels of area 4) and area-4 PN -> readout. IG: onto i. OG: onto o.
-    The area-2 -> area-3 kernel (`area3/input`) has no cell type and is left out.
-    """
-    groups = {"PN": [weights["area4/input"], weights["readout"]], "IG": [], "OG": []}
-    for area in ("area3", "area4"):
-        groups["PN"] += [weights[f"{area}/PN->{target}"] for target in ("g", "f", "IG", "OG")]
-        groups["IG"].append(weights[f"{area}/IG->i"])
-        groups["OG"].append(weights[f"{area}/OG->o"])
-    return {cell_type: np.concatenate([w.ravel() for w in ws]) for cell_type, ws in groups.items()}
 
 
 # T = 1 leaves the recurrent kernels without a gradient (h = 0 at the only step).
@@ -70,7 +57,7 @@ def test_sign_rules_and_rates_hold_after_training(dale, principal, input_gating,
     assert any(not np.array_equal(before[key], after[key]) for key in after), "no step was taken"
 
     signs = ei_zoo.get_config("standard").replace(dale=dale).signs
-    for cell_type, values in outgoing(after).items():
+    for cell_type, values in outgoing_by_cell_type(after).items():
         assert np.isfinite(values).all(), f"{cell_type}: non-finite weight"
         if signs[cell_type] == 1:
             assert values.min() >= 0, f"{dale}: a {cell_type} weight turned negative"

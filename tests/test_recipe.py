@@ -17,8 +17,8 @@ import pytest
 
 import ei_zoo
 from ei_zoo import data, study, training
-from ei_zoo.cli import main as cli_main
 from ei_zoo.bundle import read_metadata, verify_export
+from ei_zoo.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes"))
@@ -195,7 +195,8 @@ def test_paper_zoo_verify_remeasures_each_savedmodel(tiny_export, cifar_dir, tmp
     assert paper_zoo.main(["--verify", "--out", str(tmp_path),
                            "--data-dir", str(tmp_path / "no_data")]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("paper_zoo.py: error: CIFAR-10 is not prepared") and "Traceback" not in error
+    assert error.startswith("paper_zoo.py: error: CIFAR-10 is not prepared")
+    assert "Traceback" not in error
     # With the floor met, the whole test set compares against the metadata's figure.
     monkeypatch.setattr(paper_zoo, "ZOO_MIN_ACCURACY", 0.0)
     first_300 = data.test_dataset(100, data_dir=cifar_dir, limit=300)

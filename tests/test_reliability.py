@@ -30,12 +30,13 @@ import ei_zoo
 import ei_zoo.export
 import ei_zoo.zoo as zoo
 from ei_zoo import analysis, data, files, training
+from ei_zoo.bundle import read_metadata, sha256_file, verify_export
 from ei_zoo.cli import main as cli_main
 from ei_zoo.config import NetworkConfig
-from ei_zoo.bundle import read_metadata, sha256_file, verify_export
 from ei_zoo.export import export_model
 from ei_zoo.files import staging_folder
 from ei_zoo.models import check_images
+
 from conftest import serve_folder
 
 REPO = Path(__file__).resolve().parents[1]

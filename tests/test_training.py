@@ -3,7 +3,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY
 from ei_zoo import data
 from ei_zoo.models import build_model
 from ei_zoo.training import (
@@ -13,6 +12,8 @@ from ei_zoo.training import (
     prepare_model,
     silent_units,
 )
+
+from conftest import TINY
 
 
 def test_one_epoch_on_real_images_lowers_the_loss(cifar_dir):

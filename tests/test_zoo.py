@@ -10,8 +10,9 @@ import pytest
 
 import ei_zoo.zoo as zoo
 from ei_zoo import index
-from conftest import serve_folder
 from ei_zoo.bundle import sha256_file, verify_export
+
+from conftest import serve_folder
 
 
 @pytest.fixture
