@@ -67,8 +67,7 @@ def make_export(folder: Path, mode: str) -> Path:
     """Export an untrained `standard` (mixed_bfloat16, as the zoo trains): weights do not
     change the speed."""
     from ei_zoo.export import export_model
-    from ei_zoo.models import build_model
-    from ei_zoo.training import dtype_policy
+    from ei_zoo.models import build_model, dtype_policy
 
     with dtype_policy("mixed_bfloat16"):
         model = build_model("standard", **common.network_overrides(mode))

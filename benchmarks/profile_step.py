@@ -89,7 +89,8 @@ def profile(precision: str, mode: str) -> dict:
     import tensorflow as tf
 
     from ei_zoo.models import resolve_config
-    from ei_zoo.training import TrainingConfig, prepare_model
+    from ei_zoo.training import TrainingConfig
+    from ei_zoo.training.fit import prepare_model
 
     sizes = common.SIZES[mode]
     network = resolve_config("standard", **common.network_overrides(mode))

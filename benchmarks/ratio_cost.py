@@ -25,7 +25,8 @@ def step_seconds(variant: str, mode: str) -> float:
     import keras
 
     from ei_zoo.models import resolve_config
-    from ei_zoo.training import TrainingConfig, prepare_model
+    from ei_zoo.training import TrainingConfig
+    from ei_zoo.training.fit import prepare_model
 
     sizes = common.SIZES[mode]
     keras.backend.clear_session()  # one variant's graphs and weights at a time

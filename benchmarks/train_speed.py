@@ -24,7 +24,7 @@ import common
 def build_reference(config):
     """`build_model`'s network with `keras.layers.ConvLSTM2D` as areas 3 and 4.
 
-    Build it under the dtype policy to compare (`ei_zoo.training.dtype_policy`).
+    Build it under the dtype policy to compare (`ei_zoo.models.dtype_policy`).
     The filters equal the E/I areas' PN channels (64), so both networks pass
     the same number of channels from area to area.
     """
@@ -47,10 +47,10 @@ def build_reference(config):
 
 
 def compile_like_prepare_model(model, training):
-    """The optimizer, loss and metrics `ei_zoo.training.prepare_model` compiles with."""
+    """The optimizer, loss and metrics `ei_zoo.training.fit.prepare_model` compiles with."""
     import keras
 
-    from ei_zoo.training import make_optimizer
+    from ei_zoo.training.fit import make_optimizer
 
     model.compile(
         optimizer=make_optimizer(training),
@@ -100,8 +100,9 @@ def compare(precision: str, mode: str) -> dict:
     """Images/s of `standard` and of the ConvLSTM2D reference under one precision."""
     import keras
 
-    from ei_zoo.models import multiply_accumulates, resolve_config
-    from ei_zoo.training import TrainingConfig, dtype_policy, prepare_model
+    from ei_zoo.models import dtype_policy, multiply_accumulates, resolve_config
+    from ei_zoo.training import TrainingConfig
+    from ei_zoo.training.fit import prepare_model
 
     sizes = common.SIZES[mode]
     batch = sizes["batch"]

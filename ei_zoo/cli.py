@@ -31,27 +31,13 @@ from pathlib import Path
 
 from ei_zoo import files
 from ei_zoo.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
+from ei_zoo.errors import USER_ERRORS
 from ei_zoo.optional import quietly_import
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
+from ei_zoo.training.settings import (
+    add_arguments,
+    config_from_arguments,
+    positive_int,
+)
 
 
 def _command_variants(args):
@@ -70,21 +56,11 @@ def _command_variants(args):
     print(pd.DataFrame(rows).to_string(index=False))
 
 
-def training_config_from_args(args):
-    from ei_zoo.training import TrainingConfig
-
-    values = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-              "precision": args.precision, "limit": args.limit}
-    if args.learning_rate is not None:
-        values["learning_rate"] = args.learning_rate
-    return TrainingConfig(**values)
-
-
 def _command_train(args):
     from ei_zoo.progress import keras_verbose
-    from ei_zoo.training import train_and_export
+    from ei_zoo.training.recipe import train_and_export
 
-    config = training_config_from_args(args)
+    config = config_from_arguments(args)
     with contextlib.redirect_stdout(sys.stderr):  # Keras's bars and notes are progress
         path = train_and_export(
             args.variant, config, out=args.out, work_dir=args.work_dir, data_dir=args.data_dir,
@@ -97,7 +73,7 @@ def _command_train(args):
 
 def _command_export(args):
     from ei_zoo.progress import keras_verbose
-    from ei_zoo.training import export_run
+    from ei_zoo.training.recipe import export_run
 
     with contextlib.redirect_stdout(sys.stderr):
         path = export_run(args.run_dir, out=args.out, data_dir=args.data_dir,
@@ -293,7 +269,7 @@ def _command_pack(args):
 
 def _test_images(text):
     """--images: at least 1 and at most the test split's size, refused before any work."""
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > TEST_IMAGES:
         raise argparse.ArgumentTypeError(
             f"{value} is more than the {TEST_IMAGES:,} CIFAR-10 test images; pass "
@@ -332,18 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train, evaluate and export one network")
     train.add_argument("--variant", default="standard", help="registered variant name")
-    train.add_argument("--seed", type=int, default=0,
-                       help="seeds the weights, the data order and the augmentation")
-    train.add_argument("--epochs", type=_positive_int, default=10,
-                       help="epoch budget (the zoo's networks: 30)")
-    train.add_argument("--batch-size", type=_positive_int, default=128, help="images per step")
-    train.add_argument("--learning-rate", type=_positive_float, default=None,
-                       help="peak learning rate (default: TrainingConfig's)")
-    train.add_argument("--limit", type=_positive_int, default=None,
-                       help="train on the first N training images only")
-    train.add_argument("--precision", default="mixed_bfloat16",
-                       choices=("float32", "mixed_bfloat16", "mixed_float16"),
-                       help="Keras dtype policy; variables stay float32")
+    add_arguments(train)
     train.add_argument("--strategy", default="default",
                        choices=("default", "mirrored", "multiworker"),
                        help="tf.distribute strategy (multiworker: the machines in TF_CONFIG)")
@@ -431,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--out", type=Path, default=None,
                          help="site folder, replaced whole if it holds an earlier site "
                               "(default: explorer/<model id>, or explorer/zoo with --zoo)")
-    explore.add_argument("--top", type=_positive_int, default=None,
+    explore.add_argument("--top", type=positive_int, default=None,
                          help="test images shown per neuron, those it responds to most "
                               "(default: ei_zoo.analysis.explore.TOP_K)")
     explore.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
@@ -470,10 +435,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands that read files only: they must answer without importing Keras or TensorFlow.
 WITHOUT_KERAS = ("variants", "list", "index", "info")
-# What a user's mistake raises (ValueError includes TrainingDivergedError,
-# ConnectionError a multi-worker run's WorkerLostError): each names what went
-# wrong and what to do, so commands print it in one line and exit 2.
-USER_ERRORS = (ValueError, FileNotFoundError, ImportError, ConnectionError)
 
 
 # What Ctrl-C leaves, by command: each writes its results whole or not at all.

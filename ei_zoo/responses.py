@@ -146,3 +146,29 @@ class RunningMoments:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = self.variance / (self.variance + self.mean**2)
             return self._unless_silent(ratio / (1.0 - 1.0 / self.count))
+
+
+def population_moments(activations, batches) -> dict[str, RunningMoments]:
+    """Streamed moments of every population's responses (`ei_zoo.responses`) over
+    `batches` of images; `activations` is `activation_model(model)`."""
+    moments = {}
+    for images in batches:
+        for key, rates in activations.predict_on_batch(images).items():
+            values = responses(rates)
+            moments.setdefault(key, RunningMoments(values.shape[1])).update(values)
+    return moments
+
+
+def silent_units(activations, batches) -> dict[str, dict[str, int]]:
+    """Silent neurons per area and cell type over `batches` of images:
+    {"area3": {"PN": count, ...}, ...}; `activations` is `activation_model(model)`.
+
+    A neuron is silent when its response has zero variance over the images,
+    the definition the analysis uses.
+    """
+    counts = {}
+    for key, moments in population_moments(activations, batches).items():
+        area, cell_type = key.split("/")
+        counts.setdefault(area, {})[cell_type] = int(moments.silent.sum())
+    return counts
+

@@ -23,17 +23,17 @@ with `--overwrite`, and refused, before any training, without it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from ei_zoo import data
 from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
-from ei_zoo.cli import USER_ERRORS, training_config_from_args
+from ei_zoo.errors import USER_ERRORS
 from ei_zoo.models import multiply_accumulates, resolve_config
 from ei_zoo.study import CHANGES, STUDY_BASES, parse_study_variant, study_network
-from ei_zoo.training import check_replaceable, finished_export, train_and_export
+from ei_zoo.training import ZOO_EPOCHS, TrainingConfig, add_arguments, config_from_arguments
+from ei_zoo.training.recipe import check_replaceable, finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
 from ei_zoo.zoo import load
 
@@ -47,9 +47,6 @@ MEASURED_EPOCH_SECONDS = (Path(__file__).resolve().parents[1] / "benchmarks" / "
                           / "epoch_seconds.json")
 
 
-# The zoo's epoch budget: at 15 epochs the networks underfit (train accuracy
-# equal to test accuracy); at 30, standard's test accuracy rose by 2.5 points.
-ZOO_EPOCHS = 30
 # Every network of the zoo reaches this test accuracy (a 30-epoch `standard` reached 78.9%).
 ZOO_MIN_ACCURACY = 0.77
 # How far the SavedModel's accuracy may be from training's own evaluation of the
@@ -199,12 +196,7 @@ def main(argv=None) -> int:
 
 def run(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=ZOO_EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--precision", default="mixed_bfloat16")
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    add_arguments(parser, TrainingConfig(epochs=ZOO_EPOCHS), seed=False)  # the plan sets seeds
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=Path("exported"))
     parser.add_argument("--work-dir", type=Path, default=Path("runs"))
@@ -252,9 +244,7 @@ def run(argv=None) -> int:
         return 0
     configs = {}
     for identifier, network, seed in plan:
-        args.seed = seed
-        configs[identifier] = dataclasses.replace(training_config_from_args(args),
-                                                  **training_changes(network))
+        configs[identifier] = config_from_arguments(args, seed=seed, **training_changes(network))
     todo = [(identifier, network) for identifier, network, _ in plan
             if finished_export(args.out / identifier, resolve_config(network),
                                configs[identifier]) is None]

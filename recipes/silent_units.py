@@ -27,10 +27,12 @@ import time
 
 import keras
 
-from ei_zoo import data, training
+from ei_zoo import data
 from ei_zoo.config import NetworkConfig
 from ei_zoo.models import activation_model, resolve_config
-from ei_zoo.training import TrainingConfig, first_images, population_moments
+from ei_zoo.responses import population_moments
+from ei_zoo.training import TrainingConfig
+from ei_zoo.training.fit import first_images, prepare_model, training_batches
 
 
 class SignedLearningRate(keras.optimizers.AdamW):
@@ -97,7 +99,7 @@ def run_probe(text: str, args, balance, images) -> dict:
     signed = changes.pop("signed_learning_rate", None)
     config = TrainingConfig(epochs=args.epochs, seed=args.seed, **{
         k: v for k, v in changes.items() if k not in network_fields})
-    model = training.prepare_model(network, config, balance)
+    model = prepare_model(network, config, balance)
     if epsilon is not None or signed is not None:
         base = model.optimizer
         optimizer = (SignedLearningRate(signed, learning_rate=base._learning_rate,
@@ -109,7 +111,7 @@ def run_probe(text: str, args, balance, images) -> dict:
         model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
     counter = ActiveChannels(images, args.every, args.steps)
     start = time.perf_counter()
-    model.fit(training.training_batches(config, args.data_dir), epochs=config.epochs,
+    model.fit(training_batches(config, args.data_dir), epochs=config.epochs,
               callbacks=[counter], shuffle=False, verbose=0)
     accuracy = model.evaluate(data.test_dataset(data_dir=args.data_dir), verbose=0,
                               return_dict=True)["accuracy"]
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
                 "signed_weight_scale=1.0"]
     probes = args.probe or [f"silence_penalty=0,{change}" for change in recipe_1] + ["baseline"]
     config = TrainingConfig(seed=args.seed)
-    balance = first_images(training.training_batches(config, args.data_dir),
+    balance = first_images(training_batches(config, args.data_dir),
                            config.balance_images)
     images = first_images(data.test_dataset(data_dir=args.data_dir), 256)
     for probe in probes:

@@ -14,7 +14,8 @@ import json
 import time
 from pathlib import Path
 
-from ei_zoo.training import TrainingConfig, train
+from ei_zoo.training import TrainingConfig
+from ei_zoo.training.fit import train
 
 
 def main(argv=None):

@@ -225,7 +225,8 @@ def test_failed_export_keeps_the_previous_version(trained_tiny, tmp_path, monkey
 def test_export_of_a_trained_network_is_small_and_fine_tunes(tmp_path):
     """A pretrained export carries no optimizer state and no second copy of the
     weights: at most 15 bytes per parameter (issue 10), and it still fine-tunes."""
-    from ei_zoo.training import TrainingConfig, prepare_model
+    from ei_zoo.training import TrainingConfig
+    from ei_zoo.training.fit import prepare_model
 
     model = prepare_model("standard", TrainingConfig(epochs=1, limit=128))
     rng = np.random.default_rng(0)

@@ -17,6 +17,7 @@ import ei_zoo
 from ei_zoo import bundle, zoo
 from ei_zoo.cli import main as cli_main
 from ei_zoo.export import write_model_card
+from ei_zoo.training.recipe import train_and_export
 
 from conftest import serve_folder
 
@@ -228,8 +229,8 @@ def test_export_of_a_finished_run(cifar_dir, tmp_path):
     from ei_zoo import training
 
     config = training.TrainingConfig(epochs=1, limit=128, batch_size=64)
-    training.train_and_export("standard", config, out=tmp_path / "exported",
-                              work_dir=tmp_path / "runs", data_dir=cifar_dir, verbose=0)
+    train_and_export("standard", config, out=tmp_path / "exported",
+                     work_dir=tmp_path / "runs", data_dir=cifar_dir, verbose=0)
     assert cli_main(["export", str(tmp_path / "runs" / "standard-s0"), "--out",
                      str(tmp_path / "again"), "--data-dir", cifar_dir]) == 0
     first, again = (bundle.read_metadata(tmp_path / folder / "standard-s0")

@@ -19,6 +19,7 @@ import ei_zoo
 from ei_zoo import data, study, training
 from ei_zoo.bundle import read_metadata, verify_export
 from ei_zoo.cli import main as cli_main
+from ei_zoo.training.recipe import export_run, train_and_export
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes"))
@@ -71,13 +72,13 @@ def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monke
 
     monkeypatch.setattr("ei_zoo.export.export_model", crash)
     with pytest.raises(OSError):
-        training.train_and_export("inh_pn", config, out=tmp_path / "exported",
-                                  work_dir=tmp_path / "runs", data_dir=cifar_dir, verbose=0)
+        train_and_export("inh_pn", config, out=tmp_path / "exported",
+                         work_dir=tmp_path / "runs", data_dir=cifar_dir, verbose=0)
     monkeypatch.undo()
     assert not (tmp_path / "exported").exists() or not any((tmp_path / "exported").iterdir())
     run_dir = tmp_path / "runs" / "inh_pn-s0"
-    folder = training.export_run(run_dir, out=tmp_path / "exported", data_dir=cifar_dir,
-                                 verbose=0)
+    folder = export_run(run_dir, out=tmp_path / "exported", data_dir=cifar_dir,
+                        verbose=0)
     metadata = read_metadata(folder)
     assert metadata["id"] == "inh_pn-s0" and metadata["variant"] == "inh_pn"
     assert metadata["splits"] == {"train": "train[:128]", "test": "test"}
@@ -99,10 +100,10 @@ def test_changed_arguments_do_not_resume_a_different_run(cifar_dir, tmp_path):
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({"network": {}, "training": {}}))
     with pytest.raises(ValueError, match="other settings"):
-        training.train_and_export("standard",
-                                  training.TrainingConfig(epochs=1, limit=64, batch_size=32),
-                                  work_dir=tmp_path / "runs", out=tmp_path / "exported",
-                                  data_dir=cifar_dir)
+        train_and_export("standard",
+                         training.TrainingConfig(epochs=1, limit=64, batch_size=32),
+                         work_dir=tmp_path / "runs", out=tmp_path / "exported",
+                         data_dir=cifar_dir)
 
 
 MIRRORED = """
@@ -111,10 +112,12 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 from ei_zoo import training
-assert training.get_strategy("mirrored").num_replicas_in_sync == 2
+from ei_zoo.training.fit import get_strategy
+from ei_zoo.training.recipe import train_and_export
+assert get_strategy("mirrored").num_replicas_in_sync == 2
 config = training.TrainingConfig(epochs=1, limit=64, batch_size=32, precision="float32")
-folder = training.train_and_export("standard", config, out=OUT, work_dir=RUNS,
-                                   strategy="mirrored", verbose=0)
+folder = train_and_export("standard", config, out=OUT, work_dir=RUNS,
+                          strategy="mirrored", verbose=0)
 print("EXPORTED", folder)
 """
 

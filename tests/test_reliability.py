@@ -36,6 +36,15 @@ from ei_zoo.config import NetworkConfig
 from ei_zoo.export import export_model
 from ei_zoo.files import staging_folder
 from ei_zoo.models import check_images
+from ei_zoo.training.fit import first_images, prepare_model, training_batches
+from ei_zoo.training.recipe import export_run, train_and_export
+from ei_zoo.training.run_folder import (
+    BACKUP_DIR,
+    CHECKPOINT_FILE,
+    RunCheckpoint,
+    read_checkpoint,
+    trim_history,
+)
 
 from conftest import serve_folder
 
@@ -68,7 +77,7 @@ def _dead_pid():
 # --- 1. Interrupted training -------------------------------------------------------------
 
 def _seconds_since_checkpoint(run_dir):
-    record = run_dir / training.BACKUP_DIR / training.CHECKPOINT_FILE
+    record = run_dir / BACKUP_DIR / CHECKPOINT_FILE
     try:
         return time.time() - record.stat().st_mtime
     except FileNotFoundError:
@@ -78,7 +87,7 @@ def _seconds_since_checkpoint(run_dir):
 def _checkpoint_epoch(run_dir):
     """The epoch the run's checkpoint record commits (read directly: a running
     writer may delete the weights it named a moment ago)."""
-    record = run_dir / training.BACKUP_DIR / training.CHECKPOINT_FILE
+    record = run_dir / BACKUP_DIR / CHECKPOINT_FILE
     return json.loads(record.read_text())["epoch"] if record.is_file() else 0
 
 
@@ -140,7 +149,7 @@ def test_killed_run_finishes_with_every_epoch_once_and_one_export(point, cifar_d
     # The run's own history has one row per epoch too, not just after de-duplication.
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == list(range(EPOCHS))
     # The last epoch's checkpoint stays, so `ei-zoo export` can export the run again.
-    assert training.read_checkpoint(run_dir / training.BACKUP_DIR)[0] == EPOCHS
+    assert read_checkpoint(run_dir / BACKUP_DIR)[0] == EPOCHS
 
     if point == "during_export":
         # Once exported, the same command returns the export and trains nothing.
@@ -165,7 +174,7 @@ def test_diverging_run_names_the_epoch_and_exports_nothing(cifar_dir, tmp_path, 
     assert _entries(out) == []
     # Stopped inside its first epoch, instead of training on at chance.
     assert pd.read_csv(runs / "standard-s0" / "history.csv")["epoch"].tolist() == [0]
-    assert not (runs / "standard-s0" / training.BACKUP_DIR).exists()
+    assert not (runs / "standard-s0" / BACKUP_DIR).exists()
 
 
 def test_checkpoint_is_committed_by_its_record_and_resumes(tmp_path):
@@ -181,15 +190,15 @@ def test_checkpoint_is_committed_by_its_record_and_resumes(tmp_path):
         model.compile(optimizer="adam",
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model.fit(x, y, batch_size=8, epochs=epochs, verbose=0,
-                         callbacks=[training.RunCheckpoint(backup)])
+                         callbacks=[RunCheckpoint(backup)])
 
     fit(2)
     assert _entries(backup) == ["epoch-2.weights.h5", "training_metadata.json"]
-    assert training.read_checkpoint(backup) == (2, backup / "epoch-2.weights.h5")
+    assert read_checkpoint(backup) == (2, backup / "epoch-2.weights.h5")
     # A kill after epoch 3's weights were written, before the record named them.
     shutil.copy(backup / "epoch-2.weights.h5", backup / "epoch-3.weights.h5")
     (backup / "partial-epoch-4.weights.h5").write_bytes(b"torn")
-    assert training.read_checkpoint(backup) == (2, backup / "epoch-2.weights.h5")
+    assert read_checkpoint(backup) == (2, backup / "epoch-2.weights.h5")
     history = fit(3)
     assert history.epoch == [2]  # resumed at the epoch the record holds
     assert _entries(backup) == ["epoch-3.weights.h5", "training_metadata.json"]
@@ -199,14 +208,14 @@ def test_checkpoint_is_committed_by_its_record_and_resumes(tmp_path):
     legacy.mkdir()
     (legacy / "latest.weights.h5").write_bytes(b"")
     (legacy / "training_metadata.json").write_text('{"epoch": 4, "batch": 0}')
-    assert training.read_checkpoint(legacy) == (4, legacy / "latest.weights.h5")
+    assert read_checkpoint(legacy) == (4, legacy / "latest.weights.h5")
     # An unreadable record names the fix instead of failing every later start.
     (legacy / "training_metadata.json").write_text("")
     with pytest.raises(ValueError, match=r"training_metadata.json is damaged; delete .*legacy"):
-        training.read_checkpoint(legacy)
+        read_checkpoint(legacy)
     files.write_json(legacy / "training_metadata.json", {"epoch": 1, "weights": "gone.h5"})
     with pytest.raises(ValueError, match="names gone.h5, which is missing"):
-        training.read_checkpoint(legacy)
+        read_checkpoint(legacy)
     assert _entries(legacy) == ["latest.weights.h5", "training_metadata.json"]  # no .partial
 
 
@@ -215,16 +224,16 @@ def test_history_keeps_only_the_epochs_the_checkpoint_holds(tmp_path):
     rows = ["0,0.125,7.25,2.30,NA,NA,NA\n", "1,0.25,5.5,2.10,NA,NA,NA\n"]
     history = tmp_path / "history.csv"
     history.write_text(header + "".join(rows))
-    training._trim_history(tmp_path, 2)
+    trim_history(tmp_path, 2)
     assert history.read_text() == header + "".join(rows)
     # Epoch 1's row was written, its checkpoint never committed: the row goes, and
     # the file keeps CSVLogger's columns, since CSVLogger appends to it next.
-    training._trim_history(tmp_path, 1)
+    trim_history(tmp_path, 1)
     assert history.read_text() == header + rows[0]
-    training._trim_history(tmp_path, 0)
+    trim_history(tmp_path, 0)
     assert not history.exists()
     history.write_text("")  # killed in the first epoch: CSVLogger had only opened it
-    training._trim_history(tmp_path, 0)
+    trim_history(tmp_path, 0)
     assert not history.exists()
 
 
@@ -524,8 +533,8 @@ BAD_INPUTS = [
     _api("limit_above_the_training_set", lambda w: training.TrainingConfig(limit=60_000),
          ValueError, r"limit=60000 is more than the 50,000 CIFAR-10 training images"),
     _api("train_would_replace_a_shipped_network",
-         lambda w: training.train_and_export("standard", training.TrainingConfig(epochs=1),
-                                             out=w / "exported", work_dir=w / "runs"),
+         lambda w: train_and_export("standard", training.TrainingConfig(epochs=1),
+                                    out=w / "exported", work_dir=w / "runs"),
          ValueError, r"standard-s0 holds an export of another run \(test accuracy 12\.5%\); "
                      r"choose another --out, or pass --overwrite \(overwrite=True\)"),
     _api("compare_given_one_id_as_a_string", lambda w: analysis.compare("standard-s0"),
@@ -544,7 +553,7 @@ BAD_INPUTS = [
          lambda w: analysis.analyze("standard-s0", reference="standard-s7"), FileNotFoundError,
          r"No model 'standard-s7' .*did you mean standard-s0\?"),
     _api("history_of_two_runs_at_once",
-         lambda w: training.export_run(w / "runs" / "interleaved", out=w / "elsewhere"),
+         lambda w: export_run(w / "runs" / "interleaved", out=w / "elsewhere"),
          ValueError, r"interleaved/history\.csv is damaged \(holds text in its numeric column "
                      r"'epoch'.*\); delete .*interleaved to train this run anew"),
     _api("images_nan", lambda w: check_images(np.where(IMAGES_OK > 0, np.nan, 0)), ValueError,
@@ -578,7 +587,7 @@ BAD_INPUTS = [
     _api("export_failing_its_sha256", lambda w: ei_zoo.load(w / "damaged" / "standard-s0"),
          ValueError, r"connectivity\.npz does not match its sha256 in metadata\.json; "
                      r"re-download or re-export it"),
-    _api("folder_not_a_run", lambda w: training.export_run(w / "plain"), FileNotFoundError,
+    _api("folder_not_a_run", lambda w: export_run(w / "plain"), FileNotFoundError,
          r"plain is not a training run \(no run\.json\); pass the folder"),
     # The CLI: exit code 2 and one line on stderr.
     _cli("cli_unknown_subcommand", lambda w: ["frobnicate"],
@@ -674,8 +683,8 @@ def test_same_seed_gives_the_same_weights_after_an_epoch(cifar_dir):
     config = training.TrainingConfig(epochs=1, limit=256, batch_size=64, precision="float32")
 
     def one_epoch():
-        batches = training.training_batches(config, cifar_dir)
-        model = training.prepare_model("standard", config, training.first_images(batches, 128))
+        batches = training_batches(config, cifar_dir)
+        model = prepare_model("standard", config, first_images(batches, 128))
         initial = model.get_weights()
         model.fit(batches, epochs=1, shuffle=False, verbose=0)
         return initial, model.get_weights()

@@ -18,6 +18,8 @@ import ei_zoo
 from ei_zoo import files, training
 from ei_zoo.cli import main as cli_main
 from ei_zoo.index import list_models
+from ei_zoo.training.recipe import export_run, train_and_export
+from ei_zoo.training.run_folder import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard")
@@ -46,10 +48,10 @@ def test_a_second_run_on_a_run_folder_refuses_at_once_and_a_killed_one_frees_it(
     with files.folder_lock(run_dir, "another training run", "wait"):
         with pytest.raises(ValueError, match=rf"{run_dir} is in use by another training run "
                                              rf"\(pid {os.getpid()} on .*, since .*\); wait"):
-            training.train_and_export("standard", config, out=tmp_path / "exported",
-                                      work_dir=tmp_path / "runs", data_dir=cifar_dir)
+            train_and_export("standard", config, out=tmp_path / "exported",
+                             work_dir=tmp_path / "runs", data_dir=cifar_dir)
         with pytest.raises(ValueError, match="is in use by another training run"):
-            training.export_run(run_dir, out=tmp_path / "exported")
+            export_run(run_dir, out=tmp_path / "exported")
     assert sorted(path.name for path in run_dir.iterdir()) == [".lock", "run.json"]
 
     holder = subprocess.Popen(
@@ -138,7 +140,7 @@ def test_ctrl_c_ends_train_and_analyze_with_one_line_and_status_130(tiny_export,
     assert err.strip().splitlines()[-1] == (
         "ei-zoo train: interrupted; the run keeps its last finished epoch: run the same "
         "command again to resume")
-    assert training.read_checkpoint(tmp_path / "runs" / "standard-s0" / "backup")[0] == 1
+    assert read_checkpoint(tmp_path / "runs" / "standard-s0" / "backup")[0] == 1
     assert not (tmp_path / "mine").exists()
 
     code, err = _interrupt(

@@ -5,13 +5,10 @@ import pytest
 
 from ei_zoo import data
 from ei_zoo.models import build_model
-from ei_zoo.training import (
-    SilentUnits,
-    TrainingConfig,
-    first_images,
-    prepare_model,
-    silent_units,
-)
+from ei_zoo.responses import silent_units
+from ei_zoo.training import TrainingConfig
+from ei_zoo.training.callbacks import SilentUnits
+from ei_zoo.training.fit import first_images, prepare_model
 
 from conftest import TINY
 
