@@ -36,9 +36,6 @@ CLASS_TUNING = "class_tuning.csv"
 INDEX = "index.json"
 ARCHIVE_SUFFIX = ".tar.gz"
 
-# The recurrent areas and their cell types, in the order tables and figures use.
-AREAS = ("area3", "area4")
-CELL_TYPES = ("PN", "IG", "OG")
 
 _MODEL_ID = re.compile(r"(?P<variant>[^/\\]+)-s(?P<seed>\d+)")
 

@@ -1,13 +1,17 @@
-"""Network configuration: one dataclass that fixes every architectural choice.
+"""What the network is: its areas and cell types, the layout of its fused kernels,
+the cell's settings and the configuration that fixes every architectural choice.
 
-Every default below is the one `SPEC.md` section 1-2 gives; nothing about the
-network is a hidden constant. A config round-trips through JSON exactly, so a
-trained model can always be rebuilt from its `metadata.json`.
+The defaults are SPEC.md section 1-2's, except where a field's description says
+why not (the cell's `silence_penalty`, `resting_drive` and `signed_weight_scale`,
+which SPEC leaves open or which departs from it; README, "Initialisation");
+nothing about the network is a hidden constant. A config round-trips through
+JSON exactly, so a trained model can always be rebuilt from its `metadata.json`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import numbers
@@ -24,24 +28,44 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
                    "horse", "ship", "truck")
 
 
-@dataclasses.dataclass(frozen=True)
-class NetworkConfig:
-    """Everything needed to build one E/I network.
+# The areas with E/I cell types and the cell types, in the order every table uses.
+AREAS = ("area3", "area4")
+CELL_TYPES = ("PN", "IG", "OG")
+# What the fused input and recurrent kernels of a cell project onto, in their
+# channel order: the candidate g and the forget gate f (`principal` channels
+# each), then the IG and OG populations.
+TARGETS = ("g", "f", "IG", "OG")
+
+
+def target_sizes(principal: int, input_gating: int, output_gating: int) -> dict[str, int]:
+    """Channels of each of `TARGETS` in the fused kernels (2 x PN + IG + OG in all)."""
+    return dict(zip(TARGETS, (principal, principal, input_gating, output_gating)))
+
+
+def split_points(sizes: dict[str, int]) -> list[int]:
+    """Where the fused kernels' last axis splits into `TARGETS` (for `np.split`, `ops.split`)."""
+    return list(itertools.accumulate(sizes[target] for target in TARGETS))[:-1]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CellSettings:
+    """The E/I cell's settings (`ei_zoo.layers.EIConvLSTMCell`), declared once.
+
+    `NetworkConfig` has them as fields (it extends this class); the cell keeps
+    them as `cell.settings` and writes them into its `get_config`; the area
+    passes them through; `build_model` and `network_config` copy them by the
+    names in `CELL_SETTINGS`. So a new setting is a field here and its use in
+    the cell. A `.keras` file written before a setting existed lacks it, and
+    the layers then take the value the network was trained with
+    (`LEGACY_CELL_SETTINGS`, where that is not the default).
+
+    The silence penalty's weight is a setting of the cell, not of training:
+    the loss is computed inside the cell's step from pre-activations only the
+    cell sees, as Keras's `activity_regularizer` is a layer's own setting; it
+    adds nothing at inference, and a network reloaded to be fine-tuned keeps
+    the penalty it was trained with.
 
     Attributes:
-        variant: registry name this config came from (free text for custom ones).
-        dale: sign rule, one of `standard` (PN excitatory, IG/OG inhibitory),
-            `inh_pn` (the reverse) or `no_dale` (no sign constraint).
-        principal, input_gating, output_gating: channels per cell type in each
-            recurrent area (areas 3 and 4 have the same counts).
-        area1_channels, area2_channels: feedforward front-end widths.
-        kernel_size: spatial size of the recurrent-area kernels (3 = 3x3).
-        timesteps: number of recurrent steps T.
-        num_classes: readout width.
-        image_size: input height and width.
-        front_end_norm: `batch` puts BatchNormalization after the area 1-2
-            convolutions (SPEC allows a normalisation there, never in areas 3-4),
-            `none` leaves them plain.
         resting_drive: target mean pre-activation of g, IG and OG at
             initialisation. Positive, so every area is active at rest and
             inhibitory input has activity to suppress (SPEC section 2).
@@ -60,6 +84,73 @@ class NetworkConfig:
             silent in the first epoch (docs/silent-units.md). 0 turns it off.
         signed_principal_output: SPEC's non-default option; g uses tanh so the
             cell state and PN output may be negative (plain ConvLSTM form).
+    """
+
+    resting_drive: float = 0.5
+    forget_bias: float = 1.0
+    gate_drive: float = 0.0
+    signed_weight_scale: float = 0.1
+    silence_penalty: float = 1.0
+    signed_principal_output: bool = False
+
+    def __post_init__(self):
+        self.check_cell_settings()
+
+    def check_cell_settings(self) -> None:
+        """A one-line ValueError for a setting no cell can be built with."""
+        name_of = type(self).__name__
+        # A string here would only fail deep inside a layer at build time.
+        for name in ("resting_drive", "forget_bias", "gate_drive", "signed_weight_scale",
+                     "silence_penalty"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value):
+                raise ValueError(f"{name_of}.{name}={value!r} must be a finite number.")
+        if self.signed_weight_scale <= 0:
+            raise ValueError(
+                f"{name_of}.signed_weight_scale={self.signed_weight_scale!r} must be > 0 "
+                "(0 would start every signed weight at zero)."
+            )
+        if self.silence_penalty < 0:
+            raise ValueError(
+                f"{name_of}.silence_penalty={self.silence_penalty!r} must be >= 0 "
+                "(0 turns the penalty off).")
+        if not isinstance(self.signed_principal_output, bool):
+            raise ValueError(
+                f"{name_of}.signed_principal_output={self.signed_principal_output!r} "
+                "must be true or false."
+            )
+
+    def cell_settings(self) -> dict:
+        """The `CELL_SETTINGS` of this config, by name (what the cell takes)."""
+        return {name: getattr(self, name) for name in CELL_SETTINGS}
+
+
+CELL_SETTINGS = tuple(field.name for field in dataclasses.fields(CellSettings))
+# What the layers took for a setting missing from a `.keras` file written before
+# it existed (their defaults then), where that differs from `CellSettings`'s.
+LEGACY_CELL_SETTINGS = {"signed_weight_scale": 1.0, "silence_penalty": 0.0}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NetworkConfig(CellSettings):
+    """Everything needed to build one E/I network: the fields below and the cell's
+    settings (`CellSettings`).
+
+    Attributes:
+        variant: registry name this config came from (free text for custom ones).
+        dale: sign rule, one of `standard` (PN excitatory, IG/OG inhibitory),
+            `inh_pn` (the reverse) or `no_dale` (no sign constraint).
+        principal, input_gating, output_gating: channels per cell type in each
+            recurrent area (areas 3 and 4 have the same counts).
+        area1_channels, area2_channels: feedforward front-end widths.
+        kernel_size: spatial size of the recurrent-area kernels (3 = 3x3).
+        timesteps: number of recurrent steps T.
+        num_classes: readout width.
+        image_size: input height and width.
+        front_end_norm: `batch` puts BatchNormalization after the area 1-2
+            convolutions (SPEC allows a normalisation there, never in areas 3-4),
+            `none` leaves them plain.
         pixel_mean, pixel_std: per-channel statistics used to normalise raw
             0-255 pixels inside the model.
     """
@@ -76,12 +167,6 @@ class NetworkConfig:
     num_classes: int = 10
     image_size: int = 32
     front_end_norm: str = "batch"
-    resting_drive: float = 0.5
-    forget_bias: float = 1.0
-    gate_drive: float = 0.0
-    signed_weight_scale: float = 0.1
-    silence_penalty: float = 1.0
-    signed_principal_output: bool = False
     pixel_mean: tuple[float, float, float] = CIFAR10_MEAN
     pixel_std: tuple[float, float, float] = CIFAR10_STD
 
@@ -130,27 +215,7 @@ class NetworkConfig:
                 f"NetworkConfig.image_size={self.image_size} must be a multiple of 8 "
                 "(three 2x poolings before the readout)."
             )
-        # A string here would only fail deep inside a layer at build time.
-        for name in ("resting_drive", "forget_bias", "gate_drive", "signed_weight_scale",
-                     "silence_penalty"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not math.isfinite(value):
-                raise ValueError(f"NetworkConfig.{name}={value!r} must be a finite number.")
-        if self.signed_weight_scale <= 0:
-            raise ValueError(
-                f"NetworkConfig.signed_weight_scale={self.signed_weight_scale!r} must be > 0 "
-                "(0 would start every signed weight at zero)."
-            )
-        if self.silence_penalty < 0:
-            raise ValueError(
-                f"NetworkConfig.silence_penalty={self.silence_penalty!r} must be >= 0 "
-                "(0 turns the penalty off).")
-        if not isinstance(self.signed_principal_output, bool):
-            raise ValueError(
-                f"NetworkConfig.signed_principal_output={self.signed_principal_output!r} "
-                "must be true or false."
-            )
+        self.check_cell_settings()
         if self.front_end_norm not in ("batch", "none"):
             raise ValueError(
                 f"NetworkConfig.front_end_norm={self.front_end_norm!r}; use 'batch' or 'none'."
@@ -176,7 +241,8 @@ class NetworkConfig:
         area1 = front * 3 * self.area1_channels + per_channel * self.area1_channels
         area2 = (front * self.area1_channels * self.area2_channels
                  + per_channel * self.area2_channels)
-        projection = 2 * self.principal + self.input_gating + self.output_gating
+        projection = sum(target_sizes(self.principal, self.input_gating,
+                                      self.output_gating).values())
         gates = (self.input_gating + self.output_gating + 2) * self.principal + projection
         area3 = k2 * (self.area2_channels + self.principal) * projection + gates
         area4 = k2 * 2 * self.principal * projection + gates

@@ -24,8 +24,6 @@ from matplotlib.figure import Figure
 
 from ei_zoo import files
 from ei_zoo.bundle import (
-    AREAS,
-    CELL_TYPES,
     CLASS_TUNING,
     CONNECTIVITY,
     FORMAT_VERSION,
@@ -40,6 +38,7 @@ from ei_zoo.bundle import (
     read_metadata,
 )
 from ei_zoo.cards import model_card
+from ei_zoo.config import AREAS, CELL_TYPES
 from ei_zoo.models import activation_model, effective_weights, network_config
 from ei_zoo.optional import tensorflow
 from ei_zoo.version import __version__

@@ -15,17 +15,27 @@ loop, and step 0 skips the recurrent convolution because h = 0 there.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
 import numpy as np
 from keras import ops
 
-from ei_zoo.config import cell_type_signs
-from ei_zoo.optional import tensorflow
+from ei_zoo.config import (
+    CELL_SETTINGS,
+    LEGACY_CELL_SETTINGS,
+    TARGETS,
+    CellSettings,
+    cell_type_signs,
+    split_points,
+    target_sizes,
+)
+
+if keras.backend.backend() == "tensorflow":  # TensorFlow's own kernels, on its backend only
+    from ei_zoo.tf_kernels import fused_batch_norm
 
 # Order of the blocks in the fused projections onto the cell's targets.
-TARGETS = ("g", "f", "IG", "OG")
 
 
 def apply_sign(kernel, sign):
@@ -113,35 +123,16 @@ class EIConvLSTMCell(keras.layers.Layer):
         input_from_principal: True when x is the PN output of a lower E/I area,
             so the input kernel carries that area's PN sign; False for input
             from an area without cell types (area 2), whose kernel is free.
-        signed_principal_output: g uses tanh instead of ReLU, so the cell state
-            and PN rates may be negative (SPEC's non-default option).
-        resting_drive, forget_bias, gate_drive: initial biases of g/IG/OG, of
-            f and of i/o (refined from data by `EIConvLSTM.balance_biases`).
-        signed_weight_scale: init scale of sign-constrained magnitudes
-            relative to the free (He/LeCun) init; see `weight_initializer`.
-        silence_penalty: weight of `silence_loss` on g, IG and OG, added
-            (with `add_loss`) at every step of a training call; 0 adds none.
-            Under Adam, a population whose every input is excitatory and
-            whose every output opposes what early training wants (standard's
-            area-4 OG) falls silent within tens of steps and never returns.
+        **kwargs: the cell's settings (`ei_zoo.config.CellSettings`: initial
+            biases, the init scale of signed magnitudes, the silence penalty,
+            tanh for g), by name, and Keras's `Layer` arguments.
     """
 
-    def __init__(
-        self,
-        principal,
-        input_gating,
-        output_gating,
-        kernel_size=3,
-        dale="standard",
-        input_from_principal=False,
-        signed_principal_output=False,
-        resting_drive=0.5,
-        forget_bias=1.0,
-        gate_drive=0.0,
-        signed_weight_scale=1.0,
-        silence_penalty=0.0,
-        **kwargs,
-    ):
+    def __init__(self, principal, input_gating, output_gating, kernel_size=3, dale="standard",
+                 input_from_principal=False, **kwargs):
+        # Layer keywords (name, dtype, ...) and the `CellSettings`, by name.
+        self.settings = CellSettings(**{name: kwargs.pop(name) for name in CELL_SETTINGS
+                                        if name in kwargs})
         # The cell manages its dtypes itself (see `call`): Keras's autocasting
         # would cast the float32 input drive and cell state to the compute
         # dtype at every step, a pass over each forward and back.
@@ -153,20 +144,9 @@ class EIConvLSTMCell(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.dale = dale
         self.input_from_principal = bool(input_from_principal)
-        self.signed_principal_output = bool(signed_principal_output)
-        self.resting_drive = float(resting_drive)
-        self.forget_bias = float(forget_bias)
-        self.gate_drive = float(gate_drive)
-        self.signed_weight_scale = float(signed_weight_scale)
-        self.silence_penalty = float(silence_penalty)
         self.signs = cell_type_signs(dale)
         self.input_sign = self.signs["PN"] if self.input_from_principal else None
-        self.target_sizes = {
-            "g": self.principal,
-            "f": self.principal,
-            "IG": self.input_gating,
-            "OG": self.output_gating,
-        }
+        self.target_sizes = target_sizes(self.principal, self.input_gating, self.output_gating)
         self.projection_size = sum(self.target_sizes.values())
         # In-silico perturbation (`ei_zoo.models.clamped`): cell type -> fixed rates
         # [H, W, C] that replace the population's at every step, wherever they act.
@@ -178,7 +158,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         return self.add_weight(
             name=name,
             shape=shape,
-            initializer=weight_initializer(fan_in, signed, gain, self.signed_weight_scale),
+            initializer=weight_initializer(fan_in, signed, gain, self.settings.signed_weight_scale),
             constraint=keras.constraints.NonNeg() if signed else None,
         )
 
@@ -204,8 +184,8 @@ class EIConvLSTMCell(keras.layers.Layer):
             "output_gate_kernel", (1, 1, self.output_gating, self.principal),
             self.output_gating, self.signs["OG"], gain=3.0,
         )
-        target_bias = {"g": self.resting_drive, "f": self.forget_bias,
-                       "IG": self.resting_drive, "OG": self.resting_drive}
+        target_bias = {"g": self.settings.resting_drive, "f": self.settings.forget_bias,
+                       "IG": self.settings.resting_drive, "OG": self.settings.resting_drive}
         self.bias = self.add_weight(
             name="bias",
             shape=(self.projection_size,),
@@ -215,11 +195,11 @@ class EIConvLSTMCell(keras.layers.Layer):
         )
         self.input_gate_bias = self.add_weight(
             name="input_gate_bias", shape=(self.principal,),
-            initializer=keras.initializers.Constant(self.gate_drive),
+            initializer=keras.initializers.Constant(self.settings.gate_drive),
         )
         self.output_gate_bias = self.add_weight(
             name="output_gate_bias", shape=(self.principal,),
-            initializer=keras.initializers.Constant(self.gate_drive),
+            initializer=keras.initializers.Constant(self.settings.gate_drive),
         )
 
     def project_input(self, frames):
@@ -259,15 +239,16 @@ class EIConvLSTMCell(keras.layers.Layer):
             h, c = states
             recurrent = ops.cast(apply_sign(self.recurrent_kernel, self.signs["PN"]), h.dtype)
             drive = drive + ops.cast(ops.conv(h, recurrent, padding="same"), "float32")
-        split_at = np.cumsum([self.target_sizes[t] for t in TARGETS])[:-1].tolist()
+        split_at = split_points(self.target_sizes)
         z_g, z_f, z_ig, z_og = ops.split(drive, split_at, axis=-1)
-        g = ops.tanh(z_g) if self.signed_principal_output else ops.relu(z_g)
+        g = ops.tanh(z_g) if self.settings.signed_principal_output else ops.relu(z_g)
         forget = ops.sigmoid(z_f)
         input_gating = self._clamp("IG", ops.relu(z_ig))
         output_gating = self._clamp("OG", ops.relu(z_og))
-        if training and self.silence_penalty:
-            relu_drives = [z_ig, z_og] if self.signed_principal_output else [z_g, z_ig, z_og]
-            self.add_loss(self.silence_penalty * silence_loss(relu_drives))
+        if training and self.settings.silence_penalty:
+            relu_drives = ([z_ig, z_og] if self.settings.signed_principal_output
+                           else [z_g, z_ig, z_og])
+            self.add_loss(self.settings.silence_penalty * silence_loss(relu_drives))
         z_i = self._gate_drive(input_gating, self.input_gate_kernel, self.input_gate_bias, "IG")
         z_o = self._gate_drive(output_gating, self.output_gate_kernel, self.output_gate_bias, "OG")
         cell_state = ops.sigmoid(z_i) * g
@@ -295,8 +276,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         """Every kernel of the cell with its sign applied, by pathway name."""
         recurrent = np.asarray(apply_sign(
             ops.convert_to_numpy(self.recurrent_kernel), self.signs["PN"]))
-        blocks = np.split(recurrent, np.cumsum(
-            [self.target_sizes[t] for t in TARGETS])[:-1], axis=-1)
+        blocks = np.split(recurrent, split_points(self.target_sizes), axis=-1)
         kernels = {"input": np.asarray(apply_sign(
             ops.convert_to_numpy(self.input_kernel), self.input_sign))}
         kernels.update({f"PN->{t}": block for t, block in zip(TARGETS, blocks)})
@@ -315,14 +295,13 @@ class EIConvLSTMCell(keras.layers.Layer):
             kernel_size=self.kernel_size,
             dale=self.dale,
             input_from_principal=self.input_from_principal,
-            signed_principal_output=self.signed_principal_output,
-            resting_drive=self.resting_drive,
-            forget_bias=self.forget_bias,
-            gate_drive=self.gate_drive,
-            signed_weight_scale=self.signed_weight_scale,
-            silence_penalty=self.silence_penalty,
+            **dataclasses.asdict(self.settings),
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**LEGACY_CELL_SETTINGS, **config})
 
 
 @keras.saving.register_keras_serializable(package="ei_zoo")
@@ -339,18 +318,13 @@ class EIConvLSTM(keras.layers.Layer):
     """
 
     def __init__(self, principal, input_gating, output_gating, timesteps=4, kernel_size=3,
-                 dale="standard", input_from_principal=False, signed_principal_output=False,
-                 resting_drive=0.5, forget_bias=1.0, gate_drive=0.0, signed_weight_scale=1.0,
-                 silence_penalty=0.0, **kwargs):
+                 dale="standard", input_from_principal=False, **kwargs):
+        settings = {name: kwargs.pop(name) for name in CELL_SETTINGS if name in kwargs}
         super().__init__(**kwargs)
         self.timesteps = int(timesteps)
         self.cell = EIConvLSTMCell(
             principal, input_gating, output_gating, kernel_size=kernel_size, dale=dale,
-            input_from_principal=input_from_principal,
-            signed_principal_output=signed_principal_output, resting_drive=resting_drive,
-            forget_bias=forget_bias, gate_drive=gate_drive,
-            signed_weight_scale=signed_weight_scale, silence_penalty=silence_penalty,
-            dtype=self.dtype_policy,
+            input_from_principal=input_from_principal, **settings, dtype=self.dtype_policy,
             name="cell",
         )
 
@@ -416,9 +390,10 @@ class EIConvLSTM(keras.layers.Layer):
         no weight or sign changes. Repeated because the rates, and so the
         recurrent drive, change with the biases.
         """
-        cell = self.cell
-        targets = {"g": cell.resting_drive, "f": cell.forget_bias, "IG": cell.resting_drive,
-                   "OG": cell.resting_drive, "i": cell.gate_drive, "o": cell.gate_drive}
+        cell, settings = self.cell, self.cell.settings
+        targets = {"g": settings.resting_drive, "f": settings.forget_bias,
+                   "IG": settings.resting_drive, "OG": settings.resting_drive,
+                   "i": settings.gate_drive, "o": settings.gate_drive}
         for _ in range(iterations):
             totals = {name: 0.0 for name in targets}
             for _, preactivations in self._unroll(inputs):
@@ -434,38 +409,14 @@ class EIConvLSTM(keras.layers.Layer):
         config = super().get_config()
         cell_config = self.cell.get_config()
         for key in ("principal", "input_gating", "output_gating", "kernel_size", "dale",
-                    "input_from_principal", "signed_principal_output", "resting_drive",
-                    "forget_bias", "gate_drive", "signed_weight_scale", "silence_penalty"):
+                    "input_from_principal", *CELL_SETTINGS):
             config[key] = cell_config[key]
         config["timesteps"] = self.timesteps
         return config
 
-
-def fused_batch_norm(norm: keras.layers.BatchNormalization, x):
-    """`norm(x, training=True)` computed by TensorFlow's fused kernel (TensorFlow backend only).
-
-    The same maths as Keras's layer: x normalised by the batch's mean and
-    biased variance, then scaled by gamma and shifted by beta; the moving
-    statistics move by `momentum` towards the batch's. Keras computes it op
-    by op in float32, about ten passes over the activations forward and
-    back, which made areas 1-2 a fifth of the training step; FusedBatchNormV3
-    takes one pass each way and reads bfloat16 directly (benchmarks/README.md).
-    Inference keeps Keras's layer, so exports compute exactly as before.
-    For `ConvArea`'s layer: last axis, with gamma and beta, no renorm.
-    """
-    if not norm.trainable:  # Keras's layer then uses its moving statistics
-        return norm(x, training=True)
-    tf = tensorflow("The fused batch norm")
-    y, mean, corrected_variance = tf.compat.v1.nn.fused_batch_norm(
-        x, ops.cast(norm.gamma, "float32"), ops.cast(norm.beta, "float32"),
-        epsilon=norm.epsilon, is_training=True)
-    # The kernel returns the Bessel-corrected variance; Keras moves towards the biased one.
-    count = ops.cast(ops.size(x) // x.shape[-1], "float32")
-    variance = corrected_variance * (count - 1.0) / count
-    norm.moving_mean.assign(norm.moving_mean * norm.momentum + mean * (1.0 - norm.momentum))
-    norm.moving_variance.assign(
-        norm.moving_variance * norm.momentum + variance * (1.0 - norm.momentum))
-    return ops.cast(y, norm.compute_dtype)
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**LEGACY_CELL_SETTINGS, **config})
 
 
 @keras.saving.register_keras_serializable(package="ei_zoo")

@@ -15,8 +15,8 @@ import contextlib
 import keras
 import numpy as np
 
-from ei_zoo.bundle import AREAS, CELL_TYPES, population_key
-from ei_zoo.config import NetworkConfig
+from ei_zoo.bundle import population_key
+from ei_zoo.config import AREAS, CELL_SETTINGS, CELL_TYPES, NetworkConfig, target_sizes
 from ei_zoo.layers import ConvArea, EIConvLSTM, Readout, SequenceMaxPooling2D
 from ei_zoo.variants import get_config
 
@@ -41,11 +41,7 @@ def _recurrent_area(config: NetworkConfig, name: str, input_from_principal: bool
     return EIConvLSTM(
         config.principal, config.input_gating, config.output_gating,
         timesteps=config.timesteps, kernel_size=config.kernel_size, dale=config.dale,
-        input_from_principal=input_from_principal,
-        signed_principal_output=config.signed_principal_output,
-        resting_drive=config.resting_drive, forget_bias=config.forget_bias,
-        gate_drive=config.gate_drive, signed_weight_scale=config.signed_weight_scale,
-        silence_penalty=config.silence_penalty, name=name,
+        input_from_principal=input_from_principal, **config.cell_settings(), name=name,
     )
 
 
@@ -238,12 +234,7 @@ def network_config(model: keras.Model) -> NetworkConfig:
         num_classes=model.get_layer("readout").units,
         image_size=model.input.shape[1],
         front_end_norm="batch" if area1.normalize else "none",
-        resting_drive=area3["resting_drive"],
-        forget_bias=area3["forget_bias"],
-        gate_drive=area3["gate_drive"],
-        signed_weight_scale=area3["signed_weight_scale"],
-        silence_penalty=area3["silence_penalty"],  # 0 in exports made before it existed
-        signed_principal_output=area3["signed_principal_output"],
+        **{name: area3[name] for name in CELL_SETTINGS},  # old files: LEGACY_CELL_SETTINGS
         pixel_mean=tuple(np.ravel(pixels["mean"])),
         pixel_std=tuple(np.sqrt(np.ravel(pixels["variance"]))),
     )
@@ -258,7 +249,8 @@ def multiply_accumulates(variant_or_config="standard") -> int:
     config = resolve_config(variant_or_config)
     k2 = config.kernel_size**2
     size, steps = config.image_size, config.timesteps
-    projection = 2 * config.principal + config.input_gating + config.output_gating
+    projection = sum(target_sizes(config.principal, config.input_gating,
+                                  config.output_gating).values())
     gates = (config.input_gating + config.output_gating) * config.principal
     area1 = size**2 * 9 * 3 * config.area1_channels
     area2 = (size // 2) ** 2 * 9 * config.area1_channels * config.area2_channels

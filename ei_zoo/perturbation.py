@@ -31,7 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ei_zoo.bundle import AREAS, CELL_TYPES, population_key
+from ei_zoo.bundle import population_key
+from ei_zoo.config import AREAS, CELL_TYPES
 from ei_zoo.models import activation_model, clamped
 from ei_zoo.responses import responses
 

@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 
 from ei_zoo import data
-from ei_zoo.bundle import AREAS, CELL_TYPES, is_export, model_id, read_metadata
+from ei_zoo.bundle import is_export, model_id, read_metadata
+from ei_zoo.config import AREAS, CELL_TYPES
 from ei_zoo.errors import USER_ERRORS
 from ei_zoo.models import multiply_accumulates, resolve_config
 from ei_zoo.study import CHANGES, STUDY_BASES, parse_study_variant, study_network

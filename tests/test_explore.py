@@ -19,8 +19,9 @@ from ei_zoo.analysis.explore import (
     explore_zoo,
     page_name,
 )
-from ei_zoo.bundle import AREAS, CELL_TYPES, read_metadata
+from ei_zoo.bundle import read_metadata
 from ei_zoo.cli import main as cli_main
+from ei_zoo.config import AREAS, CELL_TYPES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IMAGES = 300

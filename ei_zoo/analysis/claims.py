@@ -24,7 +24,7 @@ import scipy.stats
 
 from ei_zoo.analysis.figures import ratio_rows
 from ei_zoo.analysis.measure import DEFAULT, DENSITY, NOT_MEASURED, Choice
-from ei_zoo.bundle import AREAS
+from ei_zoo.config import AREAS
 from ei_zoo.variants import RATIOS, ratio_name
 
 HOLDS, FAILS, MIXED, MISSING = "holds", "does not hold", "inconclusive", "not yet measurable"

@@ -32,8 +32,6 @@ from PIL import Image
 from ei_zoo import data, files
 from ei_zoo.analysis.measure import NOT_MEASURED, check_num_images, resolve_export
 from ei_zoo.bundle import (
-    AREAS,
-    CELL_TYPES,
     LEARNING_CURVE,
     MODEL_CARD,
     PERTURBATION,
@@ -42,7 +40,7 @@ from ei_zoo.bundle import (
     population_key,
     read_metadata,
 )
-from ei_zoo.config import CIFAR10_CLASSES
+from ei_zoo.config import AREAS, CELL_TYPES, CIFAR10_CLASSES
 from ei_zoo.perturbation import FUNCTIONAL_DROP, class_tuning, functional
 from ei_zoo.responses import RunningMoments, responses
 

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ei_zoo.analysis.connectivity import density_curve, outgoing  # noqa: E402
-from ei_zoo.bundle import AREAS, CELL_TYPES, model_id  # noqa: E402
+from ei_zoo.bundle import model_id  # noqa: E402
+from ei_zoo.config import AREAS, CELL_TYPES
 from ei_zoo.variants import RATIOS, ratio_name  # noqa: E402
 
 COLOURS = {"PN": "#c0392b", "IG": "#2471a3", "OG": "#17a589"}

@@ -29,8 +29,6 @@ from ei_zoo.analysis.connectivity import (
     weight_measures,
 )
 from ei_zoo.bundle import (
-    AREAS,
-    CELL_TYPES,
     CLASS_TUNING,
     CONNECTIVITY,
     PERTURBATION,
@@ -38,7 +36,7 @@ from ei_zoo.bundle import (
     check_model_reference,
     read_metadata,
 )
-from ei_zoo.config import CIFAR10_TEST_IMAGES
+from ei_zoo.config import AREAS, CELL_TYPES, CIFAR10_TEST_IMAGES
 from ei_zoo.optional import tensorflow
 from ei_zoo.perturbation import functional
 from ei_zoo.progress import Progress
