@@ -47,6 +47,12 @@ def split_points(sizes: dict[str, int]) -> list[int]:
     return list(itertools.accumulate(sizes[target] for target in TARGETS))[:-1]
 
 
+def target_slice(sizes: dict[str, int], target: str) -> slice:
+    """The channels of one of `TARGETS` on the fused kernels' last axis (and the bias)."""
+    start = sum(sizes[name] for name in TARGETS[:TARGETS.index(target)])
+    return slice(start, start + sizes[target])
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CellSettings:
     """The E/I cell's settings (`ei_zoo.layers.EIConvLSTMCell`), declared once.

@@ -1,10 +1,12 @@
-"""Write a trained network in the export format of SPEC section 6, and check one.
+"""Write a trained network in the export format of SPEC section 6.
+
+`ei_zoo.bundle` reads an export and checks it.
 
 An export folder is a contract: users load `saved_model/` without ei_zoo, the
 analysis reads `connectivity.npz` and `metadata.json`, and the zoo ships the
 folder as an archive. So an export is written atomically (a crash never leaves
 a half-written folder nor damages the previous version) and lists the sha256
-of every file, which `verify_export` checks.
+of every file, which `ei_zoo.bundle.verify_export` checks.
 """
 
 from __future__ import annotations

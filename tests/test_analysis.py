@@ -32,6 +32,7 @@ from ei_zoo.analysis.connectivity import pathway_density
 from ei_zoo.analysis.measure import thresholds_of, with_interval
 from ei_zoo.analysis.reproduce import reproduce
 from ei_zoo.cli import main as cli_main
+from ei_zoo.config import target_slice
 from ei_zoo.export import export_model
 from ei_zoo.responses import OPTIONS, all_responses
 from ei_zoo.variants import RATIOS, ratio_name
@@ -239,8 +240,8 @@ def test_analyze_table_and_planted_silent_channel(trained_tiny, cifar_dir, tmp_p
     planted = model.__class__.from_config(model.get_config())
     planted.set_weights(model.get_weights())
     cell = planted.get_layer("area3").cell
-    principal, interneurons = cell.principal, cell.input_gating
-    ig_column = 2 * principal  # the first IG channel in the fused [g, f, IG, OG] kernels
+    interneurons = cell.input_gating
+    ig_column = target_slice(cell.target_sizes, "IG").start  # the first IG channel
     for variable in (cell.input_kernel, cell.recurrent_kernel):
         value = np.asarray(variable)
         value[..., ig_column] = 0.0

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from ei_zoo import data
-from ei_zoo.models import build_model
+from ei_zoo.config import target_slice
+from ei_zoo.models import activation_model, build_model
 from ei_zoo.responses import silent_units
 from ei_zoo.training import TrainingConfig
 from ei_zoo.training.callbacks import SilentUnits
@@ -49,7 +50,7 @@ def test_silent_units_are_logged_per_population_and_epoch(images, tmp_path):
     a population whose drive is cut (zero input, negative bias) counts as silent."""
     model = build_model("standard", **TINY)
     cell = model.get_layer("area4").cell
-    silenced = slice(2 * cell.principal + cell.input_gating, None)  # area-4 OG's bias block
+    silenced = target_slice(cell.target_sizes, "OG")  # area-4 OG's bias block
     bias = cell.bias.numpy()
     bias[silenced] = -1e3
     cell.bias.assign(bias)
@@ -62,7 +63,7 @@ def test_silent_units_are_logged_per_population_and_epoch(images, tmp_path):
     assert history["silent_area4_OG"].tolist() == [1.0, 1.0]
     assert history["silent_area3_OG"].tolist() == [0.0, 0.0]
     assert {f"silent_area{a}_{t}" for a in (3, 4) for t in ("PN", "IG", "OG")} <= set(history)
-    counts = silent_units(model, [images[:2], images[2:]])
+    counts = silent_units(activation_model(model), [images[:2], images[2:]])
     assert counts["area4"]["OG"] == TINY["output_gating"] and counts["area3"]["PN"] == 0
 
 
@@ -121,7 +122,7 @@ def _silenced_network(silence_penalty):
                         silence_penalty=silence_penalty)
     cell = model.get_layer("area4").cell
     bias = cell.bias.numpy()
-    bias[2 * cell.principal + cell.input_gating:] = -2.0
+    bias[target_slice(cell.target_sizes, "OG")] = -2.0
     cell.bias.assign(bias)
     return model
 
@@ -135,9 +136,9 @@ def test_silence_penalty_brings_a_silent_population_back(images):
     for penalty in (0.0, 1.0):
         keras.utils.set_random_seed(0)
         model = _silenced_network(penalty)
-        assert silent_units(model, [x])["area4"]["OG"] == TINY["output_gating"]
+        assert silent_units(activation_model(model), [x])["area4"]["OG"] == TINY["output_gating"]
         model.compile(optimizer=keras.optimizers.Adam(0.05),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.fit(x, y, batch_size=16, epochs=40, verbose=0)
-        silent[penalty] = silent_units(model, [x])["area4"]["OG"]
+        silent[penalty] = silent_units(activation_model(model), [x])["area4"]["OG"]
     assert silent == {0.0: TINY["output_gating"], 1.0: 0}, silent
