@@ -22,6 +22,7 @@ from ei_zoo.analysis import (
     combine,
     connection_density,
     density_curve,
+    design,
     gini,
     measure,
     sensitivity,
@@ -499,9 +500,47 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     assert source["D_den"].isna().all() and per_pathway["D_den"].notna().any()
     assert (source["density_pathway"] - 0.1).abs().max() < 0.05
     assert "| C1:" in "\n".join(sensitivity.markdown(table))
+
     # Only the default table carries bootstrap intervals.
     assert combine(zoo[:1], thresholds)["selectivity_ci_low"].notna().any()
     assert views[Choice()]["selectivity_ci_low"].isna().all()
+
+
+def test_design_table_judges_each_change_like_the_zoo_and_names_non_functional_ones():
+    """The design-sensitivity table: a column per change with networks; a change's
+    networks stand in for their base variants; the ratio claims need the sweep."""
+    rng = np.random.default_rng(7)
+    standard, inh_pn = {"PN": 1, "IG": -1, "OG": -1}, {"PN": -1, "IG": 1, "OG": 1}
+    zoo = [_fake_network("standard-s0", "standard", standard, 5, 0, rng),
+           _fake_network("standard-s1", "standard", standard, 5, 0, rng),
+           _fake_network("inh_pn-s0", "inh_pn", inh_pn, 2, 0, rng)]
+    # Under gate_open, standard's interneurons are all near-silent: C1 fails there.
+    study = [_fake_network("standard.gate_open-s0", "standard.gate_open", standard, 5, 5, rng),
+             _fake_network("inh_pn.gate_open-s0", "inh_pn.gate_open", inh_pn, 2, 0, rng)]
+    study[0].perturbation = pd.DataFrame([
+        {"model": study[0].model, "area": area, "cell_type": cell_type, "clamp": clamp,
+         "class": "all", "accuracy": 0.8,
+         "accuracy_drop": 0.0 if (area, cell_type) == ("area4", "OG") else 0.3}
+        for area in ("area3", "area4") for cell_type in ("PN", "IG", "OG")
+        for clamp in ("zero", "mean")])
+    thresholds = {**thresholds_of(zoo[0].weights), "source": zoo[0].model}
+    table = design.design_table(zoo, study, thresholds).set_index("claim")
+    table.index = table.index.str[:2]
+    assert list(table.index) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert list(table.columns) == [
+        "recipe 2", "recipe 2, non-functional", "recipe 2, functional only",
+        "gate_open", "gate_open, non-functional", "gate_open, functional only"]
+    assert table.loc["C1", "recipe 2"] == claims.HOLDS  # standard-s0 alone: seed 0 only
+    assert table.loc["C1", "gate_open"] == claims.FAILS
+    assert table.loc["C3", "gate_open"] == table.loc["C4", "gate_open"] == claims.MISSING
+    assert table.loc["C1", "gate_open, non-functional"] == "standard area4 OG"
+    assert table.loc["C5", "gate_open, non-functional"] == "not measured"
+    assert table.loc["C1", "recipe 2, non-functional"] == "not measured"
+    text = "\n".join(design.markdown(table.reset_index()))
+    assert any(line.startswith("| C1 ") and "| does not hold / " in line
+               for line in text.splitlines())
+    assert "- `gate_open` (input and output gates start nearly open" in text
+    assert text.count(": standard area4 OG.") == 1
 
 
 def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir, tmp_path,
@@ -517,6 +556,10 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
                     verbose=False)
     assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exported", "results"]
+    # The study enters the design-sensitivity table alone.
+    assert "recipe 2" in pd.read_csv(out / "design_sensitivity.csv").columns
+    assert "## Which of the zoo's design choices decide each verdict?" in (
+        out / "claims.md").read_text()
     # Run to run, the same bytes: tables, report and figures (SVG and PNG).
     again = reproduce(tmp_path / "again", exported, num_images=100, data_dir=cifar_dir,
                       verbose=False)

@@ -309,14 +309,18 @@ def non_functional(table: pd.DataFrame, variants) -> str:
                         for (area, cell_type), models in groups.items()) + ".")
 
 
-def report(claims: list[Claim], header: list[str] = (), sensitivity: list[str] = ()) -> str:
+def report(claims: list[Claim], header: list[str] = (), sensitivity: list[str] = (),
+           design: list[str] = ()) -> str:
     """The claims report as Markdown: the verdicts first, then how robust they are to
-    the choice of measure, the networks and measures, and each claim's numbers."""
+    the choice of measure and (`design`) to the zoo's training choices, the networks
+    and measures, and each claim's numbers."""
     lines = ["# The paper's claims, checked against this zoo", "",
              "| claim | verdict | networks |", "|---|---|---|"]
     lines += [f"| {c.id}: {c.statement} | **{c.verdict}** | {c.networks} |" for c in claims]
-    lines += ["", "## Does each verdict survive the choice of measure?", "", *sensitivity, "",
-              "## Networks and measures", "", *header]
+    lines += ["", "## Does each verdict survive the choice of measure?", "", *sensitivity]
+    if design:
+        lines += ["", "## Which of the zoo's design choices decide each verdict?", "", *design]
+    lines += ["", "## Networks and measures", "", *header]
     for claim in claims:
         lines += ["", f"## {claim.id}: {claim.statement}", "", f"Verdict: **{claim.verdict}** "
                   f"({claim.networks} network(s)).", "", *claim.evidence]

@@ -12,6 +12,8 @@ import pandas as pd
 from ei_zoo import files
 from ei_zoo.analysis import sensitivity
 from ei_zoo.analysis.claims import check_claims, report
+from ei_zoo.analysis.design import design_table
+from ei_zoo.analysis.design import markdown as design_markdown
 from ei_zoo.analysis.figures import (
     figure_differences,
     figure_perturbation,
@@ -42,11 +44,18 @@ def exported_models(exported: Path) -> list[Path]:
 
     The design study's networks (`ei_zoo.study`; their metadata names a
     `design_change`) are left out: the paper's claims are computed on the
-    paper's zoo alone.
+    paper's zoo alone (`study_models` has them).
     """
     folders = [folder for folder in export_folders(exported)
                if "design_change" not in read_metadata(folder)]
     return sorted(folders, key=lambda folder: folder.name != REFERENCE)
+
+
+def study_models(exported: Path) -> list[Path]:
+    """Export folders of the design study in `exported`: only the design-sensitivity
+    table reads them (`ei_zoo.analysis.design`)."""
+    return [folder for folder in export_folders(exported)
+            if "design_change" in read_metadata(folder)]
 
 
 def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, step="last",
@@ -57,7 +66,9 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
     density measure, with the E-I and PN-interneuron differences), `pathways.csv`
     (density measures per pathway), `thresholds.json` (θ per area and per
     pathway), `sensitivity.csv` (each claim's verdict under each choice of
-    measure), `claims.md` and `figures/*.png|svg`. θ is calibrated on
+    measure), `design_sensitivity.csv` where the design study's networks are
+    exported (each claim's verdict under each change of recipe; they enter
+    nothing else), `claims.md` and `figures/*.png|svg`. θ is calibrated on
     `standard-s0` when it is present. One pass over the images per network
     gives every response option.
     """
@@ -69,10 +80,15 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
             f"No exported models in {exported}; train some (`ei-zoo train`) or pass --exported.")
     out = Path(out)
     files.check_writable_folder(out)
-    progress = Progress(len(folders) * num_images).add if verbose else None
+    study = study_models(exported)
+    progress = Progress((len(folders) + len(study)) * num_images).add if verbose else None
     all_measurements = [
         measure(folder, num_images, batch_size, step, position, data_dir, progress=progress)
         for folder in folders
+    ]
+    study_measurements = [
+        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress)
+        for folder in study
     ]
     reference = all_measurements[0]
     thresholds = {**thresholds_of(reference.weights), "source": reference.model}
@@ -82,10 +98,11 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
         all_measurements, thresholds,
         [*columns.values(), *sensitivity.SELECTIVITY_LABELS.values()], default_table=table)
     verdicts = sensitivity.sensitivity_table(views, columns)
+    designs = design_table(all_measurements, study_measurements, thresholds) if study else None
 
     # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
     with files.staging(out, "reproduce") as staging:
-        _write_results(staging, all_measurements, thresholds, table, views, verdicts)
+        _write_results(staging, all_measurements, thresholds, table, views, verdicts, designs)
         for path in sorted(staging.rglob("*")):
             if path.is_file():
                 target = out / path.relative_to(staging)
@@ -94,8 +111,11 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, s
     return out
 
 
-def _write_results(out: Path, all_measurements, thresholds, table, views, verdicts) -> None:
+def _write_results(out: Path, all_measurements, thresholds, table, views, verdicts,
+                   designs: pd.DataFrame | None) -> None:
     table.to_csv(out / "table.csv", index=False)
+    if designs is not None:  # the design study's exports are there
+        designs.to_csv(out / "design_sensitivity.csv", index=False)
     pathway_table(all_measurements, thresholds).to_csv(out / "pathways.csv", index=False)
     verdicts.to_csv(out / "sensitivity.csv", index=False)
     write_thresholds(out / "thresholds.json", thresholds)
@@ -113,7 +133,8 @@ def _write_results(out: Path, all_measurements, thresholds, table, views, verdic
         figure_perturbation(perturbation, figures)
     header = _report_header(all_measurements, thresholds, table)
     (out / "claims.md").write_text(
-        report(check_claims(table), header, sensitivity.markdown(verdicts)))
+        report(check_claims(table), header, sensitivity.markdown(verdicts),
+               design_markdown(designs) if designs is not None else ()))
 
 
 def _report_header(all_measurements, thresholds, table: pd.DataFrame) -> list[str]:
