@@ -142,3 +142,17 @@ def test_silence_penalty_brings_a_silent_population_back(images):
         model.fit(x, y, batch_size=16, epochs=40, verbose=0)
         silent[penalty] = silent_units(activation_model(model), [x])["area4"]["OG"]
     assert silent == {0.0: TINY["output_gating"], 1.0: 0}, silent
+
+
+def test_every_name_of_the_former_training_module_is_still_there():
+    """`ei_zoo.training.X` as before the package split, each the submodule's own object."""
+    import importlib
+
+    from ei_zoo import training
+
+    for name, module in training._LAZY.items():
+        assert getattr(training, name) is getattr(importlib.import_module(module), name)
+    assert training.train_and_export.__module__ == "ei_zoo.training.recipe"
+    assert set(dir(training)) >= {"TrainingConfig", "train_and_export", "read_checkpoint"}
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        training.nothing  # noqa: B018
