@@ -33,6 +33,9 @@ MODEL_CARD = "README.md"
 LEARNING_CURVE = "learning_curve.png"
 PERTURBATION = "perturbation.csv"
 CLASS_TUNING = "class_tuning.csv"
+DRIVE = "drive.csv"
+# The measured tables an export may keep (`ei-zoo perturb --save`).
+MEASURED_TABLES = (PERTURBATION, CLASS_TUNING, DRIVE)
 INDEX = "index.json"
 ARCHIVE_SUFFIX = ".tar.gz"
 

@@ -7,7 +7,7 @@
     ei-zoo index [--exported DIR]           rewrite exported/index.json from the exports
     ei-zoo pack [--out DIR]                 archives and index for a download mirror
     ei-zoo analyze ID [--images N]          selectivity and density of one model
-    ei-zoo perturb ID [--save]              accuracy with each population clamped; class tuning
+    ei-zoo perturb ID [--save]              each population clamped; drive shares; class tuning
     ei-zoo explore ID | --zoo [--out DIR]   a neuron explorer site: what every neuron does
     ei-zoo reproduce [--out DIR]            every figure, table and the claims report
 
@@ -179,9 +179,9 @@ def _command_analyze(args):
 def _command_perturb(args):
     import pandas as pd
 
-    from ei_zoo.analysis.function import perturb, population_summary
+    from ei_zoo.analysis.function import drive, perturb, population_summary
     from ei_zoo.analysis.measure import resolve_export
-    from ei_zoo.bundle import CLASS_TUNING, INDEX, PERTURBATION
+    from ei_zoo.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION
     from ei_zoo.export import write_tables
     from ei_zoo.index import write_index
 
@@ -190,17 +190,21 @@ def _command_perturb(args):
                          f"{args.images} (or keep them unsaved)")
     folder = resolve_export(args.model, args.mirror)
     perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
+    drives = drive(folder, args.images, data_dir=args.data_dir)
     intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]
     with pd.option_context("display.width", 200):
         print(population_summary(perturbation, tuning).to_string(
             index=False, float_format=lambda value: f"{value:.4f}"))
+        print(drives.drop(columns="model").to_string(
+            index=False, float_format=lambda value: f"{value:.3f}"))
     print(f"Intact accuracy {intact['accuracy'].iloc[0]:.4f} on the first {args.images} "
-          "CIFAR-10 test images; accuracy_drop_*: intact minus clamped")
+          "CIFAR-10 test images; accuracy_drop_*: intact minus clamped; share: of the "
+          "variance of the target's pre-activation, the share its source carries")
     if args.save:
-        write_tables(folder, {PERTURBATION: perturbation, CLASS_TUNING: tuning})
+        write_tables(folder, {PERTURBATION: perturbation, CLASS_TUNING: tuning, DRIVE: drives})
         if (folder.parent / INDEX).is_file():
             write_index(folder.parent)
-        print(f"Kept in {folder} ({PERTURBATION}, {CLASS_TUNING})")
+        print(f"Kept in {folder} ({PERTURBATION}, {CLASS_TUNING}, {DRIVE})")
 
 
 def _command_explore(args):
@@ -377,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.set_defaults(run=_command_analyze)
 
     perturb = commands.add_parser(
-        "perturb", help="accuracy with each population clamped, and class tuning")
+        "perturb", help="accuracy with each population clamped, drive shares, class tuning")
     perturb.add_argument("model", help="model id (e.g. standard-s0) or export folder")
     perturb.add_argument("--mirror", default=None, help="mirror URL (default: $EI_ZOO_MIRROR)")
     perturb.add_argument("--save", action="store_true",

@@ -26,15 +26,14 @@ from matplotlib.figure import Figure
 
 from ei_zoo import files
 from ei_zoo.bundle import (
-    CLASS_TUNING,
     CONNECTIVITY,
     FORMAT_VERSION,
     HISTORY,
     KERAS_MODEL,
     LEARNING_CURVE,
+    MEASURED_TABLES,
     METADATA,
     MODEL_CARD,
-    PERTURBATION,
     SAVED_MODEL,
     file_hashes,
     read_metadata,
@@ -167,9 +166,9 @@ def write_tables(folder: str | Path, tables: dict) -> list[Path]:
     metadata = read_metadata(folder)
     written = []
     for name, table in tables.items():
-        if name not in (PERTURBATION, CLASS_TUNING):
-            raise ValueError(f"{name} is not a table an export keeps; use {PERTURBATION} or "
-                             f"{CLASS_TUNING}.")
+        if name not in MEASURED_TABLES:
+            raise ValueError(f"{name} is not a table an export keeps; use one of "
+                             f"{', '.join(MEASURED_TABLES)}.")
         files.write_text(folder / name, table.to_csv(index=False))
         written.append(folder / name)
     _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})

@@ -377,6 +377,33 @@ class EIConvLSTM(keras.layers.Layer):
             )
         }
 
+    def drives(self, inputs):
+        """For analysis, per step: what each source adds to each target's pre-activation.
+
+        Yields {target: (z, {source: contribution})} as numpy arrays [N, H, W, C]:
+        for g, f, IG and OG the sources are `input` (W_x * x, the bias left
+        out) and `PN` (the recurrence, zero at the first step); for i the
+        source is `IG`, for o `OG`. z is each source's sum plus the bias.
+        """
+        cell = self.cell
+        splits = split_points(cell.target_sizes)
+        biases = dict(zip(TARGETS, np.split(ops.convert_to_numpy(cell.bias), splits)))
+        gate_biases = {"i": ops.convert_to_numpy(cell.input_gate_bias),
+                       "o": ops.convert_to_numpy(cell.output_gate_bias)}
+        states = None
+        for input_drive in self._input_drives(inputs):
+            _, states, preactivations = cell(input_drive, states)
+            by_target = np.split(np.asarray(ops.convert_to_numpy(input_drive), "float32"),
+                                 splits, axis=-1)
+            step = {}
+            for target, driven in zip(TARGETS, by_target):
+                z = np.asarray(ops.convert_to_numpy(preactivations[target]), "float32")
+                step[target] = (z, {"input": driven - biases[target], "PN": z - driven})
+            for gate, source in (("i", "IG"), ("o", "OG")):
+                z = np.asarray(ops.convert_to_numpy(preactivations[gate]), "float32")
+                step[gate] = (z, {source: z - gate_biases[gate]})
+            yield step
+
     def balance_biases(self, inputs, iterations=3):
         """Data-dependent initialisation of the biases (SPEC section 2).
 

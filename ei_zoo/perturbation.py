@@ -9,6 +9,15 @@ for each area and cell type of a trained network, on a set of test images:
   position (which removes what it says about the image and keeps its mean drive);
   the test accuracy of the perturbed network, overall and per class, against the
   intact one's;
+- *drive share*: of each target's pre-activation (g, f, IG, OG; the gates i
+  and o; the next area's targets; the readout's logits), the share of its
+  variance over images, positions and steps that each source's contribution
+  carries, cov(contribution, z) / var(z), pooled over the target's channels
+  (the shares of a target's sources add up to 1), with each contribution's
+  mean and spread against the target's own. A gate has one varying source
+  (IG for i, OG for o; the rest is its bias), so its share is 1 by
+  construction: there, the drive's spread against the bias says whether the
+  gate moves;
 - *class tuning* of every neuron (its response as the analysis defines it: last
   step, mean over positions): the fraction of its variance over images that the
   class explains (eta squared), its preferred class, and Leavitt & Morcos's
@@ -28,6 +37,7 @@ all 17 networks of the zoo (bfloat16 rounding; tests/test_perturbation.py checks
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 
@@ -43,6 +53,56 @@ PERTURBATION_COLUMNS = ("model", "area", "cell_type", "clamp", "class", "accurac
                         "accuracy_drop")
 TUNING_COLUMNS = ("area", "cell_type", "neuron", "mean_rate", "preferred_class",
                   "class_variance_fraction", "class_selectivity_index")
+DRIVE_COLUMNS = ("area", "source", "target", "share", "drive_mean", "drive_std",
+                 "target_mean", "target_std")
+# A source's name in the drive table, where it is not a population of the area itself.
+AREA_INPUT = {"area3": "area2", "area4": "area3 PN"}
+
+
+class _Covariances:
+    """Per channel, streamed sums for the mean and spread of a contribution c and its
+    target z, and their covariance (float64)."""
+
+    def __init__(self):
+        self.count, self.sums = 0, None
+
+    def update(self, contribution: np.ndarray, target: np.ndarray) -> None:
+        c = contribution.reshape(-1, contribution.shape[-1]).astype("float64")
+        z = target.reshape(-1, target.shape[-1]).astype("float64")
+        sums = np.stack([c.sum(0), (c * c).sum(0), z.sum(0), (z * z).sum(0), (c * z).sum(0)])
+        self.sums = sums if self.sums is None else self.sums + sums
+        self.count += len(c)
+
+    def row(self) -> dict:
+        c, cc, z, zz, cz = self.sums / self.count
+        variance_c, variance_z, covariance = cc - c**2, zz - z**2, cz - c * z
+        return {"share": float(covariance.sum() / variance_z.sum()),
+                "drive_mean": float(c.mean()), "drive_std": float(np.sqrt(variance_c.mean())),
+                "target_mean": float(z.mean()), "target_std": float(np.sqrt(variance_z.mean()))}
+
+
+def drive_table(model, images: np.ndarray, batch_size: int = 500) -> pd.DataFrame:
+    """`DRIVE_COLUMNS`, one row per (area, source, target), from one pass over `images`."""
+    area_inputs = keras.Model(model.input, {area: model.get_layer(area).input
+                                            for area in (*AREAS, "readout")})
+    readout = model.get_layer("readout")
+    stats = {}
+    for start in range(0, len(images), batch_size):
+        inputs = area_inputs.predict_on_batch(images[start:start + batch_size])
+        for area in AREAS:
+            for step in model.get_layer(area).drives(inputs[area]):
+                for target, (z, contributions) in step.items():
+                    for source, contribution in contributions.items():
+                        name = AREA_INPUT[area] if source == "input" else source
+                        stats.setdefault((area, name, target), _Covariances()).update(
+                            contribution, z)
+        logits = keras.ops.convert_to_numpy(readout(inputs["readout"])).astype("float32")
+        bias = keras.ops.convert_to_numpy(readout.bias)
+        stats.setdefault(("readout", "area4 PN", "logits"), _Covariances()).update(
+            logits - bias, logits)
+    return pd.DataFrame([{"area": area, "source": source, "target": target, **value.row()}
+                         for (area, source, target), value in stats.items()],
+                        columns=DRIVE_COLUMNS)
 
 
 def mean_rates_and_tuning(model, images: np.ndarray, labels: np.ndarray, num_classes: int,

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ei_zoo import analysis
 from ei_zoo.analysis.explore import (
     INDEX_PAGE,
     SITE_MARKER,
@@ -19,9 +20,10 @@ from ei_zoo.analysis.explore import (
     explore_zoo,
     page_name,
 )
-from ei_zoo.bundle import read_metadata
+from ei_zoo.bundle import DRIVE, read_metadata
 from ei_zoo.cli import main as cli_main
 from ei_zoo.config import AREAS, CELL_TYPES
+from ei_zoo.export import write_tables
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IMAGES = 300
@@ -48,10 +50,18 @@ def test_top_images_streamed_batch_by_batch_equal_the_top_of_all_images(k, batch
 
 
 @pytest.fixture(scope="module")
-def site(tiny_export, cifar_dir, tmp_path_factory):
+def measured_export(tiny_export, cifar_dir, tmp_path_factory):
+    """A copy of the tiny export that keeps its drive table (as `ei-zoo perturb --save`)."""
+    folder = shutil.copytree(tiny_export, tmp_path_factory.mktemp("measured") / "standard-s0")
+    write_tables(folder, {DRIVE: analysis.drive(folder, 100, data_dir=cifar_dir)})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def site(measured_export, cifar_dir, tmp_path_factory):
     """The explorer of the tiny export on the first test images, written by the CLI."""
     out = tmp_path_factory.mktemp("explorer") / "standard-s0"
-    assert cli_main(["explore", str(tiny_export), "--images", str(IMAGES), "--top", "4",
+    assert cli_main(["explore", str(measured_export), "--images", str(IMAGES), "--top", "4",
                      "--data-dir", cifar_dir, "--out", str(out)]) == 0
     return out
 
@@ -72,6 +82,10 @@ def test_explore_writes_a_page_per_population_and_a_strip_per_neuron(site, tiny_
         strips = sorted((site / "images").glob(f"{area}_{cell_type}_*.png"))
         assert len(strips) == size
     assert "populations.png" in index and (site / "populations.png").is_file()
+    og = (site / page_name("area4", "OG")).read_text()
+    assert "What it drives" in og and "<td>area4 o</td><td>1</td>" in og
+    assert "<td>readout logits</td>" in (site / page_name("area4", "PN")).read_text()
+    assert "<td>area4 g</td>" in (site / page_name("area3", "PN")).read_text()  # next area
     assert not [path for path in site.parent.iterdir() if path.name.startswith(".")]
 
 

@@ -11,7 +11,7 @@ import ei_zoo
 from ei_zoo import analysis, perturbation
 from ei_zoo.analysis.function import labelled_test_images, perturb
 from ei_zoo.analysis.measure import NOT_MEASURED, measure, summarize, thresholds_of
-from ei_zoo.bundle import CLASS_TUNING, PERTURBATION, read_metadata, verify_export
+from ei_zoo.bundle import CLASS_TUNING, DRIVE, PERTURBATION, read_metadata, verify_export
 from ei_zoo.cli import main as cli_main
 from ei_zoo.export import write_tables
 from ei_zoo.models import activation_model, clamped
@@ -99,10 +99,13 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
     measured = measure(folder, 100, data_dir=cifar_dir)
     assert summarize(measured, thresholds_of(measured.weights))["functional"].eq(
         NOT_MEASURED).all()
-    write_tables(folder, {PERTURBATION: table, CLASS_TUNING: tuning})
+    drives = analysis.drive(folder, 100, data_dir=cifar_dir)
+    assert set(drives["model"]) == {"standard-s0"} and len(drives) == 2 * 10 + 1
+    write_tables(folder, {PERTURBATION: table, CLASS_TUNING: tuning, DRIVE: drives})
     verify_export(folder)
-    assert {PERTURBATION, CLASS_TUNING} <= set(read_metadata(folder)["files"])
+    assert {PERTURBATION, CLASS_TUNING, DRIVE} <= set(read_metadata(folder)["files"])
     measured = measure(folder, 100, data_dir=cifar_dir)
+    pd.testing.assert_frame_equal(measured.drive, drives)
     summary = summarize(measured, thresholds_of(measured.weights))
     row = summary[(summary["area"] == "area4") & (summary["cell_type"] == "OG")].iloc[0]
     expected = overall[(overall["area"] == "area4") & (overall["cell_type"] == "OG")]
@@ -115,3 +118,26 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
     assert cli_main(["perturb", str(folder), "--images", "100", "--save",
                      "--data-dir", cifar_dir]) == 2
     assert "--save keeps measures of the whole test split" in capsys.readouterr().err
+
+
+def test_drive_shares_add_up_and_follow_the_weights(network):
+    """Of every target, the sources' shares add up to 1; a gate has one source (share 1,
+    its spread the gate's own); with area 4's recurrent kernel zeroed, PN's share
+    there is 0 and the input's is 1."""
+    model, images = network
+    table = perturbation.drive_table(model, images, batch_size=8)
+    assert list(table.columns) == list(perturbation.DRIVE_COLUMNS)
+    totals = table.groupby(["area", "target"])["share"].sum()
+    np.testing.assert_allclose(totals.to_numpy(), 1.0, atol=1e-6)
+    gates = table[table["target"].isin(["i", "o"])]
+    assert set(gates["source"]) == {"IG", "OG"} and np.allclose(gates["share"], 1.0)
+    np.testing.assert_allclose(gates["drive_std"], gates["target_std"], rtol=1e-5)
+    assert set(table.loc[table["area"] == "area4", "source"]) == {"area3 PN", "PN", "IG", "OG"}
+
+    cell = model.get_layer("area4").cell
+    cell.recurrent_kernel.assign(np.zeros(cell.recurrent_kernel.shape, "float32"))
+    cut = perturbation.drive_table(model, images, batch_size=8).set_index(
+        ["area", "source", "target"])["share"]
+    for target in ("g", "f", "IG", "OG"):
+        assert cut[("area4", "PN", target)] == pytest.approx(0.0, abs=1e-6)
+        assert cut[("area4", "area3 PN", target)] == pytest.approx(1.0, abs=1e-6)

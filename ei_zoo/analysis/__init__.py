@@ -3,6 +3,7 @@
     table = ei_zoo.analysis.analyze("standard-s0")      # one row per (area, cell type)
     table = ei_zoo.analysis.compare(["standard-s0", "inh_pn-s0"])
     perturbation, tuning = ei_zoo.analysis.perturb("standard-s0")   # what each population does
+    drives = ei_zoo.analysis.drive("standard-s0")   # how much of each target it moves
 """
 
 from ei_zoo.analysis.connectivity import (
@@ -12,7 +13,7 @@ from ei_zoo.analysis.connectivity import (
     gini,
     top_share,
 )
-from ei_zoo.analysis.function import perturb, population_summary
+from ei_zoo.analysis.function import drive, perturb, population_summary
 from ei_zoo.analysis.measure import (
     Choice,
     Measurements,
@@ -38,6 +39,7 @@ __all__ = [
     "connection_density",
     "density_curve",
     "differences",
+    "drive",
     "gini",
     "measure",
     "pathway_table",

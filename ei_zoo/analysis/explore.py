@@ -4,7 +4,9 @@
 their summaries and its figures) and one page per area and cell type, where
 every neuron is a card: the test images that drive it most, the histogram of
 its responses, its mean response to each class, and its selectivity and class
-tuning measures; the cards sort by each measure. `explore_zoo(exported, out)`
+tuning measures; the cards sort by each measure. Where the export keeps them
+(`ei-zoo perturb --save`), a population's page shows what clamping it costs
+and what share of each target's drive it carries. `explore_zoo(exported, out)`
 adds an overview of every export, linking to each network's pages.
 
 A site opens from `file://`: no server, no internet; its data are in the
@@ -32,6 +34,7 @@ from PIL import Image
 from ei_zoo import data, files
 from ei_zoo.analysis.measure import NOT_MEASURED, check_num_images, resolve_export
 from ei_zoo.bundle import (
+    DRIVE,
     LEARNING_CURVE,
     MODEL_CARD,
     PERTURBATION,
@@ -188,8 +191,9 @@ def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
         _write_thumbnails(site / "images", population)
         summary = _population_summary(population, table, drops.get(key))
         summaries.append(summary)
+        drives = population_drives(folder, population.area, population.cell_type)
         (site / page_name(population.area, population.cell_type)).write_text(
-            _population_page(metadata, population, table, summary, labels))
+            _population_page(metadata, population, table, summary, labels, drives))
     summaries = pd.DataFrame(summaries)
     figures = []
     if (folder / LEARNING_CURVE).is_file():
@@ -204,6 +208,35 @@ def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
                                         back=(INDEX_PAGE, metadata["id"])))
     (site / INDEX_PAGE).write_text(
         _network_page(metadata, summaries, figures, len(labels), zoo_link))
+
+
+def population_drives(folder: Path, area: str, cell_type: str) -> pd.DataFrame | None:
+    """The rows of the export's drive table (`ei-zoo perturb --save`) whose source is
+    this population: its targets in its area, and for PN the next area or the readout."""
+    path = folder / DRIVE
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    own = (table["area"] == area) & (table["source"] == cell_type)
+    onward = table["source"] == f"{area} {cell_type}"  # area-3 PN in area 4, area-4 PN read out
+    return table[own | onward]
+
+
+def _drive_html(drives: pd.DataFrame | None) -> str:
+    if drives is None:
+        return "<p>Drive shares not measured (run `ei-zoo perturb ID --save`).</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(row.area)} {html.escape(row.target)}</td>"
+        f"<td>{_number(row.share)}</td><td>{_number(row.drive_mean)}</td>"
+        f"<td>{_number(row.drive_std)}</td><td>{_number(row.target_mean)}</td>"
+        f"<td>{_number(row.target_std)}</td></tr>" for row in drives.itertuples())
+    return ("<h2>What it drives</h2><p>Of each target's pre-activation, the share of its "
+            "variance (over images, positions and steps) this population's contribution "
+            "carries, and the contribution's mean and spread against the target's. A gate "
+            "(i, o) has this one source and its bias: its share is 1, and the spread says "
+            "whether the gate moves.</p><table><tr><th>target</th><th>share</th>"
+            "<th>drive mean</th><th>drive std</th><th>target mean</th><th>target std</th>"
+            f"</tr>{rows}</table>")
 
 
 def population_function(folder: Path) -> dict[str, dict]:
@@ -373,7 +406,7 @@ def _page(title: str, body: str, back: tuple[str, str] | None = None, script: st
 
 
 def _population_page(metadata: dict, population: Population, table: pd.DataFrame,
-                     summary: dict, labels: np.ndarray) -> str:
+                     summary: dict, labels: np.ndarray, drives: pd.DataFrame | None) -> str:
     options = "".join(f"<option value='{_dataset_key(name)}'>{html.escape(label)}</option>"
                       for name, label in MEASURES.items())
     function = (f"Clamping it to zero costs {100 * summary['drop_zero']:.2f} points of test "
@@ -387,6 +420,8 @@ def _population_page(metadata: dict, population: Population, table: pd.DataFrame
 <p>{summary['neurons']} neurons ({summary['silent']} silent, {summary['near_silent']} near-silent:
 responding to fewer than 1% of the images), over {len(labels):,} CIFAR-10 test images.
 A response is the rate at the last step, averaged over positions. {function}.</p>
+{_drive_html(drives)}
+<h2>Neurons</h2>
 <p><label>Sort by <select id="sort">{options}</select></label></p>
 <section id="neurons">{cards}</section>"""
     return _page(f"{metadata['id']}: {population.area} {population.cell_type}", body,

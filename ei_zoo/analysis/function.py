@@ -1,4 +1,4 @@
-"""`perturb`: what each population of an exported network does for the task.
+"""`perturb` and `drive`: what each population of an exported network does for the task.
 
 The in-silico perturbations and class tuning of `ei_zoo.perturbation`, measured
 on the first N CIFAR-10 test images from an export's `.keras` model (the
@@ -19,7 +19,7 @@ import pandas as pd
 from ei_zoo import data
 from ei_zoo.analysis.measure import check_num_images, resolve_export
 from ei_zoo.bundle import check_model_reference, read_metadata
-from ei_zoo.perturbation import passes, perturbation_tables
+from ei_zoo.perturbation import drive_table, passes, perturbation_tables
 from ei_zoo.progress import Progress
 from ei_zoo.zoo import load
 
@@ -37,6 +37,19 @@ def perturb(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None, 
     with _quiet_logger("tensorflow"):
         return perturbation_tables(model, images, labels, read_metadata(folder)["id"],
                                    batch_size, progress.add if progress else None)
+
+
+def drive(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None,
+          mirror=None) -> pd.DataFrame:
+    """Drive shares of one exported network (`ei_zoo.perturbation.drive_table`), with
+    a `model` column first, on the first `num_images` CIFAR-10 test images."""
+    check_model_reference(model_id_or_path)
+    check_num_images(num_images)
+    folder = resolve_export(model_id_or_path, mirror)
+    images, _ = labelled_test_images(num_images, data_dir)
+    table = drive_table(load(folder), images, batch_size)
+    table.insert(0, "model", read_metadata(folder)["id"])
+    return table
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from ei_zoo.analysis.connectivity import (
 from ei_zoo.bundle import (
     CLASS_TUNING,
     CONNECTIVITY,
+    DRIVE,
     PERTURBATION,
     SAVED_MODEL,
     check_model_reference,
@@ -132,6 +133,7 @@ class Measurements:
     test_accuracy: float | None = None
     perturbation: pd.DataFrame | None = None   # the export's perturbation.csv, if it has one
     tuning: pd.DataFrame | None = None         # the export's class_tuning.csv, if it has one
+    drive: pd.DataFrame | None = None          # the export's drive.csv, if it has one
     _weight_measures: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def excitatory(self, cell_type: str) -> bool:
@@ -267,6 +269,7 @@ def measure(model_id_or_path, num_images=10_000, batch_size=250, step="last", po
         step=step, position=position, test_accuracy=metadata.get("test_accuracy"),
         perturbation=_optional_table(folder / PERTURBATION, {"class": str}),
         tuning=_optional_table(folder / CLASS_TUNING),
+        drive=_optional_table(folder / DRIVE),
     )
 
 

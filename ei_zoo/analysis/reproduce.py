@@ -131,6 +131,9 @@ def _write_results(out: Path, all_measurements, thresholds, table, views, verdic
         perturbation = pd.concat(tables, ignore_index=True)
         perturbation.to_csv(out / "perturbation.csv", index=False)
         figure_perturbation(perturbation, figures)
+    drives = [m.drive for m in all_measurements if m.drive is not None]
+    if drives:
+        pd.concat(drives, ignore_index=True).to_csv(out / "drive.csv", index=False)
     header = _report_header(all_measurements, thresholds, table)
     (out / "claims.md").write_text(
         report(check_claims(table), header, sensitivity.markdown(verdicts),
