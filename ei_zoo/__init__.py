@@ -14,7 +14,7 @@ TensorFlow's C++ log for itself (`ei_zoo.cli.console`), and a relative
 
 from ei_zoo.bundle import read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
-from ei_zoo.optional import quietly_import
+from ei_zoo.optional import lazy_exports
 from ei_zoo.variants import get_config, list_variants
 from ei_zoo.version import __version__  # noqa: F401
 
@@ -46,14 +46,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        # Quietly: these modules import Keras, and with it TensorFlow's C++ notices.
-        value = getattr(quietly_import(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ei_zoo' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+# Quietly: these modules import Keras, and with it TensorFlow's C++ notices.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

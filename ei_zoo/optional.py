@@ -64,3 +64,21 @@ def tensorflow(purpose: str = "This", module: str = "tensorflow"):
     except ImportError:
         raise ImportError(
             f"{purpose} needs {NAMES[module]}, which is not installed; {INSTALL}.") from None
+
+
+def lazy_exports(package: str, lazy: dict[str, str], names: list[str]):
+    """`(__getattr__, __dir__)` for `package`, whose names in `lazy` (name -> module)
+    are imported from their module, quietly, on first use (PEP 562); `names` is
+    what `dir()` lists. For the packages whose import must not load TensorFlow."""
+
+    def __getattr__(name):
+        if name in lazy:
+            value = getattr(quietly_import(lazy[name]), name)
+            setattr(sys.modules[package], name, value)
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return names
+
+    return __getattr__, __dir__

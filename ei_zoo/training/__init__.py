@@ -13,7 +13,7 @@ TensorFlow, are imported from the module `_LAZY` names on first use (PEP 562),
 so that `ei-zoo --help`, which reads `settings`, never loads TensorFlow.
 """
 
-from ei_zoo.optional import quietly_import
+from ei_zoo.optional import lazy_exports
 from ei_zoo.training.settings import (
     PRECISIONS,
     RECIPE_VERSION,
@@ -42,13 +42,4 @@ __all__ = ["PRECISIONS", "RECIPE_VERSION", "TRAIN_IMAGES", "ZOO_EPOCHS", "Traini
            "add_arguments", "config_from_arguments", *sorted(_LAZY)]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(quietly_import(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ei_zoo.training' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
