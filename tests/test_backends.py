@@ -136,7 +136,10 @@ WITHOUT_TENSORFLOW = textwrap.dedent("""
     refusals = {
         "load saved_model": refusal(lambda: ei_zoo.load(model_folder, format="saved_model")),
         "export_model": refusal(lambda: ei_zoo.export_model(model, f"{out}/standard-s0")),
-        "ei_zoo.training": refusal(lambda: __import__("ei_zoo.training")),
+        # The training settings are Python only; training itself needs TensorFlow.
+        "ei_zoo.training.recipe": refusal(lambda: __import__("ei_zoo.training.recipe")),
+        "ei_zoo.training.train_and_export": refusal(
+            lambda: __import__("ei_zoo.training").training.train_and_export),
         "ei_zoo.data": refusal(lambda: __import__("ei_zoo.data")),
     }
     loaded = sorted(name for name in sys.modules if name.startswith("tensorflow"))

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,6 +94,14 @@ def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monke
     # The exported weights are the checkpoint's, signs intact.
     model = ei_zoo.load(folder)
     assert float(ei_zoo.effective_weights(model)["readout"].max()) <= 0
+    # The test accuracy is the test curve's last point, not a second evaluation: the same
+    # weights, the same figure.
+    history = pd.read_csv(folder / "history.csv")
+    assert metadata["test_accuracy"] == round(float(history["test_accuracy"].iloc[-1]), 4)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    again = model.evaluate(data.test_dataset(data_dir=cifar_dir), return_dict=True, verbose=0)
+    assert round(again["accuracy"], 4) == metadata["test_accuracy"]
 
 
 def test_changed_arguments_do_not_resume_a_different_run(cifar_dir, tmp_path):

@@ -59,6 +59,7 @@ from ei_zoo.training.run_folder import (
     BACKUP_DIR,
     RUN_FILE,
     RunCheckpoint,
+    last_test_metrics,
     read_checkpoint,
     read_history_file,
     read_run,
@@ -263,7 +264,8 @@ def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrit
     elif is_multiworker(model.distribute_strategy):
         model = local_copy(model, network, config)
     test_batches = data.test_dataset(data_dir=data_dir)
-    metrics = model.evaluate(test_batches, return_dict=True, verbose=verbose)
+    metrics = last_test_metrics(history) or model.evaluate(test_batches, return_dict=True,
+                                                            verbose=verbose)
     # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
     silent = silent_units(activation_model(model),
                           (images for images, _ in test_batches.as_numpy_iterator()))

@@ -195,3 +195,15 @@ def run_lock(run_dir: Path):
     return files.folder_lock(
         run_dir, "another training run",
         "wait for it to end, or stop it; a killed run frees the folder at once")
+
+
+def last_test_metrics(history) -> dict | None:
+    """The test loss and accuracy `TestCurve` logged after the last epoch, of the weights
+    the checkpoint and the export hold, so the export need not evaluate them again;
+    None where the history has no test curve (multi-worker runs, older runs)."""
+    if history is None or "test_accuracy" not in history.columns:
+        return None
+    last = history.iloc[-1]
+    if pd.isna(last["test_accuracy"]) or pd.isna(last["test_loss"]):
+        return None
+    return {"accuracy": float(last["test_accuracy"]), "loss": float(last["test_loss"])}
