@@ -221,7 +221,9 @@ def _command_explore(args):
     if (args.model is None) == (not args.zoo):
         raise ValueError("name one model (e.g. `ei-zoo explore standard-s0`) or pass --zoo "
                          "for every export, not both")
-    out = check_site_folder(args.out or Path("explorer") / (args.model if args.model else "zoo"))
+    # The default names the export's folder, also when the model is given as a path.
+    out = check_site_folder(args.out or Path("explorer") / (Path(args.model).name if args.model
+                                                            else "zoo"))
     if args.zoo:
         exported = args.exported or exported_dir()
         explore_zoo(exported, out, args.images, args.top or TOP_K, data_dir=args.data_dir,

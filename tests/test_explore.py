@@ -209,3 +209,12 @@ def test_every_page_loads_whole_in_chromium_and_the_cards_sort(site, zoo_site, t
     assert page.url.endswith("standard-s0/index.html")
     assert _broken_images(page) == [] and problems == []
     page.close()
+
+
+def test_the_default_out_names_the_export_even_when_given_as_a_path(tiny_export, cifar_dir,
+                                                                   tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["explore", str(tiny_export), "--images", "20", "--top", "2",
+                     "--data-dir", cifar_dir]) == 0
+    assert (tmp_path / "explorer" / tiny_export.name / INDEX_PAGE).is_file()
+    assert not (tiny_export / SITE_MARKER).exists()
