@@ -22,6 +22,7 @@ DALE_MODES = ("standard", "inh_pn", "no_dale")
 # CIFAR-10 training-set pixel statistics (0-255 scale), used inside the model.
 CIFAR10_MEAN = (125.3, 123.0, 113.9)
 CIFAR10_STD = (63.0, 62.1, 66.7)
+CIFAR10_TRAIN_IMAGES = 50_000
 CIFAR10_TEST_IMAGES = 10_000
 # The label names, in TFDS's order of the labels 0-9.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",

@@ -228,7 +228,7 @@ def test_export_of_a_finished_run(cifar_dir, tmp_path):
     """The README's `ei-zoo export runs/<id>` works on a run that finished normally."""
     from ei_zoo import training
 
-    config = training.TrainingConfig(epochs=1, limit=128, batch_size=64)
+    config = training.TrainingConfig(epochs=1, limit=128, batch_size=64, test_limit=256)
     train_and_export("standard", config, out=tmp_path / "exported",
                      work_dir=tmp_path / "runs", data_dir=cifar_dir, verbose=0)
     assert cli_main(["export", str(tmp_path / "runs" / "standard-s0"), "--out",

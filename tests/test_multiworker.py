@@ -49,6 +49,7 @@ def _start_workers(tmp_path, cifar_dir, run, started):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "ei_zoo.cli", "train", "--strategy", "multiworker",
                    "--variant", "standard", "--epochs", "1", "--limit", "256",
+                   "--test-limit", "256",
                    "--batch-size", "64", "--precision", "float32", "--progress", "bar",
                    "--work-dir", str(folder / "runs"), "--out", str(folder / "exported")]
         log = folder / f"run{run}.log"

@@ -112,7 +112,8 @@ def test_killed_run_finishes_with_every_epoch_once_and_one_export(point, cifar_d
     runs, out = tmp_path / "runs", tmp_path / "exported"
     run_dir = runs / "standard-s0"
     command = [sys.executable, "-m", "ei_zoo.cli", "train", "--variant", "standard",
-               "--epochs", str(EPOCHS), "--limit", str(IMAGES), "--batch-size", str(BATCH),
+               "--epochs", str(EPOCHS), "--limit", str(IMAGES), "--test-limit", "256",
+               "--batch-size", str(BATCH),
                "--work-dir", str(runs), "--out", str(out)]
     first = subprocess.Popen(command, env=_env(cifar_dir), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -164,7 +165,7 @@ def test_killed_run_finishes_with_every_epoch_once_and_one_export(point, cifar_d
 def test_diverging_run_names_the_epoch_and_exports_nothing(cifar_dir, tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "exported"
     code = cli_main(["train", "--epochs", str(EPOCHS), "--limit", str(IMAGES),
-                     "--batch-size", str(BATCH), "--learning-rate", "1e3",
+                     "--test-limit", "256", "--batch-size", str(BATCH), "--learning-rate", "1e3",
                      "--work-dir", str(runs), "--out", str(out), "--data-dir", cifar_dir])
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after Keras's per-epoch lines
     assert code == 2 and "Traceback" not in err
@@ -532,6 +533,8 @@ BAD_INPUTS = [
          ValueError, r"limit=512 is smaller than batch_size=600, so an epoch has no full batch"),
     _api("limit_above_the_training_set", lambda w: training.TrainingConfig(limit=60_000),
          ValueError, r"limit=60000 is more than the 50,000 CIFAR-10 training images"),
+    _api("test_limit_above_the_test_set", lambda w: training.TrainingConfig(test_limit=10_001),
+         ValueError, r"test_limit=10001 is more than the 10,000 CIFAR-10 test images"),
     _api("train_would_replace_a_shipped_network",
          lambda w: train_and_export("standard", training.TrainingConfig(epochs=1),
                                     out=w / "exported", work_dir=w / "runs"),

@@ -41,7 +41,7 @@ def _cli(*args):
 def test_a_second_run_on_a_run_folder_refuses_at_once_and_a_killed_one_frees_it(cifar_dir,
                                                                                tmp_path):
     run_dir = tmp_path / "runs" / "standard-s0"
-    config = training.TrainingConfig(epochs=1, limit=128)
+    config = training.TrainingConfig(epochs=1, limit=128, test_limit=256)
     run_dir.mkdir(parents=True)
     files.write_json(run_dir / "run.json", {"network": ei_zoo.get_config("standard").to_dict(),
                                             "training": config.to_dict()})
@@ -76,8 +76,8 @@ def test_train_and_export_write_results_to_stdout_and_plain_progress_to_stderr(c
     """Off a terminal: stdout holds the one-line result, stderr Keras's per-epoch lines
     without ANSI codes; the history has the test curve; the default --out stays clean."""
     train = subprocess.run(
-        _cli("train", "--epochs", "2", "--limit", "128", "--batch-size", "64", "--out",
-             tmp_path / "mine", "--work-dir", tmp_path / "runs"),
+        _cli("train", "--epochs", "2", "--limit", "128", "--test-limit", "256", "--batch-size",
+             "64", "--out", tmp_path / "mine", "--work-dir", tmp_path / "runs"),
         cwd=REPO, env=_env(cifar_dir), capture_output=True, text=True, timeout=600)
     assert train.returncode == 0, train.stderr[-3000:]
     assert re.fullmatch(r"standard-s0: test accuracy \d\.\d{4} after 2 epochs \(\d+ s\); "
@@ -133,7 +133,8 @@ def _interrupt(command, ready, cwd, env):
 def test_ctrl_c_ends_train_and_analyze_with_one_line_and_status_130(tiny_export, cifar_dir,
                                                                     tmp_path):
     code, err = _interrupt(
-        _cli("train", "--epochs", "3", "--limit", "2048", "--batch-size", "64", "--out",
+        _cli("train", "--epochs", "3", "--limit", "2048", "--test-limit", "256", "--batch-size",
+             "64", "--out",
              tmp_path / "mine", "--work-dir", tmp_path / "runs"),
         lambda seen: "Epoch 2/3" in seen, tmp_path, _env(cifar_dir))
     assert code == 130 and "Traceback" not in err, err

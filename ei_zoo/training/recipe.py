@@ -18,7 +18,7 @@ from pathlib import Path
 
 import keras
 
-from ei_zoo import data, export, files
+from ei_zoo import export, files
 from ei_zoo.bundle import HISTORY, is_export, model_id, read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
 from ei_zoo.index import write_index
@@ -53,6 +53,7 @@ from ei_zoo.training.fit import (
     get_strategy,
     local_copy,
     prepare_model,
+    test_batches,
     training_batches,
 )
 from ei_zoo.training.run_folder import (
@@ -168,10 +169,10 @@ def _locked_train_and_export(network, config, out, run_dir, data_dir, distributi
     trim_history(run_dir, checkpoint[0] if checkpoint else 0)
     with distribution.scope():
         model = prepare_model(network, config, first_images(train_batches, config.balance_images))
-    test_batches = data.test_dataset(data_dir=data_dir)
+    measured_on = test_batches(config, data_dir)
     callbacks = [
         EpochTimer(),
-        SilentUnits(first_images(test_batches, SILENT_UNIT_IMAGES)),
+        SilentUnits(first_images(measured_on, SILENT_UNIT_IMAGES)),
         StopOnDivergence(network.num_classes),
         keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
         RunCheckpoint(run_dir / BACKUP_DIR),
@@ -179,7 +180,7 @@ def _locked_train_and_export(network, config, out, run_dir, data_dir, distributi
     if is_multiworker(distribution):
         callbacks = [AverageMovingStatistics(), *callbacks, ShareChiefState()]
     else:  # under the strategy a worker's share of a test batch may be empty (local_copy)
-        callbacks.insert(1, TestCurve(test_batches))
+        callbacks.insert(1, TestCurve(measured_on))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
     model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, shuffle=False,
@@ -199,7 +200,11 @@ def finished_export(folder: Path, network: NetworkConfig, config: TrainingConfig
         metadata = read_metadata(folder)
     except (FileNotFoundError, ValueError):
         return None
-    same = (metadata.get("training") == config.to_dict()
+    try:  # through the dataclass: a field added since has its default in both
+        trained_with = TrainingConfig.from_dict(metadata.get("training"))
+    except ValueError:
+        return None
+    same = (trained_with == config
             and metadata.get("config") == network.to_dict()
             and metadata.get("recipe_version") == RECIPE_VERSION)
     return folder if same else None
@@ -263,19 +268,19 @@ def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrit
         return None
     elif is_multiworker(model.distribute_strategy):
         model = local_copy(model, network, config)
-    test_batches = data.test_dataset(data_dir=data_dir)
-    metrics = last_test_metrics(history) or model.evaluate(test_batches, return_dict=True,
+    measured_on = test_batches(config, data_dir)
+    metrics = last_test_metrics(history) or model.evaluate(measured_on, return_dict=True,
                                                             verbose=verbose)
     # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
     silent = silent_units(activation_model(model),
-                          (images for images, _ in test_batches.as_numpy_iterator()))
+                          (images for images, _ in measured_on.as_numpy_iterator()))
     metadata = {
         "id": identifier,
         "variant": network.variant,
         "seed": config.seed,
         "dataset": "cifar10",
         "splits": {"train": "train" if config.limit is None else f"train[:{config.limit}]",
-                   "test": "test"},
+                   "test": "test" if config.test_limit is None else f"test[:{config.test_limit}]"},
         "epochs": config.epochs,
         "precision": config.precision,
         "keras_backend": keras.backend.backend(),

@@ -13,8 +13,10 @@ import dataclasses
 import math
 import numbers
 
+from ei_zoo.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
+from ei_zoo.config import CIFAR10_TRAIN_IMAGES as TRAIN_IMAGES
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-TRAIN_IMAGES = 50_000
 # The zoo's recipe, versioned so that an export of an older one is trained again,
 # never mixed into one zoo (`finished_export`): 1 = the first three networks
 # (commit fa47c55, 15 epochs); 2 = 30 epochs, NetworkConfig.silence_penalty = 1,
@@ -39,6 +41,10 @@ class TrainingConfig:
         precision: Keras dtype policy; variables stay float32 under `mixed_*`.
         seed: seeds weights, data order and augmentation.
         limit: use only the first `limit` training images (short runs).
+        test_limit: measure the test curve, the exported test accuracy and the
+            silent units on the first `test_limit` test images only (short
+            runs, tests: two passes over all 10,000 cost more than a tiny run's
+            training). The export's metadata names the split it was measured on.
         balance_images: training images used by `balance_biases` at init.
     """
 
@@ -51,11 +57,12 @@ class TrainingConfig:
     seed: int = 0
     limit: int | None = None
     balance_images: int = 512
+    test_limit: int | None = None
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "balance_images", "limit"):
+        for name in ("epochs", "batch_size", "balance_images", "limit", "test_limit"):
             value = getattr(self, name)
-            if value is None and name == "limit":
+            if value is None and name in ("limit", "test_limit"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TrainingConfig.{name}={value!r} must be a positive integer.")
@@ -79,6 +86,10 @@ class TrainingConfig:
                 f"TrainingConfig.limit={self.limit} is smaller than batch_size="
                 f"{self.batch_size}, so an epoch has no full batch; use a batch size of at most "
                 f"{self.limit} or train on more images.")
+        if self.test_limit is not None and self.test_limit > TEST_IMAGES:
+            raise ValueError(
+                f"TrainingConfig.test_limit={self.test_limit} is more than the {TEST_IMAGES:,} "
+                f"CIFAR-10 test images; pass {TEST_IMAGES} or fewer, or None for all.")
         # NumPy's seed, which keras.utils.set_random_seed sets too, takes 0 .. 2**32 - 1.
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
                 or not 0 <= self.seed < 2**32:
@@ -144,6 +155,9 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: TrainingConfig | No
                         help="peak learning rate, reached after the warm-up")
     parser.add_argument("--limit", type=positive_int, default=defaults.limit,
                         help="train on the first N training images only")
+    parser.add_argument("--test-limit", type=positive_int, default=defaults.test_limit,
+                        help="measure on the first N test images only (the test curve, the "
+                             "exported accuracy, silent units); default all")
     parser.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
                         help="Keras dtype policy; variables stay float32")
 
@@ -152,7 +166,7 @@ def config_from_arguments(args: argparse.Namespace, **values) -> TrainingConfig:
     """The `TrainingConfig` of parsed `add_arguments` options; `values` override them."""
     options = {"epochs": args.epochs, "batch_size": args.batch_size,
                "learning_rate": args.learning_rate, "limit": args.limit,
-               "precision": args.precision}
+               "test_limit": args.test_limit, "precision": args.precision}
     if hasattr(args, "seed"):
         options["seed"] = args.seed
     return TrainingConfig(**{**options, **values})
