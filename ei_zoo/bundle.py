@@ -34,8 +34,10 @@ LEARNING_CURVE = "learning_curve.png"
 PERTURBATION = "perturbation.csv"
 CLASS_TUNING = "class_tuning.csv"
 DRIVE = "drive.csv"
-# The measured tables an export may keep (`ei-zoo perturb --save`).
-MEASURED_TABLES = (PERTURBATION, CLASS_TUNING, DRIVE)
+RESPONSE_MOMENTS = "response_moments.npz"
+# What an export may keep of its measures on the whole test split (`ei-zoo perturb
+# --save`), so that `ei-zoo reproduce` reads them instead of measuring again.
+MEASURED_FILES = (PERTURBATION, CLASS_TUNING, DRIVE, RESPONSE_MOMENTS)
 INDEX = "index.json"
 ARCHIVE_SUFFIX = ".tar.gz"
 

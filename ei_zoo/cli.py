@@ -180,10 +180,11 @@ def _command_perturb(args):
     import pandas as pd
 
     from ei_zoo.analysis.function import drive, perturb, population_summary
-    from ei_zoo.analysis.measure import resolve_export
-    from ei_zoo.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION
-    from ei_zoo.export import write_tables
+    from ei_zoo.analysis.measure import RESPONSE_BATCH, resolve_export, response_moments
+    from ei_zoo.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION, RESPONSE_MOMENTS
+    from ei_zoo.export import write_measured
     from ei_zoo.index import write_index
+    from ei_zoo.responses import moments_to_arrays
 
     if args.save and args.images != TEST_IMAGES:
         raise ValueError(f"--save keeps measures of the whole test split; drop --images "
@@ -201,10 +202,13 @@ def _command_perturb(args):
           "CIFAR-10 test images; accuracy_drop_*: intact minus clamped; share: of the "
           "variance of the target's pre-activation, the share its source carries")
     if args.save:
-        write_tables(folder, {PERTURBATION: perturbation, CLASS_TUNING: tuning, DRIVE: drives})
+        moments = response_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
+        kept = {PERTURBATION: perturbation, CLASS_TUNING: tuning, DRIVE: drives,
+                RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH)}
+        write_measured(folder, kept)
         if (folder.parent / INDEX).is_file():
             write_index(folder.parent)
-        print(f"Kept in {folder} ({PERTURBATION}, {CLASS_TUNING}, {DRIVE})")
+        print(f"Kept in {folder} ({', '.join(kept)})")
 
 
 def _command_explore(args):

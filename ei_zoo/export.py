@@ -11,6 +11,7 @@ of every file, which `ei_zoo.bundle.verify_export` checks.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -31,7 +32,7 @@ from ei_zoo.bundle import (
     HISTORY,
     KERAS_MODEL,
     LEARNING_CURVE,
-    MEASURED_TABLES,
+    MEASURED_FILES,
     METADATA,
     MODEL_CARD,
     SAVED_MODEL,
@@ -155,9 +156,10 @@ def learning_curve_figure(history: pd.DataFrame, title: str):
     return figure
 
 
-def write_tables(folder: str | Path, tables: dict) -> list[Path]:
-    """Keep measured tables in an export (`{file name: DataFrame}`, e.g. the perturbation
-    and class tuning tables of `ei_zoo.perturbation`), and record their sha256.
+def write_measured(folder: str | Path, measured: dict) -> list[Path]:
+    """Keep measures in an export and record their sha256: `{file name: value}`, a
+    DataFrame for a table (`.csv`: the perturbation, class tuning and drive tables of
+    `ei_zoo.perturbation`) or a dict of arrays for an `.npz` (the response moments).
 
     Each file is written atomically, then `metadata.json` lists it: a kill in between
     leaves a file the export does not list, which the next call replaces.
@@ -165,11 +167,16 @@ def write_tables(folder: str | Path, tables: dict) -> list[Path]:
     folder = Path(folder)
     metadata = read_metadata(folder)
     written = []
-    for name, table in tables.items():
-        if name not in MEASURED_TABLES:
-            raise ValueError(f"{name} is not a table an export keeps; use one of "
-                             f"{', '.join(MEASURED_TABLES)}.")
-        files.write_text(folder / name, table.to_csv(index=False))
+    for name, value in measured.items():
+        if name not in MEASURED_FILES:
+            raise ValueError(f"{name} is not a measure an export keeps; use one of "
+                             f"{', '.join(MEASURED_FILES)}.")
+        if isinstance(value, pd.DataFrame):
+            files.write_text(folder / name, value.to_csv(index=False))
+        else:
+            buffer = io.BytesIO()
+            np.savez(buffer, **value)
+            files.write_bytes(folder / name, buffer.getvalue())
         written.append(folder / name)
     _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})
     return written

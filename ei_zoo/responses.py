@@ -148,6 +148,35 @@ class RunningMoments:
             return self._unless_silent(ratio / (1.0 - 1.0 / self.count))
 
 
+MOMENT_FIELDS = ("mean", "m2", "m3", "m4", "positive")
+
+
+def moments_to_arrays(moments: dict, batch_size: int) -> dict[str, np.ndarray]:
+    """{(step, position): {"area3/PN": RunningMoments}} as flat arrays for an `.npz`:
+    "<step>|<position>|<key>|<field>", with the image count and the batch size they
+    were merged in (another batching rounds differently in the last bits)."""
+    arrays = {}
+    for (step, position), by_key in moments.items():
+        for key, running in by_key.items():
+            for field in MOMENT_FIELDS:
+                arrays[f"{step}|{position}|{key}|{field}"] = getattr(running, field)
+            count = running.count
+    return {**arrays, "count": np.array(count), "batch_size": np.array(batch_size)}
+
+
+def moments_from_arrays(arrays) -> tuple[dict, int]:
+    """`moments_to_arrays` read back: (moments, batch size)."""
+    moments = {}
+    for name in arrays:
+        if name in ("count", "batch_size"):
+            continue
+        step, position, key, field = name.split("|")
+        running = moments.setdefault((step, position), {}).setdefault(key, RunningMoments(0))
+        running.count = int(arrays["count"])
+        setattr(running, field, np.array(arrays[name]))
+    return moments, int(arrays["batch_size"])
+
+
 def population_moments(activations, batches) -> dict[str, RunningMoments]:
     """Streamed moments of every population's responses (`ei_zoo.responses`) over
     `batches` of images; `activations` is `activation_model(model)`."""

@@ -23,7 +23,7 @@ from ei_zoo.analysis.explore import (
 from ei_zoo.bundle import DRIVE, read_metadata
 from ei_zoo.cli import main as cli_main
 from ei_zoo.config import AREAS, CELL_TYPES
-from ei_zoo.export import write_tables
+from ei_zoo.export import write_measured
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IMAGES = 300
@@ -53,7 +53,7 @@ def test_top_images_streamed_batch_by_batch_equal_the_top_of_all_images(k, batch
 def measured_export(tiny_export, cifar_dir, tmp_path_factory):
     """A copy of the tiny export that keeps its drive table (as `ei-zoo perturb --save`)."""
     folder = shutil.copytree(tiny_export, tmp_path_factory.mktemp("measured") / "standard-s0")
-    write_tables(folder, {DRIVE: analysis.drive(folder, 100, data_dir=cifar_dir)})
+    write_measured(folder, {DRIVE: analysis.drive(folder, 100, data_dir=cifar_dir)})
     return folder
 
 

@@ -2,6 +2,7 @@
 intact network is the SavedModel's, and the export keeps the tables for the analysis."""
 
 import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,11 +11,25 @@ import pytest
 import ei_zoo
 from ei_zoo import analysis, perturbation
 from ei_zoo.analysis.function import labelled_test_images, perturb
-from ei_zoo.analysis.measure import NOT_MEASURED, measure, summarize, thresholds_of
-from ei_zoo.bundle import CLASS_TUNING, DRIVE, PERTURBATION, read_metadata, verify_export
+from ei_zoo.analysis.measure import (
+    NOT_MEASURED,
+    measure,
+    response_moments,
+    summarize,
+    thresholds_of,
+)
+from ei_zoo.bundle import (
+    CLASS_TUNING,
+    DRIVE,
+    PERTURBATION,
+    RESPONSE_MOMENTS,
+    read_metadata,
+    verify_export,
+)
 from ei_zoo.cli import main as cli_main
-from ei_zoo.export import write_tables
+from ei_zoo.export import write_measured
 from ei_zoo.models import activation_model, clamped
+from ei_zoo.responses import MOMENT_FIELDS, moments_to_arrays
 
 from conftest import TINY
 
@@ -101,7 +116,7 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
         NOT_MEASURED).all()
     drives = analysis.drive(folder, 100, data_dir=cifar_dir)
     assert set(drives["model"]) == {"standard-s0"} and len(drives) == 2 * 10 + 1
-    write_tables(folder, {PERTURBATION: table, CLASS_TUNING: tuning, DRIVE: drives})
+    write_measured(folder, {PERTURBATION: table, CLASS_TUNING: tuning, DRIVE: drives})
     verify_export(folder)
     assert {PERTURBATION, CLASS_TUNING, DRIVE} <= set(read_metadata(folder)["files"])
     measured = measure(folder, 100, data_dir=cifar_dir)
@@ -112,12 +127,51 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
     assert row["accuracy_drop_mean"] == pytest.approx(
         expected[expected["clamp"] == "mean"]["accuracy_drop"].item())
     assert row["functional"] == ("yes" if row["accuracy_drop_mean"] > 0.01 else "no")
-    with pytest.raises(ValueError, match="is not a table an export keeps"):
-        write_tables(folder, {"notes.csv": pd.DataFrame()})
+    with pytest.raises(ValueError, match="is not a measure an export keeps"):
+        write_measured(folder, {"notes.csv": pd.DataFrame()})
 
     assert cli_main(["perturb", str(folder), "--images", "100", "--save",
                      "--data-dir", cifar_dir]) == 2
     assert "--save keeps measures of the whole test split" in capsys.readouterr().err
+
+
+def test_kept_response_moments_are_read_instead_of_streamed(tiny_export, cifar_dir, tmp_path,
+                                                           monkeypatch):
+    """`measure` reads the moments an export keeps, exactly what streaming gives, but only
+    for the same images and batches, and only the file `metadata.json` lists."""
+    folder = shutil.copytree(tiny_export, tmp_path / "standard-s0")
+    streamed = measure(folder, 100, batch_size=50, data_dir=cifar_dir)
+    write_measured(folder, {RESPONSE_MOMENTS: moments_to_arrays(
+        response_moments(folder, 100, 50, cifar_dir), 50)})
+    verify_export(folder)
+    seen, module = [], sys.modules["ei_zoo.analysis.measure"]
+    monkeypatch.setattr(module, "response_moments", lambda *args, original=response_moments,
+                        **kwargs: seen.append(args) or original(*args, **kwargs))
+    kept = measure(folder, 100, batch_size=50, progress=seen.append)
+    assert seen == [100]  # no stream; the progress still counts the images
+    assert kept.moments.keys() == streamed.moments.keys()
+    for option, by_population in streamed.moments.items():
+        for population, running in by_population.items():
+            again = kept.moments[option][population]
+            assert again.count == running.count == 100
+            for field in MOMENT_FIELDS:
+                np.testing.assert_array_equal(getattr(again, field), getattr(running, field))
+    pd.testing.assert_frame_equal(summarize(kept, thresholds_of(kept.weights)),
+                                  summarize(streamed, thresholds_of(streamed.weights)))
+    # Other images, other batches, or asked not to: streamed again.
+    for images, batch_size in ((50, 50), (100, 25)):
+        measure(folder, images, batch_size=batch_size)
+    measure(folder, 100, batch_size=50, kept=False)
+    assert len(seen) == 1 + 3
+    # A file the metadata does not list (a write a kill cut short) is not read.
+    unlisted = shutil.copytree(tiny_export, tmp_path / "unlisted" / "standard-s0")
+    shutil.copy(folder / RESPONSE_MOMENTS, unlisted)
+    measure(unlisted, 100, batch_size=50)
+    assert len(seen) == 1 + 4
+    # A listed file that changed is refused with the export, as any listed file.
+    np.savez(folder / RESPONSE_MOMENTS, count=np.array(100), batch_size=np.array(50))
+    with pytest.raises(ValueError, match="response_moments.npz does not match its sha256"):
+        measure(folder, 100, batch_size=50)
 
 
 def test_drive_shares_add_up_and_follow_the_weights(network):

@@ -33,6 +33,7 @@ from ei_zoo.bundle import (
     CONNECTIVITY,
     DRIVE,
     PERTURBATION,
+    RESPONSE_MOMENTS,
     SAVED_MODEL,
     check_model_reference,
     read_metadata,
@@ -41,13 +42,22 @@ from ei_zoo.config import AREAS, CELL_TYPES, CIFAR10_TEST_IMAGES
 from ei_zoo.optional import tensorflow
 from ei_zoo.perturbation import functional
 from ei_zoo.progress import Progress
-from ei_zoo.responses import OPTIONS, RunningMoments, all_responses, check_options
+from ei_zoo.responses import (
+    OPTIONS,
+    RunningMoments,
+    all_responses,
+    check_options,
+    moments_from_arrays,
+)
 from ei_zoo.zoo import resolve
 
 tf = tensorflow("The analysis (it reads the SavedModel's activations)")
 
 INTERNEURONS = ("IG", "OG")
 REFERENCE = "standard-s0"
+# Images per batch when responses are streamed. Part of what a kept set of response
+# moments was measured with: batches merge in another order at another size.
+RESPONSE_BATCH = 250
 # Selectivity of a cell type: table column -> (per-neuron statistic, aggregate over neurons).
 SELECTIVITY = {
     "selectivity": ("skewness", np.mean),            # SPEC section 4
@@ -214,7 +224,7 @@ def check_num_images(num_images) -> None:
                          f"{CIFAR10_TEST_IMAGES:,} (the CIFAR-10 test images).")
 
 
-def response_moments(folder: Path, num_images=10_000, batch_size=250, data_dir=None,
+def response_moments(folder: Path, num_images=10_000, batch_size=RESPONSE_BATCH, data_dir=None,
                      progress=None) -> dict:
     """Stream the first `num_images` CIFAR-10 test images (TFDS order) through `activations`.
 
@@ -247,14 +257,39 @@ def response_moments(folder: Path, num_images=10_000, batch_size=250, data_dir=N
     return moments
 
 
-def measure(model_id_or_path, num_images=10_000, batch_size=250, step="last", position="mean",
-            data_dir=None, mirror=None, progress=None) -> Measurements:
+def kept_moments(folder: Path, num_images: int, batch_size: int) -> dict | None:
+    """The response moments the export keeps (`ei-zoo perturb --save`), if they are what
+    `response_moments(folder, num_images, batch_size)` would stream: the same images
+    and batches, so the same float64 numbers. None otherwise, or if `metadata.json`
+    does not list the file (a write that a kill cut short); `resolve_export` has
+    checked the sha256 of every file it lists."""
+    path = folder / RESPONSE_MOMENTS
+    if RESPONSE_MOMENTS not in read_metadata(folder).get("files", {}) or not path.is_file():
+        return None
+    with np.load(path) as archive:
+        moments, kept_batch_size = moments_from_arrays(archive)
+    count = moments[OPTIONS[0]]["area3/PN"].count
+    return moments if (count, kept_batch_size) == (num_images, batch_size) else None
+
+
+def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step="last",
+            position="mean", data_dir=None, mirror=None, progress=None,
+            kept=True) -> Measurements:
     """Per-neuron response statistics (every response option) and the weights of one
-    exported network; `step` and `position` pick the option reported by default."""
+    exported network; `step` and `position` pick the option reported by default.
+
+    With `kept`, response moments the export keeps for the same images and batches
+    (`kept_moments`) are read instead of streamed again.
+    """
     check_options(step, position)
     folder = resolve_export(model_id_or_path, mirror)
     metadata = read_metadata(folder)
-    moments = response_moments(folder, num_images, batch_size, data_dir, progress)
+    check_num_images(num_images)
+    moments = kept_moments(folder, num_images, batch_size) if kept else None
+    if moments is not None and progress is not None:
+        progress(num_images)
+    if moments is None:
+        moments = response_moments(folder, num_images, batch_size, data_dir, progress)
     with np.load(folder / CONNECTIVITY) as archive:
         weights = {key: archive[key] for key in archive.files}
     signs = {cell_type: metadata["cell_types"]["area3"][cell_type]["sign"]
@@ -393,7 +428,7 @@ def differences(measurements: Measurements, thresholds: dict,
     return pd.DataFrame(rows)
 
 
-def analyze(model_id_or_path, num_images=10_000, batch_size=250, step="last",
+def analyze(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step="last",
             position="mean", thresholds=None, reference=None, data_dir=None,
             mirror=None) -> pd.DataFrame:
     """Selectivity and connection density per (area, cell type) of one exported network.

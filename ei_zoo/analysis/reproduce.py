@@ -24,6 +24,7 @@ from ei_zoo.analysis.figures import (
 from ei_zoo.analysis.measure import (
     DENSITY,
     REFERENCE,
+    RESPONSE_BATCH,
     SELECTIVITY,
     check_num_images,
     combine,
@@ -58,8 +59,8 @@ def study_models(exported: Path) -> list[Path]:
             if "design_change" in read_metadata(folder)]
 
 
-def reproduce(out="results", exported=None, num_images=10_000, batch_size=250, step="last",
-              position="mean", data_dir=None, verbose=True) -> Path:
+def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPONSE_BATCH,
+              step="last", position="mean", data_dir=None, verbose=True) -> Path:
     """Measure every network in `exported`, then write into `out`:
 
     `table.csv` (one row per network, area and cell type: every selectivity and
