@@ -154,6 +154,21 @@ def _cpu_model() -> str | None:
     return None
 
 
+# The CPU features that decide which kernels oneDNN runs, and how fast bfloat16 is.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu_features() -> list[str]:
+    """`CPU_FEATURES` that /proc/cpuinfo lists (what `lscpu` shows as flags)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo
+                          if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [feature for feature in CPU_FEATURES if feature in flags]
+
+
 def _memory_gib() -> float | None:
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
@@ -176,6 +191,7 @@ def machine() -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_model": _cpu_model(),
+        "cpu_features": cpu_features(),
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable,
         "memory_gib": _memory_gib(),

@@ -127,6 +127,9 @@ def profile(precision: str, mode: str) -> dict:
     return result
 
 
+STACKED = "area 3 recurrent convolution, steps 2-T stacked along the batch"
+
+
 def kernel_rates(mode: str) -> dict:
     """GFLOP/s (element-wise: G elements/s) of the step's deciding kernels, alone."""
     import tensorflow as tf
@@ -141,6 +144,9 @@ def kernel_rates(mode: str) -> dict:
     shapes = {  # name: (images, side, input channels); area 4 projects all T frames at once
         "area 3 recurrent convolution": (batch, area3, principal),
         "area 4 input convolution": (batch * network.timesteps, area4, principal),
+        # The recurrent kernel acts at steps 2..T: its gradient as one call over those
+        # steps stacked along the batch, against one call per step (the rate above).
+        STACKED: (batch * (network.timesteps - 1), area3, principal),
     }
     repeat, stride = 5 * sizes["steps"], [1, 1, 1, 1]
     rates = {}
@@ -159,6 +165,8 @@ def kernel_rates(mode: str) -> dict:
                     padding="SAME"),
             }
             flop = 2 * images * side * side * k * k * channels * projection
+            if name == STACKED:
+                kernels = {"gradient to kernel": kernels["gradient to kernel"]}
             for kind, kernel in kernels.items():
                 rates[f"{name}, {kind}, {dtype}"] = round(
                     flop / _seconds_per_call(tf.function(kernel), repeat, sizes) / 1e9, 1)
