@@ -32,6 +32,7 @@ from ei_zoo.bundle import is_export, model_id, read_metadata
 from ei_zoo.config import AREAS, CELL_TYPES
 from ei_zoo.errors import USER_ERRORS
 from ei_zoo.models import multiply_accumulates, resolve_config
+from ei_zoo.progress import PROGRESS_MODES, keras_verbose
 from ei_zoo.study import CHANGES, STUDY_BASES, parse_study_variant, study_network
 from ei_zoo.training import ZOO_EPOCHS, TrainingConfig, add_arguments, config_from_arguments
 from ei_zoo.training.recipe import check_replaceable, finished_export, train_and_export
@@ -212,6 +213,9 @@ def run(argv=None) -> int:
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
                         help="train every n-th network starting at i (split across machines)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                        help="as `ei-zoo train`'s: Keras's bar, one plain line per epoch, or "
+                             "(auto) the bar on a terminal and plain lines off one (a log)")
     parser.add_argument("--table", action="store_true",
                         help="print the zoo table of the exports in --out and stop")
     parser.add_argument("--epoch-seconds", type=Path, default=MEASURED_EPOCH_SECONDS,
@@ -272,7 +276,7 @@ def run(argv=None) -> int:
         print(f"== {identifier}", flush=True)
         train_and_export(network, configs[identifier], out=args.out, work_dir=args.work_dir,
                          data_dir=args.data_dir, strategy=args.strategy,
-                         overwrite=args.overwrite)
+                         verbose=keras_verbose(args.progress), overwrite=args.overwrite)
     return 0
 
 if __name__ == "__main__":

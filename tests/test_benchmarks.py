@@ -69,7 +69,13 @@ def test_profile_step_tiny(tmp_path):
          "--precision", "mixed_bfloat16"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    profile = json.loads(result.stdout.strip().splitlines()[-1])["precisions"]["mixed_bfloat16"]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    profile = report["precisions"]["mixed_bfloat16"]
+    stacked = "area 3 recurrent convolution, steps 2-T stacked along the batch, gradient to kernel"
+    assert all(_positive(report["kernels_alone"][f"{stacked}, {dtype}"])
+               for dtype in ("float32", "bfloat16"))
+    assert set(report["machine"]["cpu_features"]) <= {
+        "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16"}
     for heading in ("by_category", "by_part"):
         shares = profile[heading]
         assert math.isclose(sum(v["ms"] for v in shares.values()), profile["op_ms"], rel_tol=0.01)
