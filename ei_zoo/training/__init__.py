@@ -26,7 +26,7 @@ from ei_zoo.training.settings import (
 
 _MODULES = {
     "ei_zoo.training.fit": ("first_images", "get_strategy", "local_copy", "make_optimizer",
-                            "prepare_model", "test_batches", "train", "training_batches"),
+                            "evaluation_batches", "prepare_model", "train", "training_batches"),
     "ei_zoo.training.callbacks": ("DIVERGENCE_FACTOR", "SILENT_UNIT_IMAGES", "EpochTimer",
                                   "SilentUnits", "StopOnDivergence", "TestCurve",
                                   "TrainingDivergedError", "diverged", "silent_log_key"),

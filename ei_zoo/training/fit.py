@@ -81,7 +81,7 @@ def training_batches(config: TrainingConfig, data_dir=None) -> tf.data.Dataset:
     return data.train_dataset(config.batch_size, data_dir, config.limit, config.seed)
 
 
-def test_batches(config: TrainingConfig, data_dir=None) -> tf.data.Dataset:
+def evaluation_batches(config: TrainingConfig, data_dir=None) -> tf.data.Dataset:
     """The test images a run is measured on: all 10,000, or the first `config.test_limit`."""
     return data.test_dataset(data_dir=data_dir, limit=config.test_limit)
 
@@ -109,7 +109,8 @@ def train(variant_or_config="standard", config: TrainingConfig | None = None, da
     model = prepare_model(network, config, first_images(train_batches, config.balance_images))
     history = model.fit(train_batches, epochs=config.epochs, callbacks=list(callbacks),
                         shuffle=False, verbose=verbose)
-    metrics = model.evaluate(test_batches(config, data_dir), return_dict=True, verbose=verbose)
+    metrics = model.evaluate(evaluation_batches(config, data_dir), return_dict=True,
+                             verbose=verbose)
     return model, history, metrics
 
 

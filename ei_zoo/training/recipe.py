@@ -49,11 +49,11 @@ from ei_zoo.training.callbacks import (
     diverged,
 )
 from ei_zoo.training.fit import (
+    evaluation_batches,
     first_images,
     get_strategy,
     local_copy,
     prepare_model,
-    test_batches,
     training_batches,
 )
 from ei_zoo.training.run_folder import (
@@ -169,7 +169,7 @@ def _locked_train_and_export(network, config, out, run_dir, data_dir, distributi
     trim_history(run_dir, checkpoint[0] if checkpoint else 0)
     with distribution.scope():
         model = prepare_model(network, config, first_images(train_batches, config.balance_images))
-    measured_on = test_batches(config, data_dir)
+    measured_on = evaluation_batches(config, data_dir)
     callbacks = [
         EpochTimer(),
         SilentUnits(first_images(measured_on, SILENT_UNIT_IMAGES)),
@@ -268,7 +268,7 @@ def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrit
         return None
     elif is_multiworker(model.distribute_strategy):
         model = local_copy(model, network, config)
-    measured_on = test_batches(config, data_dir)
+    measured_on = evaluation_batches(config, data_dir)
     metrics = last_test_metrics(history) or model.evaluate(measured_on, return_dict=True,
                                                             verbose=verbose)
     # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
