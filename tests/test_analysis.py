@@ -25,6 +25,7 @@ from ei_zoo.analysis import (
     design,
     gini,
     measure,
+    perturb,
     sensitivity,
     top_share,
 )
@@ -32,9 +33,10 @@ from ei_zoo.analysis.check import compare_results
 from ei_zoo.analysis.connectivity import pathway_density
 from ei_zoo.analysis.measure import thresholds_of, with_interval
 from ei_zoo.analysis.reproduce import reproduce
+from ei_zoo.bundle import CLASS_TUNING, PERTURBATION
 from ei_zoo.cli import main as cli_main
 from ei_zoo.config import target_slice
-from ei_zoo.export import export_model
+from ei_zoo.export import export_model, write_measured
 from ei_zoo.responses import OPTIONS, all_responses
 from ei_zoo.variants import RATIOS, ratio_name
 
@@ -552,9 +554,15 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
     export_model(trained_tiny[0], exported / "standard.gate_open-s0",
                  metadata={"seed": 0, "id": "standard.gate_open-s0",
                            "design_change": {"name": "gate_open"}})
+    table, tuning = perturb(exported / "standard.gate_open-s0", 50, data_dir=cifar_dir,
+                            verbose=False)
+    write_measured(exported / "standard.gate_open-s0", {PERTURBATION: table, CLASS_TUNING: tuning})
     out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
                     verbose=False)
     assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
+    # What each population does is tabled for every export that keeps it, the study's too.
+    assert set(pd.read_csv(out / "perturbation.csv")["model"]) == {"standard.gate_open-s0"}
+    assert (out / "figures" / "fig_perturbation.png").is_file()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exported", "results"]
     # The study enters the design-sensitivity table alone.
     assert "recipe 2" in pd.read_csv(out / "design_sensitivity.csv").columns

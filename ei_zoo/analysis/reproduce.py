@@ -68,10 +68,12 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     (density measures per pathway), `thresholds.json` (θ per area and per
     pathway), `sensitivity.csv` (each claim's verdict under each choice of
     measure), `design_sensitivity.csv` where the design study's networks are
-    exported (each claim's verdict under each change of recipe; they enter
-    nothing else), `claims.md` and `figures/*.png|svg`. θ is calibrated on
+    exported (each claim's verdict under each change of recipe; of the rest they
+    enter only `perturbation.csv` and `drive.csv`, which measure every export),
+    `claims.md` and `figures/*.png|svg`. θ is calibrated on
     `standard-s0` when it is present. One pass over the images per network
-    gives every response option.
+    gives every response option; none, where the export keeps its response
+    moments (`measure`).
     """
     exported = Path(exported) if exported is not None else exported_dir()
     check_num_images(num_images)
@@ -103,7 +105,8 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
 
     # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
     with files.staging(out, "reproduce") as staging:
-        _write_results(staging, all_measurements, thresholds, table, views, verdicts, designs)
+        _write_results(staging, all_measurements, study_measurements, thresholds, table, views,
+                       verdicts, designs)
         for path in sorted(staging.rglob("*")):
             if path.is_file():
                 target = out / path.relative_to(staging)
@@ -112,8 +115,8 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     return out
 
 
-def _write_results(out: Path, all_measurements, thresholds, table, views, verdicts,
-                   designs: pd.DataFrame | None) -> None:
+def _write_results(out: Path, all_measurements, study_measurements, thresholds, table, views,
+                   verdicts, designs: pd.DataFrame | None) -> None:
     table.to_csv(out / "table.csv", index=False)
     if designs is not None:  # the design study's exports are there
         designs.to_csv(out / "design_sensitivity.csv", index=False)
@@ -127,12 +130,15 @@ def _write_results(out: Path, all_measurements, thresholds, table, views, verdic
     figure_selectivity_per_neuron(all_measurements, figures)
     shown = [m for m in all_measurements if m.model in FIRST_SEEDS] or all_measurements[:3]
     figure_threshold_sensitivity(shown, thresholds, figures)
-    tables = [m.perturbation for m in all_measurements if m.perturbation is not None]
-    if tables:  # the exports that keep them (`ei-zoo perturb ID --save`)
+    # What each population does is measured on every export, the study's too (after
+    # the paper's zoo), from the tables the exports keep (`ei-zoo perturb ID --save`).
+    every_network = [*all_measurements, *study_measurements]
+    tables = [m.perturbation for m in every_network if m.perturbation is not None]
+    if tables:
         perturbation = pd.concat(tables, ignore_index=True)
         perturbation.to_csv(out / "perturbation.csv", index=False)
         figure_perturbation(perturbation, figures)
-    drives = [m.drive for m in all_measurements if m.drive is not None]
+    drives = [m.drive for m in every_network if m.drive is not None]
     if drives:
         pd.concat(drives, ignore_index=True).to_csv(out / "drive.csv", index=False)
     header = _report_header(all_measurements, thresholds, table)
