@@ -103,6 +103,12 @@ CHANGES = (
         training={"epochs": 60}),
 )
 CHANGES_BY_NAME = {change.name: change for change in CHANGES}
+# The changes whose seed-0 networks flipped a verdict or made every population
+# functional (docs/findings.md, section 3): `gate_open` (C2 holds), `gate_closed` (C1
+# fails on functional populations, C5 holds there; every population of `standard` and
+# `no_dale` functional). Their seeds 1 and 2 follow the seed-0 networks of every change.
+REPLICATED = ("gate_open", "gate_closed")
+REPLICATION_SEEDS = (1, 2)
 
 
 def study_variant(base: str, change: DesignChange | str) -> str:

@@ -17,7 +17,8 @@ with `--overwrite`, and refused, before any training, without it.
 
 `--study` trains the networks of `ei_zoo.study` instead: `standard`, `inh_pn` and
 `no_dale` at seed 0, each with one change from this recipe at a time, ids like
-`standard.gate_open-s0`.
+`standard.gate_open-s0`; then seeds 1 and 2 of the changes that flipped a verdict
+(`ei_zoo.study.REPLICATED`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from ei_zoo.config import AREAS, CELL_TYPES
 from ei_zoo.errors import USER_ERRORS
 from ei_zoo.models import multiply_accumulates, resolve_config
 from ei_zoo.progress import PROGRESS_MODES, keras_verbose
-from ei_zoo.study import CHANGES, STUDY_BASES, parse_study_variant, study_network
+from ei_zoo.study import (
+    CHANGES,
+    CHANGES_BY_NAME,
+    REPLICATED,
+    REPLICATION_SEEDS,
+    STUDY_BASES,
+    parse_study_variant,
+    study_network,
+)
 from ei_zoo.training import ZOO_EPOCHS, TrainingConfig, add_arguments, config_from_arguments
 from ei_zoo.training.recipe import check_replaceable, finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
@@ -65,10 +74,13 @@ def paper_zoo() -> list[tuple[str, str, int]]:
     return [(model_id(variant, seed), variant, seed) for variant, seed in plan]
 
 
-def design_study(seeds=(0,)) -> list[tuple[str, object, int]]:
-    """(model id, NetworkConfig, seed) of the study's networks, a change's three at a time."""
+def design_study() -> list[tuple[str, object, int]]:
+    """(model id, NetworkConfig, seed) of the study's networks, a change's three at a time:
+    every change at seed 0, then seeds 1 and 2 of the `REPLICATED` ones."""
+    runs = [(change, 0) for change in CHANGES]
+    runs += [(CHANGES_BY_NAME[name], seed) for seed in REPLICATION_SEEDS for name in REPLICATED]
     return [(model_id(network.variant, seed), network, seed)
-            for seed in seeds for change in CHANGES for base in STUDY_BASES
+            for change, seed in runs for base in STUDY_BASES
             for network in [study_network(base, change)]]
 
 
