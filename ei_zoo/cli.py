@@ -162,7 +162,8 @@ def _command_analyze(args):
     thresholds = thresholds_for(None, args.reference, args.mirror) if args.reference else None
     progress = Progress(args.images, label=f"{args.model}: ")
     measurements = measure(args.model, args.images, step=args.step, position=args.position,
-                           data_dir=args.data_dir, mirror=args.mirror, progress=progress.add)
+                           data_dir=args.data_dir, mirror=args.mirror, progress=progress.add,
+                           kept=not args.stream)
     thresholds = thresholds or thresholds_for(measurements, None, args.mirror)
     table = summarize(measurements, thresholds)
     out = args.out / measurements.model
@@ -251,7 +252,7 @@ def _command_reproduce(args):
             f"--check {args.check}: no {TABLES[0]} there; pass a folder that `ei-zoo reproduce` "
             "wrote, e.g. docs/results.")
     out = reproduce(args.out, args.exported, args.images, step=args.step,
-                    position=args.position, data_dir=args.data_dir)
+                    position=args.position, data_dir=args.data_dir, kept=not args.stream)
     # The verdicts only: the numbers are in claims.md and the tables.
     print((out / "claims.md").read_text().split("\n## ")[0].strip())
     print(f"\nFigures, table.csv and claims.md written to {out}")
@@ -434,6 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="response at the last time step or averaged over steps")
         command.add_argument("--position", choices=("mean", "centre"), default="mean",
                              help="response averaged over positions or at the centre")
+        command.add_argument("--stream", action="store_true",
+                             help="stream the test images through every network again, even "
+                                  "where its export keeps the response moments (the same "
+                                  "numbers, slower)")
 
     pack = commands.add_parser("pack", help="write the archives and index.json a mirror serves")
     pack.add_argument("--exported", type=Path, default=None,

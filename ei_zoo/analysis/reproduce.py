@@ -60,7 +60,7 @@ def study_models(exported: Path) -> list[Path]:
 
 
 def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPONSE_BATCH,
-              step="last", position="mean", data_dir=None, verbose=True) -> Path:
+              step="last", position="mean", data_dir=None, verbose=True, kept=True) -> Path:
     """Measure every network in `exported`, then write into `out`:
 
     `table.csv` (one row per network, area and cell type: every selectivity and
@@ -73,7 +73,7 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     `claims.md` and `figures/*.png|svg`. θ is calibrated on
     `standard-s0` when it is present. One pass over the images per network
     gives every response option; none, where the export keeps its response
-    moments (`measure`).
+    moments (`measure`; `kept=False` streams every network again).
     """
     exported = Path(exported) if exported is not None else exported_dir()
     check_num_images(num_images)
@@ -86,11 +86,13 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     study = study_models(exported)
     progress = Progress((len(folders) + len(study)) * num_images).add if verbose else None
     all_measurements = [
-        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress)
+        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress,
+                kept=kept)
         for folder in folders
     ]
     study_measurements = [
-        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress)
+        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress,
+                kept=kept)
         for folder in study
     ]
     reference = all_measurements[0]
