@@ -89,7 +89,7 @@ class TrainingConfig:
         if self.test_limit is not None and self.test_limit > TEST_IMAGES:
             raise ValueError(
                 f"TrainingConfig.test_limit={self.test_limit} is more than the {TEST_IMAGES:,} "
-                f"CIFAR-10 test images; pass {TEST_IMAGES} or fewer, or None for all.")
+                f"CIFAR-10 test images; pass {TEST_IMAGES} or fewer, or leave it unset for all.")
         # NumPy's seed, which keras.utils.set_random_seed sets too, takes 0 .. 2**32 - 1.
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
                 or not 0 <= self.seed < 2**32:
