@@ -155,12 +155,10 @@ def moments_to_arrays(moments: dict, batch_size: int) -> dict[str, np.ndarray]:
     """{(step, position): {"area3/PN": RunningMoments}} as flat arrays for an `.npz`:
     "<step>|<position>|<key>|<field>", with the image count and the batch size they
     were merged in (another batching rounds differently in the last bits)."""
-    arrays = {}
-    for (step, position), by_key in moments.items():
-        for key, running in by_key.items():
-            for field in MOMENT_FIELDS:
-                arrays[f"{step}|{position}|{key}|{field}"] = getattr(running, field)
-            count = running.count
+    arrays = {f"{step}|{position}|{key}|{field}": getattr(running, field)
+              for (step, position), by_key in moments.items()
+              for key, running in by_key.items() for field in MOMENT_FIELDS}
+    count = moments[OPTIONS[0]]["area3/PN"].count  # one stream: every column saw every image
     return {**arrays, "count": np.array(count), "batch_size": np.array(batch_size)}
 
 

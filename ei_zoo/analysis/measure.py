@@ -257,14 +257,15 @@ def response_moments(folder: Path, num_images=10_000, batch_size=RESPONSE_BATCH,
     return moments
 
 
-def kept_moments(folder: Path, num_images: int, batch_size: int) -> dict | None:
+def kept_moments(folder: Path, metadata: dict, num_images: int, batch_size: int
+                 ) -> dict | None:
     """The response moments the export keeps (`ei-zoo perturb --save`), if they are what
     `response_moments(folder, num_images, batch_size)` would stream: the same images
     and batches, so the same float64 numbers. None otherwise, or if `metadata.json`
     does not list the file (a write that a kill cut short); `resolve_export` has
     checked the sha256 of every file it lists."""
     path = folder / RESPONSE_MOMENTS
-    if RESPONSE_MOMENTS not in read_metadata(folder).get("files", {}) or not path.is_file():
+    if RESPONSE_MOMENTS not in metadata.get("files", {}) or not path.is_file():
         return None
     with np.load(path) as archive:
         moments, kept_batch_size = moments_from_arrays(archive)
@@ -285,7 +286,7 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
     folder = resolve_export(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     check_num_images(num_images)
-    moments = kept_moments(folder, num_images, batch_size) if kept else None
+    moments = kept_moments(folder, metadata, num_images, batch_size) if kept else None
     if moments is not None and progress is not None:
         progress(num_images)
     if moments is None:
