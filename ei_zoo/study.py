@@ -107,6 +107,9 @@ CHANGES_BY_NAME = {change.name: change for change in CHANGES}
 # functional (docs/findings.md, section 3): `gate_open` (C2 holds), `gate_closed` (C1
 # fails on functional populations, C5 holds there; every population of `standard` and
 # `no_dale` functional). Their seeds 1 and 2 follow the seed-0 networks of every change.
+# Not `no_silence_penalty`: C1 becomes unjudgeable in area 4 because `standard`'s area-4
+# OG die (no comparison turns over), and its `no_dale` has every population functional
+# as seeds 1 and 2 of recipe 2 already do.
 REPLICATED = ("gate_open", "gate_closed")
 REPLICATION_SEEDS = (1, 2)
 
