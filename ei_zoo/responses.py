@@ -158,7 +158,8 @@ def moments_to_arrays(moments: dict, batch_size: int) -> dict[str, np.ndarray]:
     arrays = {f"{step}|{position}|{key}|{field}": getattr(running, field)
               for (step, position), by_key in moments.items()
               for key, running in by_key.items() for field in MOMENT_FIELDS}
-    count = moments[OPTIONS[0]]["area3/PN"].count  # one stream: every column saw every image
+    # One stream: every column saw every image, so any column's count is the count.
+    count = next(iter(next(iter(moments.values())).values())).count
     return {**arrays, "count": np.array(count), "batch_size": np.array(batch_size)}
 
 
