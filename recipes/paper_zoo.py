@@ -17,8 +17,8 @@ with `--overwrite`, and refused, before any training, without it.
 
 `--study` trains the networks of `ei_zoo.study` instead: `standard`, `inh_pn` and
 `no_dale` at seed 0, each with one change from this recipe at a time, ids like
-`standard.gate_open-s0`; then seeds 1 and 2 of the changes that flipped a verdict
-(`ei_zoo.study.REPLICATED`).
+`standard.gate_open-s0`; after the first five changes, seeds 1 and 2 of the changes
+that flipped a verdict (`ei_zoo.study.REPLICATED`), then the remaining changes.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ei_zoo.study import (
     CHANGES_BY_NAME,
     REPLICATED,
     REPLICATION_SEEDS,
+    REQUIRED_CHANGES,
     STUDY_BASES,
     parse_study_variant,
     study_network,
@@ -76,9 +77,11 @@ def paper_zoo() -> list[tuple[str, str, int]]:
 
 def design_study() -> list[tuple[str, object, int]]:
     """(model id, NetworkConfig, seed) of the study's networks, a change's three at a time:
-    every change at seed 0, then seeds 1 and 2 of the `REPLICATED` ones."""
-    runs = [(change, 0) for change in CHANGES]
+    the first `REQUIRED_CHANGES` changes at seed 0, seeds 1 and 2 of the `REPLICATED`
+    ones, then the other changes at seed 0."""
+    runs = [(change, 0) for change in CHANGES[:REQUIRED_CHANGES]]
     runs += [(CHANGES_BY_NAME[name], seed) for seed in REPLICATION_SEEDS for name in REPLICATED]
+    runs += [(change, 0) for change in CHANGES[REQUIRED_CHANGES:]]
     return [(model_id(network.variant, seed), network, seed)
             for change, seed in runs for base in STUDY_BASES
             for network in [study_network(base, change)]]
