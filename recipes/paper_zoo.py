@@ -17,8 +17,8 @@ with `--overwrite`, and refused, before any training, without it.
 
 `--study` trains the networks of `ei_zoo.study` instead: `standard`, `inh_pn` and
 `no_dale` at seed 0, each with one change from this recipe at a time, ids like
-`standard.gate_open-s0`; after the first five changes, seeds 1 and 2 of the changes
-that flipped a verdict (`ei_zoo.study.REPLICATED`), then the remaining changes.
+`standard.gate_open-s0`; after the first `ei_zoo.study.REQUIRED_CHANGES` changes, seeds
+1 and 2 of the changes that flipped a verdict (`ei_zoo.study.REPLICATED`), then the rest.
 """
 
 from __future__ import annotations
