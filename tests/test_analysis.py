@@ -543,6 +543,28 @@ def test_design_table_judges_each_change_like_the_zoo_and_names_non_functional_o
                for line in text.splitlines())
     assert "- `gate_open` (input and output gates start nearly open" in text
     assert text.count(": standard area4 OG.") == 1
+    assert "(seeds" not in text
+
+    # A replication: gate_open's seed-1 standard has no near-silent interneurons and
+    # every population functional, so C1 holds there. The seed-0 column keeps seed 0's
+    # verdict; the all-seeds column sees the two disagree; recipe 2 joins over its seeds.
+    replica = _fake_network("standard.gate_open-s1", "standard.gate_open", standard, 5, 0, rng)
+    replica.perturbation = study[0].perturbation.assign(model=replica.model, accuracy_drop=0.3)
+    table = design.design_table(zoo, [*study, replica], thresholds).set_index("claim")
+    table.index = table.index.str[:2]
+    assert list(table.columns)[6:] == [
+        "recipe 2 (seeds 0-1)", "recipe 2 (seeds 0-1), non-functional",
+        "recipe 2 (seeds 0-1), functional only",
+        "gate_open (seeds 0-1)", "gate_open (seeds 0-1), non-functional",
+        "gate_open (seeds 0-1), functional only"]
+    assert table.loc["C1", "gate_open"] == claims.FAILS
+    assert table.loc["C1", "gate_open (seeds 0-1)"] == claims.MIXED
+    assert table.loc["C1", "recipe 2 (seeds 0-1)"] == claims.HOLDS
+    assert table.loc["C1", "gate_open (seeds 0-1), non-functional"] == \
+        "standard area4 OG (1 of 2 networks)"
+    text = "\n".join(design.markdown(table.reset_index()))
+    assert "A `(seeds ...)` column judges a replicated change" in text
+    assert "- `gate_open (seeds 0-1)`: standard area4 OG (1 of 2 networks)." in text
 
 
 def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir, tmp_path,

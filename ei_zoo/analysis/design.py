@@ -6,8 +6,12 @@ zoo is, a change's networks standing in for their base variants; the paper's
 own seed-0 networks are the `recipe 2` column. Every claim is judged twice:
 under SPEC's measures, and on functional populations only. The ratio claims
 C3 and C4 need the ratio sweep, which the study does not retrain: under a
-change they are `not yet measurable`. One network per variant and change, so a
-verdict here is that network's, not a verdict over seeds.
+change they are `not yet measurable`. A change's column holds its seed-0
+networks, so its verdict is that one network's per variant, beside recipe 2's
+seed-0 networks. A change replicated at more seeds (`ei_zoo.study.REPLICATED`)
+gets a second column over all its seeds, judged as the paper's claims are
+(`holds` only when every network agrees), beside the paper's zoo over all its
+seeds: whether a seed-0 flip is the change's doing or one seed's.
 """
 
 from __future__ import annotations
@@ -25,19 +29,35 @@ FUNCTIONAL_CHOICE = Choice(functional_only=True)
 SPEC_SUFFIX, FUNCTIONAL_SUFFIX, OFF_SUFFIX = "", ", functional only", ", non-functional"
 
 
+def seeds_label(label: str, measurements) -> str:
+    """`label (seeds 0-2)`: a column over every seed of its networks."""
+    seeds = sorted({m.seed for m in measurements})
+    contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
+    named = f"{seeds[0]}-{seeds[-1]}" if contiguous else "+".join(map(str, seeds))
+    return f"{label} (seeds {named})"
+
+
 def change_groups(zoo, study) -> dict[str, list]:
     """Column label -> the Measurements judged under it: `RECIPE` (the zoo's seed-0
-    networks), then each change with networks, relabelled to their base variants."""
+    networks), then each change's seed-0 networks, relabelled to their base variants;
+    then, if a change has networks at other seeds, the zoo over all its seeds and
+    each such change over all its seeds."""
     groups = {RECIPE: [measurements for measurements in zoo if measurements.seed == 0]}
+    replicated = {}
     for change in CHANGES:
         members = []
         for measurements in study:
             parsed = parse_study_variant(measurements.variant)
             if parsed is not None and parsed[1].name == change.name:
                 members.append(dataclasses.replace(measurements, variant=parsed[0]))
-        if members:
-            groups[change.name] = members
-    return groups
+        seed_0 = [measurements for measurements in members if measurements.seed == 0]
+        if seed_0:
+            groups[change.name] = seed_0
+        if len(seed_0) < len(members):
+            replicated[seeds_label(change.name, members)] = members
+    if replicated:
+        groups[seeds_label(RECIPE, zoo)] = list(zoo)
+    return {**groups, **replicated}
 
 
 def design_table(zoo, study, thresholds: dict) -> pd.DataFrame:
@@ -59,13 +79,18 @@ def design_table(zoo, study, thresholds: dict) -> pd.DataFrame:
 
 def non_functional_populations(table: pd.DataFrame, variants) -> str:
     """`variant area cell type` of every population of `variants` measured to be
-    non-functional ("none"; "not measured" where no export keeps its perturbations)."""
+    non-functional, with `(k of n networks)` where the variant has several ("none";
+    "not measured" where no export keeps its perturbations)."""
     rows = table[table["variant"].isin(variants)].drop_duplicates(["model", "area", "cell_type"])
     if rows.empty or (rows["functional"] == "not measured").all():
         return "not measured"
-    off = rows[rows["functional"] == "no"]
-    return "; ".join(f"{row.variant} {row.area} {row.cell_type}"
-                     for row in off.itertuples()) or "none"
+    networks = rows.groupby("variant")["model"].nunique()
+    off = rows[rows["functional"] == "no"].groupby(
+        ["variant", "area", "cell_type"], sort=False)["model"].nunique()
+    return "; ".join(
+        f"{variant} {area} {cell_type}"
+        + (f" ({count} of {networks[variant]} networks)" if networks[variant] > 1 else "")
+        for (variant, area, cell_type), count in off.items()) or "none"
 
 
 def markdown(table: pd.DataFrame) -> list[str]:
@@ -77,12 +102,16 @@ def markdown(table: pd.DataFrame) -> list[str]:
     for label in labels:
         shown[label] = table[label] + " / " + table[label + FUNCTIONAL_SUFFIX]
     hypotheses = {change.name: change for change in CHANGES}
+    replicated = ("A `(seeds ...)` column judges a replicated change over all its networks as "
+                  "the paper's claims are judged (`holds` only when every network agrees), "
+                  "beside the paper's zoo over all its seeds. "
+                  if any(label.endswith(")") for label in labels) else "")
     lines = [
         "Each change from recipe 2 trained on `standard`, `inh_pn` and `no_dale` at seed 0 "
         "(`ei_zoo.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict under "
         "SPEC's measures / on functional populations only, for that one network per variant. "
-        "C3 and C4 need the ratio sweep, which the study does not retrain. Table: "
-        "`design_sensitivity.csv`.",
+        f"{replicated}C3 and C4 need the ratio sweep, which the study does not retrain. "
+        "Table: `design_sensitivity.csv`.",
         "",
         shown.to_markdown(index=False),
         "",
