@@ -105,7 +105,7 @@ def markdown(table: pd.DataFrame) -> list[str]:
     replicated = ("A `(seeds ...)` column judges a replicated change over all its networks as "
                   "the paper's claims are judged (`holds` only when every network agrees), "
                   "beside the paper's zoo over all its seeds. "
-                  if any(label.endswith(")") for label in labels) else "")
+                  if any("(seeds " in label for label in labels) else "")
     lines = [
         "Each change from recipe 2 trained on `standard`, `inh_pn` and `no_dale` at seed 0 "
         "(`ei_zoo.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict under "
