@@ -27,6 +27,7 @@ from ei_zoo.study import CHANGES, parse_study_variant
 RECIPE = "recipe 2"  # the paper's zoo at seed 0: what every change departs from
 FUNCTIONAL_CHOICE = Choice(functional_only=True)
 SPEC_SUFFIX, FUNCTIONAL_SUFFIX, OFF_SUFFIX = "", ", functional only", ", non-functional"
+SEEDS_MARK = " (seeds "  # marks a column over every seed: `gate_open (seeds 0-2)`
 
 
 def seeds_label(label: str, measurements) -> str:
@@ -34,7 +35,7 @@ def seeds_label(label: str, measurements) -> str:
     seeds = sorted({m.seed for m in measurements})
     contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
     named = f"{seeds[0]}-{seeds[-1]}" if contiguous else "+".join(map(str, seeds))
-    return f"{label} (seeds {named})"
+    return f"{label}{SEEDS_MARK}{named})"
 
 
 def change_groups(zoo, study) -> dict[str, list]:
@@ -105,7 +106,7 @@ def markdown(table: pd.DataFrame) -> list[str]:
     replicated = ("A `(seeds ...)` column judges a replicated change over all its networks as "
                   "the paper's claims are judged (`holds` only when every network agrees), "
                   "beside the paper's zoo over all its seeds. "
-                  if any("(seeds " in label for label in labels) else "")
+                  if any(SEEDS_MARK in label for label in labels) else "")
     lines = [
         "Each change from recipe 2 trained on `standard`, `inh_pn` and `no_dale` at seed 0 "
         "(`ei_zoo.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict under "
