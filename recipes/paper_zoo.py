@@ -238,7 +238,7 @@ def run(argv=None) -> int:
     parser.add_argument("--verify", action="store_true",
                         help="re-measure each export's test accuracy from its SavedModel "
                              f"(--limit: the first N test images); fail below "
-                             f"{ZOO_MIN_ACCURACY:.0%} or off its metadata")
+                             f"{100 * ZOO_MIN_ACCURACY:.0f}%% or off its metadata")
     args = parser.parse_args(argv)
     plan = design_study() if args.study else paper_zoo()
     if args.table:

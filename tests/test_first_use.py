@@ -86,6 +86,47 @@ def test_commands_that_load_tensorflow_print_no_start_up_notices(tiny_export, tm
     assert len(lines) == 1 and lines[0].startswith("ei-zoo download: error:"), result.stderr
 
 
+def test_every_command_line_answers_help():
+    """`--help` works for every `ei-zoo` command, recipe and benchmark script.
+
+    argparse formats help text with `%`: a literal percent sign in a help string
+    (such as an f-string's `{x:.0%}`) is a traceback on `--help`, not a help page.
+    """
+    scripts = sorted(str(path) for folder in ("recipes", "benchmarks")
+                     for path in (REPO / folder).glob("*.py")
+                     if "__main__" in path.read_text())
+    code = textwrap.dedent(f"""
+        import argparse, contextlib, io, runpy, sys
+        from ei_zoo.cli import build_parser, main
+        commands = next(action for action in build_parser()._actions
+                        if isinstance(action, argparse._SubParsersAction)).choices
+        failures = []
+        def answers(run, label):
+            with contextlib.redirect_stdout(io.StringIO()) as page:
+                try:
+                    run()
+                except SystemExit as stop:
+                    if stop.code == 0 and "usage:" in page.getvalue():
+                        return
+                except Exception as error:
+                    failures.append(f"{{label}}: {{type(error).__name__}}: {{error}}")
+                    return
+            failures.append(label)
+        for command in sorted(commands):
+            answers(lambda: main([command, "--help"]), f"ei-zoo {{command}} --help")
+        for script in {scripts!r}:
+            sys.argv = [script, "--help"]
+            sys.path.insert(0, script.rsplit("/", 1)[0])
+            answers(lambda: runpy.run_path(script, run_name="__main__"), script)
+        print(len(commands), failures)
+    """)
+    result = _run([sys.executable, "-c", code], REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    count, failures = result.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert int(count) >= 10 and len(scripts) >= 10
+    assert failures == "[]", failures
+
+
 def test_subcommand_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         cli_main(["train", "--help"])
