@@ -21,13 +21,14 @@ import dataclasses
 import pandas as pd
 
 from ei_zoo.analysis.claims import CLAIM_VARIANTS, check_claims
-from ei_zoo.analysis.measure import DEFAULT, Choice, combine
+from ei_zoo.analysis.measure import DEFAULT, NOT_MEASURED, Choice, combine
 from ei_zoo.study import CHANGES, parse_study_variant
 
 RECIPE = "recipe 2"  # the paper's zoo at seed 0: what every change departs from
 FUNCTIONAL_CHOICE = Choice(functional_only=True)
 SPEC_SUFFIX, FUNCTIONAL_SUFFIX, OFF_SUFFIX = "", ", functional only", ", non-functional"
 SEEDS_MARK = " (seeds "  # marks a column over every seed: `gate_open (seeds 0-2)`
+ALL_FUNCTIONAL = "none"  # the non-functional populations of a column where every one acts
 
 
 def seeds_label(label: str, measurements) -> str:
@@ -80,18 +81,18 @@ def design_table(zoo, study, thresholds: dict) -> pd.DataFrame:
 
 def non_functional_populations(table: pd.DataFrame, variants) -> str:
     """`variant area cell type` of every population of `variants` measured to be
-    non-functional, with `(k of n networks)` where the variant has several ("none";
-    "not measured" where no export keeps its perturbations)."""
+    non-functional, with `(k of n networks)` where the variant has several (`ALL_FUNCTIONAL`;
+    `NOT_MEASURED` where no export keeps its perturbations)."""
     rows = table[table["variant"].isin(variants)].drop_duplicates(["model", "area", "cell_type"])
-    if rows.empty or (rows["functional"] == "not measured").all():
-        return "not measured"
+    if rows.empty or (rows["functional"] == NOT_MEASURED).all():
+        return NOT_MEASURED
     networks = rows.groupby("variant")["model"].nunique()
     off = rows[rows["functional"] == "no"].groupby(
         ["variant", "area", "cell_type"], sort=False)["model"].nunique()
     return "; ".join(
         f"{variant} {area} {cell_type}"
         + (f" ({count} of {networks[variant]} networks)" if networks[variant] > 1 else "")
-        for (variant, area, cell_type), count in off.items()) or "none"
+        for (variant, area, cell_type), count in off.items()) or ALL_FUNCTIONAL
 
 
 def markdown(table: pd.DataFrame) -> list[str]:
@@ -121,7 +122,7 @@ def markdown(table: pd.DataFrame) -> list[str]:
     ]
     for label in labels:
         off = sorted({part for value in table[label + OFF_SUFFIX]
-                      for part in value.split("; ") if part not in ("none", "not measured")})
+                      for part in value.split("; ") if part not in (ALL_FUNCTIONAL, NOT_MEASURED)})
         described = f" ({hypotheses[label].description})" if label in hypotheses else ""
         lines.append(f"- `{label}`{described}: {', '.join(off) or 'none'}.")
     return lines
