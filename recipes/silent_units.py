@@ -29,6 +29,7 @@ import keras
 
 from ei_zoo import data
 from ei_zoo.config import NetworkConfig
+from ei_zoo.errors import USER_ERRORS
 from ei_zoo.models import activation_model, resolve_config
 from ei_zoo.responses import population_moments
 from ei_zoo.training import TrainingConfig
@@ -80,25 +81,42 @@ class ActiveChannels(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+OPTIMIZER_PROBES = ("adam_epsilon", "signed_learning_rate")
+
+
 def parse_probe(text: str) -> dict:
     changes = {}
     for part in filter(None, text.split(",")):
         if part == "baseline":
             continue
         name, _, value = part.partition("=")
-        changes[name] = value if name == "variant" else json.loads(value)
+        try:
+            changes[name] = value if name == "variant" else json.loads(value)
+        except ValueError:
+            raise ValueError(f"probe {text!r}: {part!r} is not FIELD=VALUE with a JSON "
+                             "value (e.g. learning_rate=1e-3)") from None
     return changes
 
 
-def run_probe(text: str, args, balance, images) -> dict:
+def probe_settings(text: str, args):
+    """A probe's (network config, training config, Adam epsilon, signed learning rate),
+    checked: every probe is read before the first one trains."""
     changes = parse_probe(text)
     variant = changes.pop("variant", "standard")
     network_fields = {f.name for f in dataclasses.fields(NetworkConfig)}
+    training_fields = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(changes) - network_fields - training_fields - set(OPTIMIZER_PROBES))
+    if unknown:
+        raise ValueError(f"probe {text!r}: unknown {unknown}; change a NetworkConfig or "
+                         f"TrainingConfig field, {' or '.join(OPTIMIZER_PROBES)}, or variant")
     network = resolve_config(variant, **{k: v for k, v in changes.items() if k in network_fields})
-    epsilon = changes.pop("adam_epsilon", None)
-    signed = changes.pop("signed_learning_rate", None)
     config = TrainingConfig(epochs=args.epochs, seed=args.seed, **{
-        k: v for k, v in changes.items() if k not in network_fields})
+        k: v for k, v in changes.items() if k in training_fields})
+    return network, config, changes.get("adam_epsilon"), changes.get("signed_learning_rate")
+
+
+def run_probe(settings, args, balance, images) -> dict:
+    network, config, epsilon, signed = settings
     model = prepare_model(network, config, balance)
     if epsilon is not None or signed is not None:
         base = model.optimizer
@@ -115,7 +133,7 @@ def run_probe(text: str, args, balance, images) -> dict:
               callbacks=[counter], shuffle=False, verbose=0)
     accuracy = model.evaluate(data.test_dataset(data_dir=args.data_dir), verbose=0,
                               return_dict=True)["accuracy"]
-    return {"probe": text, "steps": counter.step, "test_accuracy": round(accuracy, 4),
+    return {"steps": counter.step, "test_accuracy": round(accuracy, 4),
             "seconds": round(time.perf_counter() - start), "active": counter.rows}
 
 
@@ -134,12 +152,18 @@ def main(argv=None) -> int:
                 "signed_learning_rate=0.1", "signed_weight_scale=0.3",
                 "signed_weight_scale=1.0"]
     probes = args.probe or [f"silence_penalty=0,{change}" for change in recipe_1] + ["baseline"]
-    config = TrainingConfig(seed=args.seed)
-    balance = first_images(training_batches(config, args.data_dir),
-                           config.balance_images)
-    images = first_images(data.test_dataset(data_dir=args.data_dir), 256)
-    for probe in probes:
-        print(json.dumps(run_probe(probe, args, balance, images)), flush=True)
+    try:
+        settings = [(probe, probe_settings(probe, args)) for probe in probes]
+        config = TrainingConfig(seed=args.seed)
+        balance = first_images(training_batches(config, args.data_dir),
+                               config.balance_images)
+        images = first_images(data.test_dataset(data_dir=args.data_dir), 256)
+    except USER_ERRORS as error:
+        print(f"silent_units.py: error: {error}", file=sys.stderr)
+        return 2
+    for probe, probe_setting in settings:
+        print(json.dumps({"probe": probe, **run_probe(probe_setting, args, balance, images)}),
+              flush=True)
     return 0
 
 

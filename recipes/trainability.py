@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
+from ei_zoo.errors import USER_ERRORS
+from ei_zoo.files import check_writable_folder, write_text
+from ei_zoo.models import resolve_config
 from ei_zoo.training import TrainingConfig
 from ei_zoo.training.fit import train
 
@@ -28,13 +32,28 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/trainability.json"))
     args = parser.parse_args(argv)
-
-    results = {}
-    for variant in args.variants:
+    try:  # every variant and setting is checked before the first network trains
+        networks = {variant: resolve_config(variant) for variant in args.variants}
         config = TrainingConfig(epochs=args.epochs, limit=args.limit,
                                 precision=args.precision, seed=args.seed)
+        check_writable_folder(args.out.parent)
+        results = compare(networks, config, args.data_dir)
+    except USER_ERRORS as error:
+        print(f"trainability.py: error: {error}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(args.out, json.dumps(results, indent=2) + "\n")
+    print(json.dumps({variant: (result["test_accuracy"], result.get("gap_to_no_dale"))
+                      for variant, result in results.items()}))
+    return 0
+
+
+def compare(networks: dict, config: TrainingConfig, data_dir=None) -> dict:
+    """Train each network with `config`; their test accuracies and gaps to `no_dale`."""
+    results = {}
+    for variant, network in networks.items():
         start = time.perf_counter()
-        _, history, metrics = train(variant, config, data_dir=args.data_dir, verbose=2)
+        _, history, metrics = train(network, config, data_dir=data_dir, verbose=2)
         results[variant] = {
             "test_accuracy": round(float(metrics["accuracy"]), 4),
             "train_accuracy": [round(float(a), 4) for a in history.history["accuracy"]],
@@ -46,11 +65,8 @@ def main(argv=None):
         for result in results.values():
             result["gap_to_no_dale"] = round(
                 results["no_dale"]["test_accuracy"] - result["test_accuracy"], 4)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({variant: (result["test_accuracy"], result.get("gap_to_no_dale"))
-                      for variant, result in results.items()}))
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
