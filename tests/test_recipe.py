@@ -25,12 +25,30 @@ from ei_zoo.training.recipe import export_run, train_and_export
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes"))
 import paper_zoo  # noqa: E402
+import silent_units  # noqa: E402
+import trainability  # noqa: E402
 
 
 def _env(cifar_dir):
     env = dict(os.environ, TFDS_DATA_DIR=cifar_dir, TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
+
+
+@pytest.mark.parametrize("recipe, argv, named", [
+    (trainability, ["--variants", "standard", "nope"], "'nope'"),
+    (trainability, ["--out", "/proc/no/trainability.json"], "/proc/no"),
+    (silent_units, ["--probe", "baseline", "--probe", "learning_rte=1e-3"], "learning_rte"),
+    (silent_units, ["--probe", "learning_rate=fast"], "learning_rate=fast"),
+])
+def test_recipes_refuse_a_mistake_in_one_line_before_training(recipe, argv, named, tmp_path,
+                                                              monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no_data"))  # a read would fail too
+    assert recipe.main(argv) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith(f"{Path(recipe.__file__).name}: error:") and named in message
+    assert "\n" not in message and not any(tmp_path.iterdir())
 
 
 def test_killed_run_resumes_at_the_epoch_it_lost(cifar_dir, tmp_path):
