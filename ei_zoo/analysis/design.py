@@ -124,5 +124,5 @@ def markdown(table: pd.DataFrame) -> list[str]:
         off = sorted({part for value in table[label + OFF_SUFFIX]
                       for part in value.split("; ") if part not in (ALL_FUNCTIONAL, NOT_MEASURED)})
         described = f" ({hypotheses[label].description})" if label in hypotheses else ""
-        lines.append(f"- `{label}`{described}: {', '.join(off) or 'none'}.")
+        lines.append(f"- `{label}`{described}: {', '.join(off) or ALL_FUNCTIONAL}.")
     return lines
