@@ -154,10 +154,9 @@ def _command_analyze(args):
 
     from ei_zoo.analysis.figures import figure_threshold_sensitivity
     from ei_zoo.analysis.measure import measure, summarize, thresholds_for, write_thresholds
-    from ei_zoo.files import check_writable_folder
     from ei_zoo.progress import Progress
 
-    check_writable_folder(args.out)
+    files.check_writable_folder(args.out)
     # A named reference is found before the images are measured, or refused.
     thresholds = thresholds_for(None, args.reference, args.mirror) if args.reference else None
     progress = Progress(args.images, label=f"{args.model}: ")
@@ -244,9 +243,8 @@ def _command_explore(args):
 def _command_reproduce(args):
     from ei_zoo.analysis.check import ATOL, RTOL, TABLES, compare_results
     from ei_zoo.analysis.reproduce import reproduce
-    from ei_zoo.files import check_writable_folder
 
-    check_writable_folder(args.out)
+    files.check_writable_folder(args.out)
     if args.check is not None and not (args.check / TABLES[0]).is_file():
         raise FileNotFoundError(
             f"--check {args.check}: no {TABLES[0]} there; pass a folder that `ei-zoo reproduce` "

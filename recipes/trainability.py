@@ -36,7 +36,10 @@ def main(argv=None):
         networks = {variant: resolve_config(variant) for variant in args.variants}
         config = TrainingConfig(epochs=args.epochs, limit=args.limit,
                                 precision=args.precision, seed=args.seed)
-        check_writable_folder(args.out.parent)
+        if args.out.is_dir():
+            raise ValueError(f"--out {args.out} is a folder; name the JSON file to write, "
+                             f"e.g. {args.out / 'trainability.json'}.")
+        check_writable_folder(args.out.parent, f"--out {args.out}: its folder")
         results = compare(networks, config, args.data_dir)
     except USER_ERRORS as error:
         print(f"trainability.py: error: {error}", file=sys.stderr)

@@ -37,7 +37,8 @@ def _env(cifar_dir):
 
 @pytest.mark.parametrize("recipe, argv, named", [
     (trainability, ["--variants", "standard", "nope"], "'nope'"),
-    (trainability, ["--out", "/proc/no/trainability.json"], "/proc/no"),
+    (trainability, ["--out", "/proc/no/trainability.json"], "/proc/no/trainability.json"),
+    (trainability, ["--out", "."], "--out . is a folder"),
     (silent_units, ["--probe", "baseline", "--probe", "learning_rte=1e-3"], "learning_rte"),
     (silent_units, ["--probe", "learning_rate=fast"], "learning_rate=fast"),
 ])
