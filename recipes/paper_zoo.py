@@ -17,8 +17,8 @@ with `--overwrite`, and refused, before any training, without it.
 
 `--study` trains the networks of `ei_zoo.study` instead: `standard`, `inh_pn` and
 `no_dale` at seed 0, each with one change from this recipe at a time, ids like
-`standard.gate_open-s0`; after the first `ei_zoo.study.REQUIRED_CHANGES` changes, seeds
-1 and 2 of the changes that flipped a verdict (`ei_zoo.study.REPLICATED`), then the rest.
+`standard.gate_open-s0`: every change at seed 0, then the further seeds of the changes
+replicated over seeds (`ei_zoo.study.DesignChange.seeds`).
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ from ei_zoo.models import multiply_accumulates, resolve_config
 from ei_zoo.progress import PROGRESS_MODES, keras_verbose
 from ei_zoo.study import (
     CHANGES,
-    CHANGES_BY_NAME,
-    REPLICATED,
-    REPLICATION_SEEDS,
-    REQUIRED_CHANGES,
     STUDY_BASES,
     parse_study_variant,
     study_network,
@@ -77,11 +73,9 @@ def paper_zoo() -> list[tuple[str, str, int]]:
 
 def design_study() -> list[tuple[str, object, int]]:
     """(model id, NetworkConfig, seed) of the study's networks, a change's three at a time:
-    the first `REQUIRED_CHANGES` changes at seed 0, seeds 1 and 2 of the `REPLICATED`
-    ones, then the other changes at seed 0."""
-    runs = [(change, 0) for change in CHANGES[:REQUIRED_CHANGES]]
-    runs += [(CHANGES_BY_NAME[name], seed) for seed in REPLICATION_SEEDS for name in REPLICATED]
-    runs += [(change, 0) for change in CHANGES[REQUIRED_CHANGES:]]
+    every change at seed 0, then each further seed of the changes that have one."""
+    seeds = sorted({seed for change in CHANGES for seed in change.seeds})
+    runs = [(change, seed) for seed in seeds for change in CHANGES if seed in change.seeds]
     return [(model_id(network.variant, seed), network, seed)
             for change, seed in runs for base in STUDY_BASES
             for network in [study_network(base, change)]]

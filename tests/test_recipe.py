@@ -266,21 +266,21 @@ def test_cli_zoo_commands(tiny_export, tmp_path, capsys):
 
 
 def test_design_study_plan(tmp_path, capsys):
-    """Five changes x three variants at seed 0, seeds 1 and 2 of the changes that flipped
-    a verdict, then the other changes at seed 0; ids that say what changed, each change's
-    training fields applied, and every study network kept out of the paper's variants."""
+    """Every change x three variants at seed 0, then seeds 1 and 2 of the replicated
+    changes; ids that say what changed, each change's training fields applied, and every
+    study network kept out of the paper's variants."""
     plan = paper_zoo.design_study()
     ids = [identifier for identifier, _, _ in plan]
-    first = 3 * study.REQUIRED_CHANGES
-    replications = 3 * 2 * len(study.REPLICATED)
-    assert len(ids) == len(set(ids)) == 3 * len(study.CHANGES) + replications and first >= 15
+    first = 3 * len(study.CHANGES)
+    replicated = [change.name for change in study.CHANGES if 1 in change.seeds]
+    assert replicated == ["gate_open", "gate_closed", "signed_output"]
+    assert len(ids) == len(set(ids)) == first + 3 * 2 * len(replicated)
     assert ids[:3] == ["standard.gate_open-s0", "inh_pn.gate_open-s0", "no_dale.gate_open-s0"]
     assert all(identifier.endswith("-s0") for identifier in ids[:first])
+    assert ids[first - 1] == "no_dale.signed_output-s0"
     assert ids[first:first + 3] == ["standard.gate_open-s1", "inh_pn.gate_open-s1",
                                     "no_dale.gate_open-s1"]
-    assert ids[first + replications - 1] == "no_dale.gate_closed-s2"
-    assert all(identifier.endswith("-s0") for identifier in ids[first + replications:])
-    assert ids[-1] == "no_dale.epochs_60-s0"
+    assert ids[-1] == "no_dale.signed_output-s2"
     assert {seed for _, _, seed in plan} == {0, 1, 2}
     network = dict((identifier, net) for identifier, net, _ in plan)["inh_pn.gate_closed-s0"]
     assert network == ei_zoo.get_config("inh_pn").replace(variant="inh_pn.gate_closed",

@@ -8,7 +8,7 @@ under SPEC's measures, and on functional populations only. The ratio claims
 C3 and C4 need the ratio sweep, which the study does not retrain: under a
 change they are `not yet measurable`. A change's column holds its seed-0
 networks, so its verdict is that one network's per variant, beside recipe 2's
-seed-0 networks. A change replicated at more seeds (`ei_zoo.study.REPLICATED`)
+seed-0 networks. A change replicated at more seeds (`DesignChange.seeds`)
 gets a second column over all its seeds, judged as the paper's claims are
 (`holds` only when every network agrees), beside the paper's zoo over all its
 seeds: whether a seed-0 flip is the change's doing or one seed's.
