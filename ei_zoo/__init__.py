@@ -12,10 +12,11 @@ TensorFlow's C++ log for itself (`ei_zoo.cli.console`), and a relative
 `$TFDS_DATA_DIR` is resolved where it is read (`ei_zoo.data.resolve_data_dir`).
 """
 
+from ei_zoo import study  # noqa: F401, I001  (registers the design study's variants)
 from ei_zoo.bundle import read_metadata, verify_export
 from ei_zoo.config import NetworkConfig
 from ei_zoo.optional import lazy_exports
-from ei_zoo.variants import get_config, list_variants
+from ei_zoo.variants import get_config, list_variants, register_variant
 from ei_zoo.version import __version__  # noqa: F401
 
 _LAZY = {
@@ -30,19 +31,19 @@ _LAZY = {
     "build_model": "ei_zoo.models",
     "check_images": "ei_zoo.models",
     "effective_weights": "ei_zoo.models",
-    "network_config": "ei_zoo.models",
     "with_precision": "ei_zoo.models",
     "export_model": "ei_zoo.export",
     "list_models": "ei_zoo.index",
+    "create_model": "ei_zoo.zoo",
     "load": "ei_zoo.zoo",
 }
 
 __all__ = [
     "ConvArea", "EIConvLSTM", "EIConvLSTMCell", "EINetwork", "NetworkConfig", "Readout",
     "SequenceMaxPooling2D", "activation_model", "balance_biases", "build_model",
-    "check_images", "effective_weights", "export_model", "get_config", "list_models",
-    "list_variants", "load", "network_config", "read_metadata", "verify_export",
-    "with_precision",
+    "check_images", "create_model", "effective_weights", "export_model", "get_config",
+    "list_models", "list_variants", "load", "read_metadata", "register_variant",
+    "verify_export", "with_precision",
 ]
 
 

@@ -1,4 +1,4 @@
-"""The export format (SPEC section 6), in one place: every name that an export
+"""The export format (docs/science.md, section 6), in one place: every name that an export
 folder, the zoo's index and the analysis agree on.
 
 Pure Python and numpy, so that listing, checking and reading exports needs

@@ -34,6 +34,7 @@ from ei_zoo.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
 from ei_zoo.errors import USER_ERRORS
 from ei_zoo.optional import quietly_import
 from ei_zoo.training.settings import (
+    TrainingConfig,
     add_arguments,
     config_from_arguments,
     positive_int,
@@ -58,9 +59,15 @@ def _command_variants(args):
 
 def _command_train(args):
     from ei_zoo.progress import keras_verbose
+    from ei_zoo.study import training_changes
     from ei_zoo.training.recipe import train_and_export
 
-    config = config_from_arguments(args)
+    # A study variant trains with its change (`standard.epochs_60`: 60 epochs) unless
+    # the option is given another value on the command line.
+    defaults = TrainingConfig()
+    changes = {field: value for field, value in training_changes(args.variant).items()
+               if getattr(args, field, getattr(defaults, field)) == getattr(defaults, field)}
+    config = config_from_arguments(args, **changes)
     with contextlib.redirect_stdout(sys.stderr):  # Keras's bars and notes are progress
         path = train_and_export(
             args.variant, config, out=args.out, work_dir=args.work_dir, data_dir=args.data_dir,

@@ -1,9 +1,9 @@
 """What the network is: its areas and cell types, the layout of its fused kernels,
 the cell's settings and the configuration that fixes every architectural choice.
 
-The defaults are SPEC.md section 1-2's, except where a field's description says
-why not (the cell's `silence_penalty`, `resting_drive` and `signed_weight_scale`,
-which SPEC leaves open or which departs from it; README, "Initialisation");
+The defaults are those of docs/science.md, sections 1-2; a field's description says
+where a choice was left open by the paper or departs from it (the cell's
+`silence_penalty`, `resting_drive` and `signed_weight_scale`; README, "Initialisation");
 nothing about the network is a hidden constant. A config round-trips through
 JSON exactly, so a trained model can always be rebuilt from its `metadata.json`.
 """
@@ -58,13 +58,11 @@ def target_slice(sizes: dict[str, int], target: str) -> slice:
 class CellSettings:
     """The E/I cell's settings (`ei_zoo.layers.EIConvLSTMCell`), declared once.
 
-    `NetworkConfig` has them as fields (it extends this class); the cell keeps
-    them as `cell.settings` and writes them into its `get_config`; the area
-    passes them through; `build_model` and `network_config` copy them by the
-    names in `CELL_SETTINGS`. So a new setting is a field here and its use in
-    the cell. A `.keras` file written before a setting existed lacks it, and
-    the layers then take the value the network was trained with
-    (`LEGACY_CELL_SETTINGS`, where that is not the default).
+    `NetworkConfig` has them as fields (it extends this class); the cell and
+    the area take them as constructor arguments of the same names
+    (`CELL_SETTINGS`), keep them as `cell.settings` and write them into their
+    `get_config`. So a new setting is a field here, an argument of the two
+    layers and its use in the cell.
 
     The silence penalty's weight is a setting of the cell, not of training:
     the loss is computed inside the cell's step from pre-activations only the
@@ -75,7 +73,7 @@ class CellSettings:
     Attributes:
         resting_drive: target mean pre-activation of g, IG and OG at
             initialisation. Positive, so every area is active at rest and
-            inhibitory input has activity to suppress (SPEC section 2).
+            inhibitory input has activity to suppress (docs/science.md, section 2).
         forget_bias: target mean pre-activation of the forget gate at init.
         gate_drive: target mean pre-activation of the input and output gates at
             init; 0 starts them half open.
@@ -89,8 +87,9 @@ class CellSettings:
             (`ei_zoo.layers.silence_loss`); zero for every channel that fires
             anywhere in the batch. Without it, `standard`'s area-4 OG fall
             silent in the first epoch (docs/silent-units.md). 0 turns it off.
-        signed_principal_output: SPEC's non-default option; g uses tanh so the
-            cell state and PN output may be negative (plain ConvLSTM form).
+        signed_principal_output: the plain ConvLSTM form (docs/science.md,
+            section 2), not the default: g uses tanh, so the cell state and the
+            PN output may be negative.
     """
 
     resting_drive: float = 0.5
@@ -134,9 +133,6 @@ class CellSettings:
 
 
 CELL_SETTINGS = tuple(field.name for field in dataclasses.fields(CellSettings))
-# What the layers took for a setting missing from a `.keras` file written before
-# it existed (their defaults then), where that differs from `CellSettings`'s.
-LEGACY_CELL_SETTINGS = {"signed_weight_scale": 1.0, "silence_penalty": 0.0}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -156,7 +152,7 @@ class NetworkConfig(CellSettings):
         num_classes: readout width.
         image_size: input height and width.
         front_end_norm: `batch` puts BatchNormalization after the area 1-2
-            convolutions (SPEC allows a normalisation there, never in areas 3-4),
+            convolutions (allowed there, never in areas 3-4: docs/science.md, section 1),
             `none` leaves them plain.
         pixel_mean, pixel_std: per-channel statistics used to normalise raw
             0-255 pixels inside the model.
@@ -312,7 +308,7 @@ class NetworkConfig(CellSettings):
 
 
 def cell_type_signs(dale: str) -> dict[str, int | None]:
-    """SPEC section 2's sign table: outgoing-weight sign per cell type."""
+    """docs/science.md, section 2's sign table: outgoing-weight sign per cell type."""
     if dale == "standard":
         return {"PN": 1, "IG": -1, "OG": -1}
     if dale == "inh_pn":

@@ -1,4 +1,4 @@
-"""CIFAR-10 input pipelines with tf.data (SPEC section 3).
+"""CIFAR-10 input pipelines with tf.data (docs/science.md, section 3).
 
 Images leave the pipeline as float32 raw pixels 0-255, [N, 32, 32, 3]; the
 model normalises them itself. The data comes from `tfds.load("cifar10")`,

@@ -1,4 +1,4 @@
-"""Write a trained network in the export format of SPEC section 6.
+"""Write a trained network in the export format of docs/science.md, section 6.
 
 `ei_zoo.bundle` reads an export and checks it.
 
@@ -15,7 +15,6 @@ import io
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,14 +40,14 @@ from ei_zoo.bundle import (
 )
 from ei_zoo.cards import model_card
 from ei_zoo.config import AREAS, CELL_TYPES
-from ei_zoo.models import activation_model, effective_weights, network_config
+from ei_zoo.models import activation_model, check_network, effective_weights
 from ei_zoo.optional import tensorflow
 from ei_zoo.version import __version__
 
 
 def export_model(model: keras.Model, path: str | Path, metadata: dict | None = None,
                  history=None) -> Path:
-    """Write `model` as an export folder at `path` (SPEC section 6) and return it.
+    """Write `model` as an export folder at `path` (docs/science.md, section 6) and return it.
 
     Args:
         model: a network made by `build_model` (trained).
@@ -83,52 +82,6 @@ def _write_metadata(folder: Path, values: dict) -> None:
     values = {**values, "files": file_hashes(folder)}
     files.write_text(folder / METADATA,
                      json.dumps(values, indent=2, sort_keys=True, default=_json_value) + "\n")
-
-
-def list_saved_model_variables(folder: str | Path) -> Path:
-    """Re-save an export's SavedModel with its weights listed, its graph untouched.
-
-    For exports written before the SavedModel listed `variables`: the loaded
-    SavedModel is saved again with the three collections `_write_saved_model`
-    writes, holding the variables its endpoints capture. Nothing is traced
-    anew, so every output stays bit for bit what it was (a SavedModel traced
-    again from `model.keras` differs in the last bits of the logits, and on
-    one test image in 10,000). Every other file is kept; the folder is
-    swapped in atomically.
-    """
-    tf = tensorflow("Rewriting a SavedModel")
-    target = Path(folder)
-    metadata = read_metadata(target)
-    loaded = tf.saved_model.load(str(target / SAVED_MODEL))
-    captured = {variable.name: variable for endpoint in ENDPOINTS
-                for variable in loaded.signatures[endpoint].variables}
-    order = [variable.path for variable in keras.saving.load_model(target / KERAS_MODEL).variables]
-    variables = sorted(captured.values(), key=lambda variable: order.index(
-        variable.name.removesuffix(":0")))
-    loaded.variables = variables
-    loaded.trainable_variables = [variable for variable in variables if variable.trainable]
-    loaded.non_trainable_variables = [variable for variable in variables
-                                      if not variable.trainable]
-    with files.staging(target) as staging:
-        shutil.copytree(target, staging, dirs_exist_ok=True)
-        shutil.rmtree(staging / SAVED_MODEL)
-        tf.saved_model.save(loaded, str(staging / SAVED_MODEL), signatures=dict(loaded.signatures))
-        _write_metadata(staging, {key: value for key, value in metadata.items()
-                                  if key != "files"})
-        files.replace_folder(staging, target)
-    return target
-
-
-def write_model_card(folder: str | Path) -> Path:
-    """(Re)write an export's model card from its metadata, and record its sha256.
-
-    For exports made before cards existed; `export_model` writes one itself.
-    """
-    folder = Path(folder)
-    metadata = read_metadata(folder)
-    _write_card(folder, metadata)
-    _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})
-    return folder / MODEL_CARD
 
 
 def _write_card(folder: Path, metadata: dict) -> None:
@@ -189,7 +142,7 @@ def pretrained(model: keras.Model) -> keras.Model:
     `model.keras` and travel into the SavedModel's variables too. The run
     folder keeps them for resuming; fine-tuning compiles a fresh optimizer.
     """
-    copy = keras.Model.from_config(model.get_config())  # clone_model would compile it
+    copy = type(model).from_config(model.get_config())  # clone_model would compile it
     copy.set_weights(model.get_weights())
     return copy
 
@@ -274,7 +227,8 @@ def cell_type_table(config) -> dict:
 
 
 def _derived_metadata(model: keras.Model, model_id: str) -> dict:
-    config = network_config(model)
+    check_network(model)
+    config = model.network_config
     return {
         "id": model_id,
         "variant": config.variant,

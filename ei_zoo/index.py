@@ -1,6 +1,6 @@
 """The zoo's index: which trained networks a folder of exports holds.
 
-`exported/index.json` (SPEC section 6) lists every export of its folder with
+`exported/index.json` (docs/science.md, section 6) lists every export of its folder with
 the sha256 of each of its files, all of them stable across machines, so the
 committed index changes only when a model does. A mirror's index (`ei_zoo.zoo.pack`)
 adds each model's archive, its size and sha256 (gzip's bytes depend on the

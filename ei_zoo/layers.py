@@ -1,7 +1,7 @@
 """Keras layers of the E/I network: the E/I ConvLSTM cell, its area, and the
-feedforward pieces around it (SPEC sections 1-2).
+feedforward pieces around it (docs/science.md, sections 1-2).
 
-Dale's law is enforced the way SPEC section 2 asks: every weight that leaves a
+Dale's law is enforced the way docs/science.md, section 2 asks: every weight that leaves a
 cell type is stored as a non-negative magnitude (`keras.constraints.NonNeg`,
 applied by the optimizer after every step) and the cell type's sign is applied
 in the forward pass. No signed copy is ever stored, so nothing can drift.
@@ -24,7 +24,6 @@ from keras import ops
 
 from ei_zoo.config import (
     CELL_SETTINGS,
-    LEGACY_CELL_SETTINGS,
     TARGETS,
     CellSettings,
     cell_type_signs,
@@ -35,7 +34,7 @@ from ei_zoo.config import (
 if keras.backend.backend() == "tensorflow":  # TensorFlow's own kernels, on its backend only
     from ei_zoo.tf_kernels import fused_batch_norm
 
-# Order of the blocks in the fused projections onto the cell's targets.
+_DEFAULTS = CellSettings()
 
 
 def apply_sign(kernel, sign):
@@ -103,7 +102,7 @@ def _constant_blocks(blocks):
 
 @keras.saving.register_keras_serializable(package="ei_zoo")
 class EIConvLSTMCell(keras.layers.Layer):
-    """One time step of the E/I ConvLSTM area (SPEC section 2).
+    """One time step of the E/I ConvLSTM area (docs/science.md, section 2).
 
         IG = relu(W_x,IG * x + s_PN |W_PN,IG| * h + b_IG)
         OG = relu(W_x,OG * x + s_PN |W_PN,OG| * h + b_OG)
@@ -113,27 +112,44 @@ class EIConvLSTMCell(keras.layers.Layer):
         g  = relu(W_x,g * x + s_PN |W_PN,g| * h + b_g)
         c' = f . c + i . g,   h' = o . tanh(c')
 
-    The cell takes the input drive `W_x * x + b` already computed (see
-    `project_input`) so that an area computes it once per frame, not per step.
+    A Keras RNN cell: `state_size` is `[principal, principal]` (h and c, each
+    [N, H, W, principal]) and `call(x, [h, c])` returns `(h', [h', c'])`, so
+    `keras.layers.RNN(cell, return_sequences=True)` runs an area's PN over a
+    sequence of frames. `EIConvLSTM` unrolls it itself with `step`, which takes
+    the input drive `W_x * x + b` already computed (`project_input`, once per
+    frame, not per step) and returns every cell type's rates.
 
     Args:
         principal, input_gating, output_gating: channels of PN, IG and OG.
         kernel_size: size of the x -> target and PN -> target kernels.
-        dale: `standard`, `inh_pn` or `no_dale` (SPEC's sign table).
+        dale: `standard`, `inh_pn` or `no_dale` (the sign table of docs/science.md).
         input_from_principal: True when x is the PN output of a lower E/I area,
             so the input kernel carries that area's PN sign; False for input
             from an area without cell types (area 2), whose kernel is free.
-        **kwargs: the cell's settings (`ei_zoo.config.CellSettings`: initial
-            biases, the init scale of signed magnitudes, the silence penalty,
-            tanh for g), by name, and Keras's `Layer` arguments.
+        resting_drive, forget_bias, gate_drive, signed_weight_scale,
+            silence_penalty, signed_principal_output: the cell's settings
+            (`ei_zoo.config.CellSettings` says what each does).
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Example:
+
+    ```python
+    cell = ei_zoo.EIConvLSTMCell(64, 16, 16, dale="standard")
+    pn = keras.layers.RNN(cell, return_sequences=True)(frames)  # [N, T, H, W, 64]
+    ```
     """
 
     def __init__(self, principal, input_gating, output_gating, kernel_size=3, dale="standard",
-                 input_from_principal=False, **kwargs):
-        # Layer keywords (name, dtype, ...) and the `CellSettings`, by name.
-        self.settings = CellSettings(**{name: kwargs.pop(name) for name in CELL_SETTINGS
-                                        if name in kwargs})
-        # The cell manages its dtypes itself (see `call`): Keras's autocasting
+                 input_from_principal=False, resting_drive=_DEFAULTS.resting_drive,
+                 forget_bias=_DEFAULTS.forget_bias, gate_drive=_DEFAULTS.gate_drive,
+                 signed_weight_scale=_DEFAULTS.signed_weight_scale,
+                 silence_penalty=_DEFAULTS.silence_penalty,
+                 signed_principal_output=_DEFAULTS.signed_principal_output, **kwargs):
+        self.settings = CellSettings(
+            resting_drive=resting_drive, forget_bias=forget_bias, gate_drive=gate_drive,
+            signed_weight_scale=signed_weight_scale, silence_penalty=silence_penalty,
+            signed_principal_output=signed_principal_output)
+        # The cell manages its dtypes itself (see `step`): Keras's autocasting
         # would cast the float32 input drive and cell state to the compute
         # dtype at every step, a pass over each forward and back.
         kwargs.pop("autocast", None)
@@ -148,6 +164,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         self.input_sign = self.signs["PN"] if self.input_from_principal else None
         self.target_sizes = target_sizes(self.principal, self.input_gating, self.output_gating)
         self.projection_size = sum(self.target_sizes.values())
+        self.state_size = [self.principal, self.principal]
         # In-silico perturbation (`ei_zoo.models.clamped`): cell type -> fixed rates
         # [H, W, C] that replace the population's at every step, wherever they act.
         # Read when a call is traced; not a setting of the layer, never saved.
@@ -164,6 +181,7 @@ class EIConvLSTMCell(keras.layers.Layer):
 
     def build(self, input_shape):
         """`input_shape` is that of one input frame x: (N, H, W, C_in)."""
+        self.spatial_shape = tuple(input_shape[1:3])
         channels = input_shape[-1]
         if channels is None:
             raise ValueError("EIConvLSTMCell needs a known number of input channels.")
@@ -211,8 +229,28 @@ class EIConvLSTMCell(keras.layers.Layer):
         drive = ops.conv(frames, ops.cast(kernel, frames.dtype), padding="same")
         return drive + ops.cast(self.bias, frames.dtype)
 
-    def call(self, input_drive, states=None, training=None):
-        """One step.
+    def get_initial_state(self, batch_size=None):
+        """h = c = 0, each [N, H, W, principal] (what `keras.layers.RNN` starts from)."""
+        shape = (batch_size, *self.spatial_shape, self.principal)
+        return [ops.zeros(shape, self.compute_dtype), ops.zeros(shape, "float32")]
+
+    def call(self, inputs, states, training=None):
+        """One step from an input frame, as `keras.layers.RNN` drives a cell.
+
+        Args:
+            inputs: the frame x, [N, H, W, C_in].
+            states: `[h, c]` of the previous step, each [N, H, W, principal].
+            training: a training call adds the silence penalty (see `step`).
+
+        Returns:
+            `(h', [h', c'])`: the PN rates and the new states.
+        """
+        _, (principal, cell_state), _ = self.step(self.project_input(inputs), list(states),
+                                                  training=training)
+        return principal, [principal, cell_state]
+
+    def step(self, input_drive, states=None, training=None):
+        """One step from the input drive, with every cell type's rates.
 
         Args:
             input_drive: `project_input(x)` (bias included), [N, H, W, projection_size],
@@ -226,14 +264,9 @@ class EIConvLSTMCell(keras.layers.Layer):
             rates; preactivations holds g, f, IG, OG, i and o before their
             nonlinearity (read by `EIConvLSTM.balance_biases`).
         """
-        # The 3x3 convolutions run in the compute dtype; everything between
-        # them runs in float32: the drives' sum, the 1x1 gate drives and the
-        # cell state c, which stays float32 from step to step. On CPUs
-        # TensorFlow's bfloat16 element-wise kernels (add, sigmoid, tanh and
-        # their gradients) are 2-3x slower than float32 ones, and every cast
-        # is a pass over the tensor forward and back (benchmarks/README.md).
-        # Only h, the convolutions' input, leaves in the compute dtype.
-        # Under a float32 policy every cast below is the identity.
+        # The 3x3 convolutions run in the compute dtype, everything between them
+        # in float32 (docs/design-notes.md, "Precision"); only h leaves in the
+        # compute dtype. Under a float32 policy every cast below is the identity.
         drive = ops.cast(input_drive, "float32")
         if states is not None:
             h, c = states
@@ -299,9 +332,6 @@ class EIConvLSTMCell(keras.layers.Layer):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**{**LEGACY_CELL_SETTINGS, **config})
 
 
 @keras.saving.register_keras_serializable(package="ei_zoo")
@@ -314,17 +344,32 @@ class EIConvLSTM(keras.layers.Layer):
     step's rates, `PN` [N, T, H, W, principal], `IG` [..., input_gating] and
     `OG` [..., output_gating], so activations are read without surgery.
 
-    Args: those of `EIConvLSTMCell`, plus `timesteps` (T).
+    Args:
+        principal, input_gating, output_gating, kernel_size, dale,
+            input_from_principal, resting_drive, forget_bias, gate_drive,
+            signed_weight_scale, silence_penalty, signed_principal_output: the
+            cell's (`EIConvLSTMCell`).
+        timesteps: T, the steps the area runs.
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
     """
 
     def __init__(self, principal, input_gating, output_gating, timesteps=4, kernel_size=3,
-                 dale="standard", input_from_principal=False, **kwargs):
-        settings = {name: kwargs.pop(name) for name in CELL_SETTINGS if name in kwargs}
-        super().__init__(**kwargs)
+                 dale="standard", input_from_principal=False,
+                 resting_drive=_DEFAULTS.resting_drive, forget_bias=_DEFAULTS.forget_bias,
+                 gate_drive=_DEFAULTS.gate_drive,
+                 signed_weight_scale=_DEFAULTS.signed_weight_scale,
+                 silence_penalty=_DEFAULTS.silence_penalty,
+                 signed_principal_output=_DEFAULTS.signed_principal_output, **kwargs):
+        # No autocasting: the cell reads its float32 variables as they are (`step`).
+        kwargs.pop("autocast", None)
+        super().__init__(autocast=False, **kwargs)
         self.timesteps = int(timesteps)
         self.cell = EIConvLSTMCell(
             principal, input_gating, output_gating, kernel_size=kernel_size, dale=dale,
-            input_from_principal=input_from_principal, **settings, dtype=self.dtype_policy,
+            input_from_principal=input_from_principal, resting_drive=resting_drive,
+            forget_bias=forget_bias, gate_drive=gate_drive,
+            signed_weight_scale=signed_weight_scale, silence_penalty=silence_penalty,
+            signed_principal_output=signed_principal_output, dtype=self.dtype_policy,
             name="cell",
         )
 
@@ -356,10 +401,11 @@ class EIConvLSTM(keras.layers.Layer):
         """Yield (rates, preactivations) of every step."""
         states = None
         for input_drive in self._input_drives(inputs):
-            rates, states, preactivations = self.cell(input_drive, states, training=training)
+            rates, states, preactivations = self.cell.step(input_drive, states, training=training)
             yield rates, preactivations
 
     def call(self, inputs, training=None):
+        inputs = ops.cast(inputs, self.compute_dtype)
         steps = [rates for rates, _ in self._unroll(inputs, training)]
         return {
             cell_type: ops.stack([rates[cell_type] for rates in steps], axis=1)
@@ -392,7 +438,7 @@ class EIConvLSTM(keras.layers.Layer):
                        "o": ops.convert_to_numpy(cell.output_gate_bias)}
         states = None
         for input_drive in self._input_drives(inputs):
-            _, states, preactivations = cell(input_drive, states)
+            _, states, preactivations = cell.step(input_drive, states)
             by_target = np.split(np.asarray(ops.convert_to_numpy(input_drive), "float32"),
                                  splits, axis=-1)
             step = {}
@@ -405,7 +451,7 @@ class EIConvLSTM(keras.layers.Layer):
             yield step
 
     def balance_biases(self, inputs, iterations=3):
-        """Data-dependent initialisation of the biases (SPEC section 2).
+        """Data-dependent initialisation of the biases (docs/science.md, section 2).
 
         With non-negative rates and sign-constrained magnitudes, the mean drive
         onto every unit is far from zero (positive for excitatory input,
@@ -441,9 +487,6 @@ class EIConvLSTM(keras.layers.Layer):
         config["timesteps"] = self.timesteps
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**{**LEGACY_CELL_SETTINGS, **config})
 
 
 @keras.saving.register_keras_serializable(package="ei_zoo")

@@ -1,4 +1,4 @@
-"""The E/I convolutional recurrent network (SPEC section 1), CORnet-style.
+"""The E/I convolutional recurrent network (docs/science.md, section 1), CORnet-style.
 
 Areas are named like brain areas and every area's output is a named layer
 output, so activations are read with `activation_model` and weights with
@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from ei_zoo.bundle import population_key
-from ei_zoo.config import AREAS, CELL_SETTINGS, CELL_TYPES, NetworkConfig, target_sizes
+from ei_zoo.config import AREAS, CELL_TYPES, NetworkConfig, target_sizes
 from ei_zoo.layers import ConvArea, EIConvLSTM, Readout, SequenceMaxPooling2D
 from ei_zoo.variants import get_config
 
@@ -62,43 +62,8 @@ def front_end(config: NetworkConfig):
     return images, ConvArea(config.area2_channels, normalize=normalize, name="area2")(area1)
 
 
-@keras.saving.register_keras_serializable(package="ei_zoo")
-class EINetwork(keras.Model):
-    """The functional model `build_model` returns; `predict` checks its images first.
-
-    Keras reports a wrong shape from deep inside a layer, an empty batch as
-    an `UnboundLocalError`, and computes meaningless rates from integer or
-    NaN pixels; arrays given to `predict` go through `check_images` first, so
-    each of these is a one-line message saying what to pass instead.
-    """
-
-    def predict(self, x, *args, **kwargs):
-        if isinstance(x, (np.ndarray, list, tuple)) or keras.ops.is_tensor(x):
-            x = check_images(x, image_size=self.input.shape[1])
-        return super().predict(x, *args, **kwargs)
-
-
-@contextlib.contextmanager
-def dtype_policy(precision: str):
-    """Build layers under `precision`, then restore the previous global policy."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def build_model(variant_or_config="standard", **overrides) -> keras.Model:
-    """Build the network of SPEC section 1.
-
-    Input: float32 raw pixels 0-255, [N, S, S, 3] (the normalisation is inside).
-    Output: logits [N, num_classes] from the readout at the last step.
-
-    `overrides` replace config fields, e.g. `build_model("standard", timesteps=2)`.
-    For training, follow with `balance_biases(model, images)` (see there).
-    """
-    config = resolve_config(variant_or_config, **overrides)
+def _graph(config: NetworkConfig):
+    """The `images` input and the logits of the network `config` describes."""
     images, area2 = front_end(config)
     area3 = _recurrent_area(config, "area3", input_from_principal=False)(area2)
     area4_input = SequenceMaxPooling2D(2, name="area3_to_area4")(area3["PN"])
@@ -106,7 +71,79 @@ def build_model(variant_or_config="standard", **overrides) -> keras.Model:
     logits = Readout(
         config.num_classes, sign=config.signs["PN"], dtype="float32", name="readout"
     )(area4["PN"])
-    return EINetwork(images, logits, name=config.variant)
+    return images, logits
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str | None):
+    """Build layers under `precision` (None: the global policy), then restore the global one."""
+    previous = keras.config.dtype_policy()
+    if precision is not None:
+        keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@keras.saving.register_keras_serializable(package="ei_zoo")
+class EINetwork(keras.Model):
+    """The E/I network (docs/science.md, section 1), built from its `NetworkConfig`.
+
+    A functional Keras model from raw pixels to logits that owns its config, as
+    keras-hub's backbones do: `network_config` is the config it was built from,
+    `get_config()` holds that config and the precision, so a `.keras` round trip
+    rebuilds the same network. `predict` checks its images first (`check_images`):
+    a wrong shape, an empty batch, integer or NaN pixels are one-line errors.
+
+    Args:
+        config: a registered variant name, a `NetworkConfig` or its dict.
+        precision: the Keras dtype policy its layers compute in (e.g.
+            `"mixed_bfloat16"`); None takes the global policy.
+        **kwargs: `keras.Model` arguments (`name`, `trainable`); the name
+            defaults to the variant.
+
+    Input: float32 raw pixels 0-255, [N, S, S, 3] (the normalisation is inside).
+    Output: logits [N, num_classes] from the readout at the last step.
+
+    Example:
+
+    ```python
+    model = ei_zoo.EINetwork("inh_pn")
+    model.network_config.dale  # "inh_pn"
+    ```
+    """
+
+    def __init__(self, config="standard", precision: str | None = None, **kwargs):
+        config = resolve_config(config)
+        with dtype_policy(precision):
+            images, logits = _graph(config)
+        kwargs.setdefault("name", config.variant)
+        super().__init__(images, logits, **kwargs)
+        self.network_config = config
+        self.precision = self.get_layer("area3").dtype_policy.name
+
+    def get_config(self):
+        return {"config": self.network_config.to_dict(), "precision": self.precision,
+                "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def predict(self, x, *args, **kwargs):
+        if isinstance(x, (np.ndarray, list, tuple)) or keras.ops.is_tensor(x):
+            x = check_images(x, image_size=self.input.shape[1])
+        return super().predict(x, *args, **kwargs)
+
+
+def build_model(variant_or_config="standard", **overrides) -> EINetwork:
+    """The `EINetwork` of a variant or config, with `overrides` of its fields.
+
+    E.g. `build_model("standard", timesteps=2)`. For training, follow with
+    `balance_biases(model, images)` (see there).
+    """
+    return EINetwork(resolve_config(variant_or_config, **overrides))
 
 
 @contextlib.contextmanager
@@ -136,9 +173,8 @@ def clamped(model: keras.Model, clamps: dict):
 
 
 def check_network(model) -> None:
-    """A one-line ValueError unless `model` is a network `build_model` (or `load`) made."""
-    if not isinstance(model, keras.Model) or "area3" not in [layer.name for layer in
-                                                             model.layers]:
+    """A one-line ValueError unless `model` is an `EINetwork` (`build_model`, `load`)."""
+    if not isinstance(model, EINetwork):
         raise ValueError(
             f"expected an E/I network from ei_zoo.build_model or ei_zoo.load, got "
             f"{type(model).__name__} {str(model)[:40]!r}; e.g. ei_zoo.load('standard-s0').")
@@ -153,8 +189,7 @@ def with_precision(model: keras.Model, precision: str = "float32") -> keras.Mode
     1e-4 (tests/test_backends.py).
     """
     check_network(model)
-    with dtype_policy(precision):
-        copy = build_model(network_config(model))
+    copy = EINetwork(model.network_config, precision=precision)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -209,35 +244,6 @@ def check_images(images, image_size: int | None = None) -> np.ndarray:
             f"images hold values from {low:g} to {high:g}, which look scaled to 0-1; pass raw "
             "pixels 0-255 (images * 255): the network normalises them itself.")
     return array
-
-
-def network_config(model: keras.Model) -> NetworkConfig:
-    """The `NetworkConfig` a model was built from, read back from its layers.
-
-    Works on any model `build_model` made, also after a `.keras` round trip,
-    so exports and analyses never need the config passed alongside the model.
-    """
-    check_network(model)
-    area1, area2 = model.get_layer("area1"), model.get_layer("area2")
-    area3 = model.get_layer("area3").get_config()
-    pixels = model.get_layer("pixels").get_config()  # the exact values given at build
-    return NetworkConfig(
-        variant=model.name,
-        dale=area3["dale"],
-        principal=area3["principal"],
-        input_gating=area3["input_gating"],
-        output_gating=area3["output_gating"],
-        area1_channels=area1.filters,
-        area2_channels=area2.filters,
-        kernel_size=area3["kernel_size"],
-        timesteps=area3["timesteps"],
-        num_classes=model.get_layer("readout").units,
-        image_size=model.input.shape[1],
-        front_end_norm="batch" if area1.normalize else "none",
-        **{name: area3[name] for name in CELL_SETTINGS},  # old files: LEGACY_CELL_SETTINGS
-        pixel_mean=tuple(np.ravel(pixels["mean"])),
-        pixel_std=tuple(np.sqrt(np.ravel(pixels["variance"]))),
-    )
 
 
 def multiply_accumulates(variant_or_config="standard") -> int:

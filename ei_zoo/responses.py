@@ -1,4 +1,6 @@
-"""A neuron's response to an image, and streamed statistics of responses (SPEC section 4).
+"""A neuron's response to an image, and streamed statistics of responses.
+
+Docs: docs/science.md, section 4.
 
 Neuron = one channel of one cell type in one area; its response to an image
 is its rate at the last step (or the mean over steps), averaged over
@@ -25,7 +27,7 @@ NEAR_SILENT_FRACTION = 0.01  # responding to fewer than 1% of the images
 
 
 def check_options(step: str, position: str) -> None:
-    """Refuse a response option SPEC section 4 does not define, naming the ones it does."""
+    """Refuse a response option that docs/science.md (section 4) does not define."""
     if step not in STEPS or position not in POSITIONS:
         raise ValueError(f"step must be one of {STEPS} and position one of {POSITIONS}; "
                          f"got {step!r}, {position!r}.")
@@ -44,7 +46,7 @@ def _over_steps(per_step: np.ndarray, step: str) -> np.ndarray:
 
 
 def responses(rates, step: str = "last", position: str = "mean") -> np.ndarray:
-    """[N, T, H, W, C] rates -> [N, C] responses, per the SPEC section 4 options."""
+    """[N, T, H, W, C] rates -> [N, C] responses, per the options of docs/science.md, section 4."""
     check_options(step, position)
     return _over_steps(_over_positions(np.asarray(rates), position), step)
 

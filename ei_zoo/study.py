@@ -5,8 +5,9 @@ and `TrainingConfig`'s defaults, 30 epochs) in one choice, and is trained on
 `standard`, `inh_pn` and `no_dale`. Its hypothesis was written here, and
 committed, before any network of the change was trained.
 
-A study network's variant is `<base>.<change>` (e.g. `standard.gate_open`), so
-its model id says what changed (`standard.gate_open-s0`), it is never grouped
+A study network's variant is `<base>.<change>` (e.g. `standard.gate_open`),
+registered with the paper's variants (`ei_zoo.variants`), so its model id says
+what changed (`standard.gate_open-s0`), it is never grouped
 with its base variant by the claims, and its metadata's `design_change` names
 the change. The paper's claims are computed on the paper's zoo alone; the
 study's networks enter only the design-sensitivity table.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 
 from ei_zoo.config import NetworkConfig
-from ei_zoo.variants import get_config
+from ei_zoo.variants import get_config, register_variant
 
 STUDY_BASES = ("standard", "inh_pn", "no_dale")
 SEPARATOR = "."
@@ -76,7 +77,7 @@ CHANGES = (
         network={"gate_drive": -2.0}, seeds=(0, 1, 2)),
     DesignChange(
         "no_silence_penalty", "no silence penalty (silence_penalty 0: cross-entropy alone, "
-        "as SPEC section 3 has it)",
+        "as docs/science.md, section 3 has it)",
         "As in docs/silent-units.md, `standard`'s 16 area-4 OG fall silent within the first "
         "epoch and never return; the other populations stay alive, so the verdicts that do "
         "not use area-4 OG (area 3 of C1, C2 in area 3, C5, C6) are unchanged, and accuracy "
@@ -142,6 +143,17 @@ def parse_study_variant(variant: str) -> tuple[str, DesignChange] | None:
     return base, CHANGES_BY_NAME[name]
 
 
+def training_changes(variant: str) -> dict:
+    """The `TrainingConfig` fields a study variant changes from recipe 2 ({} for any other)."""
+    parsed = parse_study_variant(variant)
+    return {} if parsed is None else dict(parsed[1].training)
+
+
 def study_network(base: str, change: DesignChange) -> NetworkConfig:
     """The network of `base` with `change`'s network fields, named by the study variant."""
-    return get_config(base).replace(variant=study_variant(base, change), **change.network)
+    return get_config(study_variant(base, change))
+
+
+for _change in CHANGES:  # one registry: `get_config("standard.gate_open")` works
+    for _base in STUDY_BASES:
+        register_variant(study_variant(_base, _change), _base, **_change.network)

@@ -1,13 +1,21 @@
-"""The registry of named network variants (SPEC section 2).
+"""The registry of named network variants (docs/science.md, section 2).
+
+One name space for every network this package can build: the paper's
+variants (`standard`, `inh_pn`, `no_dale` and the I:E ratio sweep
+`ratio_<p>_<q>`), the design study's `<base>.<change>` variants, which
+`ei_zoo.study` registers, and a user's own (`register_variant`).
+`get_config`, `build_model`, `create_model` and `ei-zoo train --variant`
+take any registered name.
 
 `standard`, `inh_pn` and `no_dale` differ only in their sign rule. The ratio
-variants `ratio_<p>_<q>` are the standard network with IG = OG = PN * p / q
-channels; `ratio_1_4` has the standard network's counts.
+variants are the standard network with IG = OG = PN * p / q channels;
+`ratio_1_4` has the standard network's counts.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from fractions import Fraction
 
 from ei_zoo.config import NetworkConfig
@@ -16,9 +24,12 @@ RATIOS = (
     Fraction(1, 64), Fraction(1, 32), Fraction(1, 16), Fraction(1, 8), Fraction(1, 4),
     Fraction(1, 2), Fraction(1, 1), Fraction(2, 1), Fraction(4, 1),
 )
+# A variant name: lower-case words joined by `_`, optionally `<base>.<change>`.
+VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?")
 
 
 def ratio_name(ratio: Fraction) -> str:
+    """The variant name of an I:E ratio, e.g. `ratio_1_4`."""
     return f"ratio_{ratio.numerator}_{ratio.denominator}"
 
 
@@ -42,13 +53,57 @@ _REGISTRY: dict[str, NetworkConfig] = {
 }
 
 
+def register_variant(name: str, config: NetworkConfig | str = "standard",
+                     **overrides) -> NetworkConfig:
+    """Register a network variant under `name`, so every entry point takes that name.
+
+    Args:
+        name: lower-case letters, digits and `_`, optionally `<base>.<change>`
+            (e.g. `my_net` or `standard.wide`); model ids become `<name>-s<seed>`.
+        config: the `NetworkConfig` to register, or a registered name to start from.
+        **overrides: `NetworkConfig` fields that replace those of `config`.
+
+    Returns:
+        The registered `NetworkConfig`, whose `variant` is `name`.
+
+    Raises:
+        ValueError: `name` is malformed, or already registered with another config.
+
+    Example:
+
+    ```python
+    ei_zoo.register_variant("wide_ig", "standard", input_gating=32)
+    model = ei_zoo.build_model("wide_ig")
+    ```
+    """
+    if not isinstance(name, str) or not VARIANT_NAME.fullmatch(name):
+        raise ValueError(
+            f"variant name {name!r} is not valid; use lower-case letters, digits and _, "
+            "optionally <base>.<change>, e.g. 'my_net' or 'standard.wide'.")
+    base = get_config(config) if isinstance(config, str) else config
+    if not isinstance(base, NetworkConfig):
+        raise ValueError(f"config must be a NetworkConfig or a registered variant name, "
+                         f"got {type(config).__name__}.")
+    registered = base.replace(**{**overrides, "variant": name})
+    if _REGISTRY.get(name, registered) != registered:
+        raise ValueError(
+            f"variant {name!r} is already registered with another config; choose another "
+            "name.")
+    _REGISTRY[name] = registered
+    return registered
+
+
 def list_variants() -> list[str]:
     """Names of every registered variant, in registry order."""
     return list(_REGISTRY)
 
 
 def get_config(name: str) -> NetworkConfig:
-    """The `NetworkConfig` of a named variant; unknown names suggest the closest."""
+    """The `NetworkConfig` of a registered variant.
+
+    Raises:
+        ValueError: `name` is not registered; the message suggests the closest names.
+    """
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):

@@ -1,7 +1,7 @@
 """The model zoo: pack, download and load exported networks by id.
 
 A mirror (any static file server, or a local folder) holds `index.json` and
-one `<model_id>.tar.gz` per model (SPEC section 6). `pack` writes them from
+one `<model_id>.tar.gz` per model (docs/science.md, section 6). `pack` writes them from
 the export folders; `download` fetches one into the cache, checks it against
 the index's sha256 before unpacking, and refuses archive members that could
 write outside the model's folder. `load` finds a model locally first, so only
@@ -32,15 +32,19 @@ from ei_zoo.bundle import (
     KERAS_MODEL,
     SAVED_MODEL,
     archive_name,
+    check_model_reference,
     export_folders,
+    model_id,
+    parse_model_id,
     read_metadata,
     sha256_file,
     verify_export,
 )
 from ei_zoo.index import DOWNLOAD, cache_root, exported_dir, find_local, index_entry
-from ei_zoo.models import EINetwork, check_images
+from ei_zoo.models import EINetwork, build_model, check_images
 from ei_zoo.optional import tensorflow
 from ei_zoo.progress import interactive, keras_progress_on_terminal_only
+from ei_zoo.variants import list_variants
 
 FORMATS = ("keras", "saved_model")
 # Exports hold weights, which barely compress (about 1.5x; 5x for a tiny model's
@@ -312,18 +316,63 @@ def load(model_id_or_path: str | Path, format: str = "keras", mirror: str | None
          cache_dir: str | Path | None = None):
     """Load a model by id or export folder, downloading it on first use.
 
-    `format="keras"` gives the Keras model, an `EINetwork` whose `predict`
-    checks its images (exports made before `EINetwork` existed load as one
-    too); `"saved_model"` gives a `ServedNetwork`, the SavedModel's `serve`
-    and `activations` endpoints with checked inputs (needs TensorFlow). The
-    export's files are checked against their sha256 first, so a damaged copy
-    is never loaded.
+    `format="keras"` gives the Keras model, an `EINetwork`, read in Keras's safe
+    mode (no Python code from the file runs); `"saved_model"` gives a
+    `ServedNetwork`, the SavedModel's `serve` and `activations` endpoints with
+    checked inputs (needs TensorFlow). The export's files are checked against
+    their sha256 first, so a damaged copy is never loaded.
     """
     if format not in FORMATS:
         raise ValueError(f"format={format!r}; use one of {FORMATS}.")
     folder = resolve(model_id_or_path, mirror, cache_dir)
     if format == "keras":
-        return keras.saving.load_model(folder / KERAS_MODEL,
-                                       custom_objects={"Functional": EINetwork})
+        return keras.saving.load_model(folder / KERAS_MODEL, safe_mode=True)
     saved_model = tensorflow("Loading a SavedModel").saved_model.load(str(folder / SAVED_MODEL))
     return ServedNetwork(saved_model, read_metadata(folder)["config"]["image_size"])
+
+
+def create_model(name: str, pretrained: bool = False, **overrides) -> EINetwork:
+    """One entry point to every network, in timm's style: a new one or a trained one.
+
+    Args:
+        name: a registered variant (`standard`, `inh_pn.gate_open`, a user's own) or
+            a model id (`standard-s1`).
+        pretrained: for a variant, load its shipped seed-0 network (`<name>-s0`)
+            instead of building it untrained. A model id always loads that network.
+        **overrides: `NetworkConfig` fields of a new, untrained network
+            (`timesteps=2`); refused with `pretrained` or a model id.
+
+    Returns:
+        An `EINetwork`.
+
+    Raises:
+        ValueError: `name` is neither a registered variant nor a model id (the
+            message suggests the closest), or overrides were given for a trained
+            network.
+        FileNotFoundError: the trained network is neither exported nor cached, and
+            no mirror is set.
+
+    Example:
+
+    ```python
+    untrained = ei_zoo.create_model("inh_pn")
+    trained = ei_zoo.create_model("inh_pn", pretrained=True)  # inh_pn-s0
+    ```
+    """
+    check_model_reference(name, "name")
+    try:
+        is_id = bool(parse_model_id(name))
+    except ValueError:
+        is_id = False
+    if name not in list_variants() and not is_id:
+        close = difflib.get_close_matches(str(name), list_variants(), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"{name!r} is neither a registered variant nor a model id such as "
+                         f"'standard-s0'.{hint}")
+    if (pretrained or is_id) and overrides:
+        raise ValueError(
+            f"overrides {sorted(overrides)} change the network, so they cannot apply to the "
+            f"trained {name!r}; build an untrained one with pretrained=False.")
+    if is_id:
+        return load(name)
+    return load(model_id(name, 0)) if pretrained else build_model(name, **overrides)

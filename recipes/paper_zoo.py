@@ -40,6 +40,7 @@ from ei_zoo.study import (
     parse_study_variant,
     study_network,
 )
+from ei_zoo.study import training_changes as study_training_changes
 from ei_zoo.training import ZOO_EPOCHS, TrainingConfig, add_arguments, config_from_arguments
 from ei_zoo.training.recipe import check_replaceable, finished_export, train_and_export
 from ei_zoo.variants import RATIOS, ratio_name
@@ -83,8 +84,7 @@ def design_study() -> list[tuple[str, object, int]]:
 
 def training_changes(network) -> dict:
     """The TrainingConfig fields a study network changes from this recipe ({} for the zoo's)."""
-    parsed = parse_study_variant(resolve_config(network).variant)
-    return {} if parsed is None else dict(parsed[1].training)
+    return study_training_changes(resolve_config(network).variant)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -130,7 +130,8 @@ def serve_folder(folder):
 
 
 def outgoing_by_cell_type(weights):
-    """Effective weights by the cell type they leave: SPEC section 2's table of outgoing weights.
+    """Effective weights by the cell type they leave: docs/science.md, section 2's table of
+    outgoing weights.
 
     PN: its kernels onto g, f, IG and OG in both areas, area-3 PN -> area 4 (the
     W_x kernels of area 4) and area-4 PN -> readout. IG: onto i. OG: onto o.

@@ -97,7 +97,7 @@ def test_keras_file_reloads_with_identical_outputs(trained_tiny, tiny_export, im
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(reloaded(images, training=False)),
         keras.ops.convert_to_numpy(model(images, training=False)), atol=1e-6)
-    assert ei_zoo.network_config(reloaded) == ei_zoo.network_config(model)
+    assert reloaded.network_config == model.network_config
 
 
 def test_connectivity_matches_effective_weights(trained_tiny, tiny_export):
@@ -116,7 +116,7 @@ def test_metadata_describes_the_model(trained_tiny, tiny_export):
     assert metadata["variant"] == "standard"
     assert metadata["seed"] == 0 and metadata["test_accuracy"] == 0.125
     assert metadata["format_version"] == 1
-    assert metadata["config"] == ei_zoo.network_config(model).to_dict()
+    assert metadata["config"] == model.network_config.to_dict()
     assert metadata["cell_types"]["area4"] == {
         "PN": {"channels": 8, "sign": 1}, "IG": {"channels": 2, "sign": -1},
         "OG": {"channels": 2, "sign": -1},
@@ -298,37 +298,3 @@ def test_saved_model_lists_each_weight_once_and_fine_tunes_as_a_tfsm_layer(train
     moved = [not np.array_equal(old, weight.numpy())
              for old, weight in zip(before, layer.trainable_weights)]
     assert all(moved), [weight.name for weight, m in zip(layer.trainable_weights, moved) if not m]
-
-
-def test_listing_an_older_saved_models_variables_keeps_its_outputs_bit_for_bit(
-        trained_tiny, tiny_export, tmp_path, images):
-    """`list_saved_model_variables` on an export whose SavedModel lists none (as
-    `ExportArchive` without collections wrote them before issue 22)."""
-    model, _ = trained_tiny
-    folder = tmp_path / "standard-s0"
-    shutil.copytree(tiny_export, folder)
-    shutil.rmtree(folder / SAVED_MODEL)
-    archive = keras.export.ExportArchive()
-    archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[
-        keras.InputSpec(shape=(None, 32, 32, 3), dtype="float32")])
-    archive.add_endpoint("activations", lambda x: ei_zoo.activation_model(model)(x),
-                         input_signature=[keras.InputSpec(shape=(None, 32, 32, 3),
-                                                          dtype="float32")])
-    archive.write_out(folder / SAVED_MODEL, verbose=False)
-    ei_zoo.export.write_model_card(folder)  # records the new files' sha256
-    older = tf.saved_model.load(str(folder / SAVED_MODEL))
-    assert not older.variables
-    before = older.serve(images).numpy()
-    others = {name: digest for name, digest in read_metadata(folder)["files"].items()
-              if not name.startswith(SAVED_MODEL)}
-
-    ei_zoo.export.list_saved_model_variables(folder)
-    verify_export(folder)
-    hashes = read_metadata(folder)["files"]
-    assert {name: hashes[name] for name in others} == others
-    listed = tf.saved_model.load(str(folder / SAVED_MODEL))
-    assert [variable.name for variable in listed.variables] == [
-        f"{variable.path}:0" for variable in model.variables]
-    assert len(listed.trainable_variables) == len(model.trainable_variables)
-    np.testing.assert_array_equal(listed.serve(images).numpy(), before)
-    assert [path.name for path in tmp_path.iterdir()] == ["standard-s0"]

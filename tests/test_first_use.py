@@ -16,7 +16,6 @@ import pytest
 import ei_zoo
 from ei_zoo import bundle, zoo
 from ei_zoo.cli import main as cli_main
-from ei_zoo.export import write_model_card
 from ei_zoo.training.recipe import train_and_export
 
 from conftest import serve_folder
@@ -217,17 +216,6 @@ def test_every_export_has_a_model_card(tiny_export, tmp_path, capsys):
     assert "README.md" in bundle.read_metadata(tiny_export)["files"]  # verified like the rest
     assert cli_main(["info", str(tiny_export), "--card"]) == 0
     assert capsys.readouterr().out.strip() == card.strip()
-
-    # Exports made before cards existed get one, recorded in their metadata.
-    folder = tmp_path / "standard-s0"
-    shutil.copytree(tiny_export, folder)
-    (folder / "README.md").unlink()
-    metadata = bundle.read_metadata(folder)
-    del metadata["files"]["README.md"]
-    (folder / "metadata.json").write_text(json.dumps(metadata))
-    write_model_card(folder)
-    bundle.verify_export(folder)
-    assert (folder / "README.md").read_text() == card
 
     # pack ships it.
     import tarfile

@@ -69,14 +69,14 @@ def test_static_input_equals_repeated_sequence():
 
 
 def test_cell_matches_spec_equations():
-    """One step of the cell against a NumPy transcription of SPEC section 2."""
+    """One step of the cell against a NumPy transcription of docs/science.md, section 2."""
     rng = np.random.default_rng(2)
     cell = EIConvLSTMCell(3, 2, 2, kernel_size=1, dale="standard")
     x = rng.uniform(0, 1, (1, 1, 1, 4)).astype("float32")
     cell.build(x.shape)
     h = rng.uniform(0, 1, (1, 1, 1, 3)).astype("float32")
     c = rng.uniform(0, 1, (1, 1, 1, 3)).astype("float32")
-    rates, (h_new, c_new), _ = cell(cell.project_input(x), (h, c))
+    rates, (h_new, c_new), _ = cell.step(cell.project_input(x), (h, c))
 
     sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     w = {k: v[0, 0] for k, v in cell.effective_kernels().items()}
@@ -116,7 +116,8 @@ def test_keras_save_load_identical(name, images, tmp_path):
         np.testing.assert_array_equal(value, ei_zoo.effective_weights(restored)[key])
     restored_config = restored.get_layer("area4").get_config()
     assert restored_config == model.get_layer("area4").get_config()
-    assert ei_zoo.network_config(restored) == ei_zoo.get_config(name)
+    assert isinstance(restored, ei_zoo.EINetwork)
+    assert restored.network_config == ei_zoo.get_config(name)
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])

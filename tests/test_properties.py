@@ -1,4 +1,4 @@
-"""Dale's law under random configurations (SPEC section 2), checked with hypothesis.
+"""Dale's law under random configurations (docs/science.md, section 2), checked with hypothesis.
 
 Each example builds a small network with drawn channel counts, kernel size, T,
 image size, sign rule and learning rate, takes a few Adam steps on random

@@ -1,4 +1,4 @@
-"""Analysis of exported networks: what the paper measured (SPEC sections 4-5).
+"""Analysis of exported networks: what the paper measured (docs/science.md, sections 4-5).
 
     table = ei_zoo.analysis.analyze("standard-s0")      # one row per (area, cell type)
     table = ei_zoo.analysis.compare(["standard-s0", "inh_pn-s0"])

@@ -1,4 +1,4 @@
-"""The paper's claims C1-C6 (SPEC section 5), checked against the measured table.
+"""The paper's claims C1-C6 (docs/science.md, section 5), checked against the measured table.
 
 Each claim is a set of per-network, per-area comparisons with a predicted
 sign. Verdict over the seeds of a variant: `holds` when every network has the

@@ -1,11 +1,12 @@
 """Connection density per cell type, from the effective signed weights of an
-export's `connectivity.npz` (SPEC section 4).
+export's `connectivity.npz` (docs/science.md, section 4).
 
 A cell type's outgoing recurrent weights inside its area: PN's onto g, f, IG
 and OG; IG's onto i; OG's onto o. Every kernel entry is one connection,
 compared as |w| against one absolute threshold theta, fixed across networks
-(SPEC's density). One theta mixes fan-in with sparseness (PN's kernels are
-3x3x64 per target, a gate's 1x1x16), so two measures leave that out: each
+(the density of docs/science.md, section 4). One theta mixes fan-in with
+sparseness (PN's kernels are 3x3x64 per target, a gate's 1x1x16), so two
+measures leave that out: each
 pathway against its own theta (`density_pathway`), and the Gini coefficient
 of |w|, which needs no threshold.
 """

@@ -4,10 +4,10 @@ The study's networks (`ei_zoo.study`: `standard`, `inh_pn` and `no_dale` at
 seed 0, each with one change from recipe 2) are judged exactly as the paper's
 zoo is, a change's networks standing in for their base variants; the paper's
 own seed-0 networks are the `recipe 2` column. Every claim is judged twice:
-under SPEC's measures, and on functional populations only. The ratio claims
-C3 and C4 need the ratio sweep, which the study does not retrain: under a
-change they are `not yet measurable`. A change's column holds its seed-0
-networks, so its verdict is that one network's per variant, beside recipe 2's
+under the default measures (docs/science.md, section 4), and on functional
+populations only. The ratio claims C3 and C4 need the ratio sweep, which the
+study does not retrain: under a change they are `not yet measurable`. A change's column
+holds its seed-0 networks, so its verdict is that one network's per variant, beside recipe 2's
 seed-0 networks. A change replicated at more seeds (`DesignChange.seeds`)
 gets a second column over all its seeds, judged as the paper's claims are
 (`holds` only when every network agrees), beside the paper's zoo over all its
@@ -63,7 +63,7 @@ def change_groups(zoo, study) -> dict[str, list]:
 
 
 def design_table(zoo, study, thresholds: dict) -> pd.DataFrame:
-    """One row per claim; per column of `change_groups`: the verdict under SPEC's
+    """One row per claim; per column of `change_groups`: the verdict under the default
     measures, the verdict on functional populations only, and the claim's
     networks' non-functional populations."""
     rows = {}
@@ -97,7 +97,7 @@ def non_functional_populations(table: pd.DataFrame, variants) -> str:
 
 def markdown(table: pd.DataFrame) -> list[str]:
     """The design-sensitivity table for `claims.md`: per change, the verdict under
-    SPEC's measures / on functional populations only; then the non-functional ones."""
+    default measures / on functional populations only; then the non-functional ones."""
     labels = [column for column in table.columns
               if column != "claim" and not column.endswith((FUNCTIONAL_SUFFIX, OFF_SUFFIX))]
     shown = pd.DataFrame({"claim": table["claim"].str.split(":").str[0]})

@@ -1,6 +1,6 @@
 """Measure exported networks: selectivity and connection density per cell type.
 
-Works from an export folder alone (SPEC section 6): responses come from the
+Works from an export folder alone (docs/science.md, section 6): responses come from the
 SavedModel's `activations` endpoint, weights from `connectivity.npz`, facts
 from `metadata.json`. No Keras model object and no ei_zoo layer is used, so a
 downloaded model is measured the same way as one trained here.
@@ -60,7 +60,7 @@ REFERENCE = "standard-s0"
 RESPONSE_BATCH = 250
 # Selectivity of a cell type: table column -> (per-neuron statistic, aggregate over neurons).
 SELECTIVITY = {
-    "selectivity": ("skewness", np.mean),            # SPEC section 4
+    "selectivity": ("skewness", np.mean),            # docs/science.md, section 4
     "selectivity_median": ("skewness", np.median),
     "lifetime_sparseness": ("lifetime_sparseness", np.mean),
     "kurtosis": ("kurtosis", np.mean),
@@ -88,7 +88,7 @@ TABLE_COLUMNS = (
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
-    """One way to measure what the claims compare; the defaults are SPEC section 4's.
+    """One way to measure what the claims compare; the defaults are docs/science.md, section 4's.
 
     `response` None means the (step, position) that `measure` was asked for.
     """
@@ -114,8 +114,9 @@ class Choice:
 
     @property
     def changes(self) -> set[str]:
-        """What this choice changes from SPEC's: 'selectivity' (the measure, near-silent
-        neurons or the response) and/or 'density'."""
+        """What this choice changes from the default measures (docs/science.md,
+        section 4): 'selectivity' (the measure, near-silent neurons or the response)
+        and/or 'density'."""
         selectivity = (self.selectivity, self.exclude_near_silent, self.response)
         if self.functional_only:
             return {"selectivity", "density"}
@@ -147,7 +148,8 @@ class Measurements:
     _weight_measures: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def excitatory(self, cell_type: str) -> bool:
-        """E or I by sign (SPEC section 4); in `no_dale` the formerly excitatory PN count as E."""
+        """E or I by sign (docs/science.md, section 4); in `no_dale` the formerly excitatory PN
+        count as E."""
         sign = self.signs[cell_type]
         return cell_type == "PN" if sign is None else sign > 0
 
@@ -314,7 +316,8 @@ def _optional_table(path: Path, dtype=None) -> pd.DataFrame | None:
 
 
 def thresholds_of(weights: dict) -> dict:
-    """theta per area and per pathway, calibrated on one network's weights (SPEC section 4)."""
+    """theta per area and per pathway, calibrated on one network's weights (docs/science.md,
+    section 4)."""
     return {**{area: calibrate_threshold(weights, area) for area in AREAS},
             "pathways": {key: pathway_threshold(weights, key)
                          for area in AREAS for key in pathway_keys(area, PATHWAYS)}}

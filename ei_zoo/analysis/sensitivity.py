@@ -1,6 +1,6 @@
 """Does a verdict survive the choice of measure? One verdict per claim and choice.
 
-The first column is SPEC section 4's measure (mean skewness, one absolute θ
+The first column is docs/science.md, section 4's measure (mean skewness, one absolute θ
 per area, the asked-for response); every other column changes one choice
 from it: the selectivity measure, near-silent neurons left out, the density
 measure, or the response option. All response options come from the same
@@ -34,7 +34,7 @@ def response_label(step: str, position: str) -> str:
 
 
 def choices(step: str = "last", position: str = "mean") -> dict[str, Choice]:
-    """Column label -> Choice: SPEC's first, then one change at a time."""
+    """Column label -> Choice: the default measures first, then one change at a time."""
     columns = {f"SPEC: mean skewness, θ absolute, {response_label(step, position)}": DEFAULT}
     columns.update({label: choice for label, choice in SELECTIVITY_LABELS.items()
                     if choice != DEFAULT})
@@ -77,7 +77,7 @@ def markdown(table: pd.DataFrame) -> list[str]:
     """The sensitivity table and its legend, as the top of `claims.md`."""
     return [
         "The first verdict column uses "
-        "SPEC section 4's measures; every other column changes one choice from it. "
+        "docs/science.md, section 4's measures; every other column changes one choice from it. "
         f"`{NOT_USED}`: the claim does not use what that column changes. "
         "`robust`: the same verdict in every column that can measure the claim "
         "(`not yet measurable` columns do not count). "

@@ -1,4 +1,4 @@
-"""Fitting a network in memory: SPEC section 3's optimizer and schedule, the model
+"""Fitting a network in memory: docs/science.md, section 3's optimizer and schedule, the model
 built and balanced for training, the seeded input pipeline, the distribution strategy.
 
 Determinism: `TrainingConfig.seed` seeds the weights, the data order and the
@@ -38,7 +38,7 @@ tf = tensorflow("Training")
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
-    """AdamW on a cosine schedule with linear warm-up (SPEC section 3)."""
+    """AdamW on a cosine schedule with linear warm-up (docs/science.md, section 3)."""
     total = max(1, config.epochs * config.steps_per_epoch)
     warmup = min(total - 1, int(config.warmup_epochs * config.steps_per_epoch))
     schedule = keras.optimizers.schedules.CosineDecay(

@@ -1,5 +1,6 @@
-"""The zoo's recipe, training with SPEC section 3's defaults: AdamW, cosine schedule with warm-up,
-cross-entropy on the readout at the last step, mixed precision where it helps.
+"""The zoo's recipe, with the training defaults of docs/science.md, section 3: AdamW,
+cosine schedule with warm-up, cross-entropy on the readout at the last step, mixed
+precision.
 
 A run is never lost to a kill: `train_and_export` keeps its state in a run
 folder whose checkpoint is committed atomically after every epoch, trims the
