@@ -20,7 +20,7 @@ from pathlib import Path
 
 import common
 
-from ei_zoo.bundle import METADATA, SAVED_MODEL
+from ei_zoo.hub.bundle import METADATA, SAVED_MODEL
 
 KINDS = ("serve", "activations", "analyze")
 BATCH_SIZE = 250  # ei_zoo.analysis.measure's default
@@ -66,8 +66,8 @@ def measure_once(kind: str, folder: Path, num_images: int) -> dict:
 def make_export(folder: Path, mode: str) -> Path:
     """Export an untrained `standard` (mixed_bfloat16, as the zoo trains): weights do not
     change the speed."""
-    from ei_zoo.export import export_model
-    from ei_zoo.models import build_model, dtype_policy
+    from ei_zoo.hub.export import export_model
+    from ei_zoo.network.models import build_model, dtype_policy
 
     with dtype_policy("mixed_bfloat16"):
         model = build_model("standard", **common.network_overrides(mode))

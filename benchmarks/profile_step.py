@@ -88,7 +88,7 @@ def op_durations(logdir: Path):
 def profile(precision: str, mode: str) -> dict:
     import tensorflow as tf
 
-    from ei_zoo.models import resolve_config
+    from ei_zoo.network.models import resolve_config
     from ei_zoo.training import TrainingConfig
     from ei_zoo.training.fit import prepare_model
 
@@ -134,7 +134,7 @@ def kernel_rates(mode: str) -> dict:
     """GFLOP/s (element-wise: G elements/s) of the step's deciding kernels, alone."""
     import tensorflow as tf
 
-    from ei_zoo.models import resolve_config
+    from ei_zoo.network.models import resolve_config
 
     sizes = common.SIZES[mode]
     network = resolve_config("standard", **common.network_overrides(mode))

@@ -24,7 +24,7 @@ def step_seconds(variant: str, mode: str) -> float:
     """Median seconds of one training step of `variant` (batch and sizes of `mode`)."""
     import keras
 
-    from ei_zoo.models import resolve_config
+    from ei_zoo.network.models import resolve_config
     from ei_zoo.training import TrainingConfig
     from ei_zoo.training.fit import prepare_model
 
@@ -59,8 +59,8 @@ def write_estimates(path: Path, result: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from ei_zoo.network.registry import RATIOS, ratio_name
     from ei_zoo.training import TRAIN_IMAGES
-    from ei_zoo.variants import RATIOS, ratio_name
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)

@@ -24,15 +24,15 @@ import common
 def build_reference(config):
     """`build_model`'s network with `keras.layers.ConvLSTM2D` as areas 3 and 4.
 
-    Build it under the dtype policy to compare (`ei_zoo.models.dtype_policy`).
+    Build it under the dtype policy to compare (`ei_zoo.network.models.dtype_policy`).
     The filters equal the E/I areas' PN channels (64), so both networks pass
     the same number of channels from area to area.
     """
     import keras
     from keras import ops
 
-    from ei_zoo.layers import SequenceMaxPooling2D
-    from ei_zoo.models import front_end
+    from ei_zoo.network.layers import SequenceMaxPooling2D
+    from ei_zoo.network.models import front_end
 
     images, area2 = front_end(config)
     frames = ops.repeat(ops.expand_dims(area2, 1), config.timesteps, axis=1)
@@ -100,7 +100,7 @@ def compare(precision: str, mode: str) -> dict:
     """Images/s of `standard` and of the ConvLSTM2D reference under one precision."""
     import keras
 
-    from ei_zoo.models import dtype_policy, multiply_accumulates, resolve_config
+    from ei_zoo.network.models import dtype_policy, multiply_accumulates, resolve_config
     from ei_zoo.training import TrainingConfig
     from ei_zoo.training.fit import prepare_model
 

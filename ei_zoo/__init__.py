@@ -12,30 +12,30 @@ TensorFlow's C++ log for itself (`ei_zoo.cli.console`), and a relative
 `$TFDS_DATA_DIR` is resolved where it is read (`ei_zoo.data.resolve_data_dir`).
 """
 
-from ei_zoo import study  # noqa: F401, I001  (registers the design study's variants)
-from ei_zoo.bundle import read_metadata, verify_export
-from ei_zoo.config import NetworkConfig
+from ei_zoo.paper import study  # noqa: F401, I001  (registers the design study's variants)
+from ei_zoo.hub.bundle import read_metadata, verify_export
+from ei_zoo.network.config import NetworkConfig
 from ei_zoo.optional import lazy_exports
-from ei_zoo.variants import get_config, list_variants, register_variant
+from ei_zoo.network.registry import get_config, list_variants, register_variant
 from ei_zoo.version import __version__  # noqa: F401
 
 _LAZY = {
-    "ConvArea": "ei_zoo.layers",
-    "EIConvLSTM": "ei_zoo.layers",
-    "EIConvLSTMCell": "ei_zoo.layers",
-    "Readout": "ei_zoo.layers",
-    "SequenceMaxPooling2D": "ei_zoo.layers",
-    "EINetwork": "ei_zoo.models",
-    "activation_model": "ei_zoo.models",
-    "balance_biases": "ei_zoo.models",
-    "build_model": "ei_zoo.models",
-    "check_images": "ei_zoo.models",
-    "effective_weights": "ei_zoo.models",
-    "with_precision": "ei_zoo.models",
-    "export_model": "ei_zoo.export",
-    "list_models": "ei_zoo.index",
-    "create_model": "ei_zoo.zoo",
-    "load": "ei_zoo.zoo",
+    "ConvArea": "ei_zoo.network.layers",
+    "EIConvLSTM": "ei_zoo.network.layers",
+    "EIConvLSTMCell": "ei_zoo.network.layers",
+    "Readout": "ei_zoo.network.layers",
+    "SequenceMaxPooling2D": "ei_zoo.network.layers",
+    "EINetwork": "ei_zoo.network.models",
+    "activation_model": "ei_zoo.network.models",
+    "balance_biases": "ei_zoo.network.models",
+    "build_model": "ei_zoo.network.models",
+    "check_images": "ei_zoo.network.models",
+    "effective_weights": "ei_zoo.network.models",
+    "with_precision": "ei_zoo.network.models",
+    "export_model": "ei_zoo.hub.export",
+    "list_models": "ei_zoo.hub.index",
+    "create_model": "ei_zoo.hub.zoo",
+    "load": "ei_zoo.hub.zoo",
 }
 
 __all__ = [

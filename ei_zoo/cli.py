@@ -29,9 +29,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from ei_zoo import files
-from ei_zoo.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
 from ei_zoo.errors import USER_ERRORS
+from ei_zoo.hub import files
+from ei_zoo.network.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
 from ei_zoo.optional import quietly_import
 from ei_zoo.training.settings import (
     TrainingConfig,
@@ -44,7 +44,7 @@ from ei_zoo.training.settings import (
 def _command_variants(args):
     import pandas as pd
 
-    from ei_zoo.variants import get_config, list_variants
+    from ei_zoo.network.registry import get_config, list_variants
 
     rows = []
     for name in list_variants():
@@ -58,8 +58,8 @@ def _command_variants(args):
 
 
 def _command_train(args):
+    from ei_zoo.paper.study import design_change_metadata, training_changes
     from ei_zoo.progress import keras_verbose
-    from ei_zoo.study import training_changes
     from ei_zoo.training.recipe import train_and_export
 
     # A study variant trains with its change (`standard.epochs_60`: 60 epochs) unless
@@ -73,23 +73,29 @@ def _command_train(args):
             args.variant, config, out=args.out, work_dir=args.work_dir, data_dir=args.data_dir,
             strategy=args.strategy, tensorboard=args.tensorboard,
             verbose=keras_verbose(args.progress),
-            overwrite=args.overwrite)
+            overwrite=args.overwrite, metadata=design_change_metadata(args.variant))
     if path is not None:  # None on a multi-worker run's workers other than the chief
         _print_summary(path)
 
 
 def _command_export(args):
+    from ei_zoo.paper.study import design_change_metadata
     from ei_zoo.progress import keras_verbose
     from ei_zoo.training.recipe import export_run
+    from ei_zoo.training.run_folder import RUN_FILE, read_run
 
+    metadata = {}
+    if (args.run_dir / RUN_FILE).is_file():  # else export_run names the problem
+        metadata = design_change_metadata(read_run(args.run_dir)[0].variant)
     with contextlib.redirect_stdout(sys.stderr):
         path = export_run(args.run_dir, out=args.out, data_dir=args.data_dir,
-                          verbose=keras_verbose(args.progress), overwrite=args.overwrite)
+                          verbose=keras_verbose(args.progress), overwrite=args.overwrite,
+                          metadata=metadata)
     _print_summary(path)
 
 
 def _print_summary(path):
-    from ei_zoo.bundle import read_metadata
+    from ei_zoo.hub.bundle import read_metadata
 
     metadata = read_metadata(path)
     print(f"{metadata['id']}: test accuracy {metadata['test_accuracy']:.4f} after "
@@ -97,7 +103,7 @@ def _print_summary(path):
 
 
 def _command_list(args):
-    from ei_zoo.index import list_models
+    from ei_zoo.hub.index import list_models
 
     models = list_models(args.exported, args.cache_dir)
     if args.study:
@@ -116,20 +122,20 @@ def _command_list(args):
 
 
 def _command_index(args):
-    from ei_zoo.index import exported_dir, write_index
+    from ei_zoo.hub.index import exported_dir, write_index
 
     print(write_index(args.exported if args.exported is not None else exported_dir()))
 
 
 def _command_info(args):
-    from ei_zoo.bundle import MODEL_CARD, read_metadata
-    from ei_zoo.cards import model_card
-    from ei_zoo.index import find_local
+    from ei_zoo.hub.bundle import MODEL_CARD, read_metadata
+    from ei_zoo.hub.cards import model_card
+    from ei_zoo.hub.index import find_local
 
     folder = find_local(args.model, args.cache_dir,
                         need_mirror=not (args.mirror or os.environ.get("EI_ZOO_MIRROR")))
     if folder is None:  # only the mirror has it: downloading needs Keras
-        from ei_zoo.zoo import download
+        from ei_zoo.hub.zoo import download
 
         with contextlib.redirect_stdout(sys.stderr):
             folder = download(args.model, mirror=args.mirror, cache_dir=args.cache_dir)
@@ -143,7 +149,7 @@ def _command_info(args):
 
 
 def _command_download(args):
-    from ei_zoo.zoo import download
+    from ei_zoo.hub.zoo import download
 
     # Progress goes to stderr so that stdout is just the path: `$(ei-zoo download ID)`.
     with contextlib.redirect_stdout(sys.stderr):
@@ -159,8 +165,8 @@ SHOWN = ["area", "cell_type", "n_neurons", "n_silent", "n_near_silent", "selecti
 def _command_analyze(args):
     import pandas as pd
 
-    from ei_zoo.analysis.figures import figure_threshold_sensitivity
     from ei_zoo.analysis.measure import measure, summarize, thresholds_for, write_thresholds
+    from ei_zoo.paper.figures import figure_threshold_sensitivity
     from ei_zoo.progress import Progress
 
     files.check_writable_folder(args.out)
@@ -188,10 +194,10 @@ def _command_perturb(args):
 
     from ei_zoo.analysis.function import drive, perturb, population_summary
     from ei_zoo.analysis.measure import RESPONSE_BATCH, resolve_export, response_moments
-    from ei_zoo.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION, RESPONSE_MOMENTS
-    from ei_zoo.export import write_measured
-    from ei_zoo.index import write_index
-    from ei_zoo.responses import moments_to_arrays
+    from ei_zoo.hub.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION, RESPONSE_MOMENTS
+    from ei_zoo.hub.export import write_measured
+    from ei_zoo.hub.index import write_index
+    from ei_zoo.network.responses import moments_to_arrays
 
     if args.save and args.images != TEST_IMAGES:
         raise ValueError(f"--save keeps measures of the whole test split; drop --images "
@@ -226,7 +232,7 @@ def _command_explore(args):
         explore,
         explore_zoo,
     )
-    from ei_zoo.index import exported_dir
+    from ei_zoo.hub.index import exported_dir
     from ei_zoo.progress import Progress
 
     if (args.model is None) == (not args.zoo):
@@ -249,7 +255,7 @@ def _command_explore(args):
 
 def _command_reproduce(args):
     from ei_zoo.analysis.check import ATOL, RTOL, TABLES, compare_results
-    from ei_zoo.analysis.reproduce import reproduce
+    from ei_zoo.paper.reproduce import reproduce
 
     files.check_writable_folder(args.out)
     if args.check is not None and not (args.check / TABLES[0]).is_file():
@@ -278,7 +284,7 @@ def _command_reproduce(args):
 
 
 def _command_pack(args):
-    from ei_zoo.zoo import pack
+    from ei_zoo.hub.zoo import pack
 
     print(pack(args.exported, args.out))
 
@@ -359,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--paper", action="store_true",
                        help="only the paper's zoo (and your own networks), not the design study")
     shown.add_argument("--study", action="store_true",
-                       help="only the design study's networks (ei_zoo.study), with their change")
+                       help="only the design study's networks (ei_zoo.paper.study), with "
+                            "their change")
     listing.set_defaults(run=_command_list)
 
     index = commands.add_parser("index", help="rewrite exported/index.json from the exports")
@@ -511,7 +518,7 @@ def console() -> None:
     crashed the process now and then (`free(): invalid next size`, status -6),
     before or after the message. So SIGINT prints the command's one line,
     removes its unfinished staging folders and exits with 130, without
-    teardown; everything the zoo writes survives a kill (`ei_zoo.files`).
+    teardown; everything the zoo writes survives a kill (`ei_zoo.hub.files`).
     """
     # TensorFlow's C++ log (oneDNN, CPU features, tf.data notices) would bury the
     # program's output; set before TensorFlow is imported, and a user's own value wins.

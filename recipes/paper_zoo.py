@@ -15,10 +15,10 @@ with `--overwrite`, and refused, before any training, without it.
     python recipes/paper_zoo.py --only standard-s1 inh_pn-s1
     python recipes/paper_zoo.py --study --dry-run   # the design-sensitivity study instead
 
-`--study` trains the networks of `ei_zoo.study` instead: `standard`, `inh_pn` and
+`--study` trains the networks of `ei_zoo.paper.study` instead: `standard`, `inh_pn` and
 `no_dale` at seed 0, each with one change from this recipe at a time, ids like
 `standard.gate_open-s0`: every change at seed 0, then the further seeds of the changes
-replicated over seeds (`ei_zoo.study.DesignChange.seeds`).
+replicated over seeds (`ei_zoo.paper.study.DesignChange.seeds`).
 """
 
 from __future__ import annotations
@@ -29,22 +29,23 @@ import sys
 from pathlib import Path
 
 from ei_zoo import data
-from ei_zoo.bundle import is_export, model_id, read_metadata
-from ei_zoo.config import AREAS, CELL_TYPES
 from ei_zoo.errors import USER_ERRORS
-from ei_zoo.models import multiply_accumulates, resolve_config
-from ei_zoo.progress import PROGRESS_MODES, keras_verbose
-from ei_zoo.study import (
+from ei_zoo.hub.bundle import is_export, model_id, read_metadata
+from ei_zoo.hub.zoo import load
+from ei_zoo.network.config import AREAS, CELL_TYPES
+from ei_zoo.network.models import multiply_accumulates, resolve_config
+from ei_zoo.network.registry import RATIOS, ratio_name
+from ei_zoo.paper.study import (
     CHANGES,
     STUDY_BASES,
+    design_change_metadata,
     parse_study_variant,
     study_network,
 )
-from ei_zoo.study import training_changes as study_training_changes
+from ei_zoo.paper.study import training_changes as study_training_changes
+from ei_zoo.progress import PROGRESS_MODES, keras_verbose
 from ei_zoo.training import ZOO_EPOCHS, TrainingConfig, add_arguments, config_from_arguments
 from ei_zoo.training.recipe import check_replaceable, finished_export, train_and_export
-from ei_zoo.variants import RATIOS, ratio_name
-from ei_zoo.zoo import load
 
 # Seconds per epoch of `standard` (batch 128, mixed_bfloat16) on the 2-core
 # machine this project is developed on; other variants scale by their MACs.
@@ -216,7 +217,7 @@ def run(argv=None) -> int:
     # Not multiworker: each machine would plan from its own exports; use --shard instead.
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored"))
     parser.add_argument("--study", action="store_true",
-                        help="the design-sensitivity study's networks (ei_zoo.study) instead "
+                        help="the design-sensitivity study's networks (ei_zoo.paper.study) instead "
                              "of the paper's zoo")
     parser.add_argument("--only", nargs="+", metavar="ID", help="train only these model ids")
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
@@ -285,7 +286,8 @@ def run(argv=None) -> int:
         print(f"== {identifier}", flush=True)
         train_and_export(network, configs[identifier], out=args.out, work_dir=args.work_dir,
                          data_dir=args.data_dir, strategy=args.strategy,
-                         verbose=keras_verbose(args.progress), overwrite=args.overwrite)
+                         verbose=keras_verbose(args.progress), overwrite=args.overwrite,
+                         metadata=design_change_metadata(resolve_config(network).variant))
     return 0
 
 if __name__ == "__main__":

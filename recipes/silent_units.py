@@ -2,7 +2,7 @@
 
 Each probe trains one network from the zoo's recipe with one change and counts,
 every `--every` optimizer steps, the channels of each population that respond
-to a fixed batch of 256 test images with non-zero variance (`ei_zoo.responses`,
+to a fixed batch of 256 test images with non-zero variance (`ei_zoo.network.responses`,
 the definition the analysis uses). A population that has lost all its channels
 gets no gradient back through its ReLU.
 
@@ -28,10 +28,10 @@ import time
 import keras
 
 from ei_zoo import data
-from ei_zoo.config import NetworkConfig
 from ei_zoo.errors import USER_ERRORS
-from ei_zoo.models import activation_model, resolve_config
-from ei_zoo.responses import population_moments
+from ei_zoo.network.config import NetworkConfig
+from ei_zoo.network.models import activation_model, resolve_config
+from ei_zoo.network.responses import population_moments
 from ei_zoo.training import TrainingConfig
 from ei_zoo.training.fit import first_images, prepare_model, training_batches
 

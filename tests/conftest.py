@@ -80,7 +80,7 @@ def trained_tiny():
 @pytest.fixture(scope="session")
 def tiny_export(trained_tiny, tmp_path_factory):
     """`trained_tiny` exported as `<tmp>/exported/standard-s0` (do not modify it; copy it)."""
-    from ei_zoo.export import export_model
+    from ei_zoo.hub.export import export_model
 
     model, history = trained_tiny
     folder = tmp_path_factory.mktemp("exported") / "standard-s0"

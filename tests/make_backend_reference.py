@@ -46,7 +46,7 @@ def reference_images(count: int = IMAGES, seed: int = SEED) -> np.ndarray:
     channel means and standard deviations. Uniform noise would hold the units
     in a regime the trained network never sees.
     """
-    from ei_zoo.config import CIFAR10_MEAN, CIFAR10_STD
+    from ei_zoo.network.config import CIFAR10_MEAN, CIFAR10_STD
 
     rng = np.random.default_rng(seed)
     field = np.zeros((count, 32, 32, 3))
@@ -82,7 +82,7 @@ def main() -> int:
     import keras
 
     import ei_zoo
-    from ei_zoo.bundle import KERAS_MODEL, sha256_file
+    from ei_zoo.hub.bundle import KERAS_MODEL, sha256_file
     from ei_zoo.optional import tensorflow
 
     if keras.backend.backend() != "tensorflow":

@@ -18,27 +18,25 @@ from ei_zoo.analysis import (
     RunningMoments,
     analyze,
     calibrate_threshold,
-    claims,
     combine,
     connection_density,
     density_curve,
-    design,
     gini,
     measure,
     perturb,
-    sensitivity,
     top_share,
 )
 from ei_zoo.analysis.check import compare_results
 from ei_zoo.analysis.connectivity import pathway_density
 from ei_zoo.analysis.measure import thresholds_of, with_interval
-from ei_zoo.analysis.reproduce import reproduce
-from ei_zoo.bundle import CLASS_TUNING, PERTURBATION
 from ei_zoo.cli import main as cli_main
-from ei_zoo.config import target_slice
-from ei_zoo.export import export_model, write_measured
-from ei_zoo.responses import OPTIONS, all_responses
-from ei_zoo.variants import RATIOS, ratio_name
+from ei_zoo.hub.bundle import CLASS_TUNING, PERTURBATION
+from ei_zoo.hub.export import export_model, write_measured
+from ei_zoo.network.config import target_slice
+from ei_zoo.network.registry import RATIOS, ratio_name
+from ei_zoo.network.responses import OPTIONS, all_responses
+from ei_zoo.paper import claims, design, sensitivity
+from ei_zoo.paper.reproduce import reproduce
 
 
 @settings(max_examples=30, deadline=None)
@@ -635,7 +633,7 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ei_zoo.analysis.reproduce.figure_threshold_sensitivity", interrupted)
+    monkeypatch.setattr("ei_zoo.paper.reproduce.figure_threshold_sensitivity", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce(out, exported, num_images=50, data_dir=cifar_dir, verbose=False)
     assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before

@@ -34,7 +34,7 @@ from make_backend_reference import (
 )
 
 import ei_zoo
-from ei_zoo.bundle import KERAS_MODEL, sha256_file
+from ei_zoo.hub.bundle import KERAS_MODEL, sha256_file
 
 BACKEND = keras.backend.backend()
 FLOAT32_TOLERANCE = 1e-4  # absolute; measured: 1.5e-5 (JAX, PyTorch against TensorFlow)

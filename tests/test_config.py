@@ -4,8 +4,8 @@ import json
 import pytest
 
 import ei_zoo
-from ei_zoo.config import NetworkConfig
-from ei_zoo.variants import interneuron_ratio
+from ei_zoo.network.config import NetworkConfig
+from ei_zoo.network.registry import interneuron_ratio
 
 EXPECTED_VARIANTS = [
     "standard", "inh_pn", "no_dale", "ratio_1_64", "ratio_1_32", "ratio_1_16", "ratio_1_8",
@@ -14,7 +14,12 @@ EXPECTED_VARIANTS = [
 
 
 def test_registry_names():
-    assert ei_zoo.list_variants() == EXPECTED_VARIANTS
+    """The paper's variants first, then the design study's `<base>.<change>` ones."""
+    names = ei_zoo.list_variants()
+    assert names[:len(EXPECTED_VARIANTS)] == EXPECTED_VARIANTS
+    study = names[len(EXPECTED_VARIANTS):]
+    assert study and all(name.split(".")[0] in ("standard", "inh_pn", "no_dale")
+                         for name in study)
 
 
 @pytest.mark.parametrize("name", EXPECTED_VARIANTS)

@@ -20,10 +20,10 @@ from ei_zoo.analysis.explore import (
     explore_zoo,
     page_name,
 )
-from ei_zoo.bundle import DRIVE, read_metadata
 from ei_zoo.cli import main as cli_main
-from ei_zoo.config import AREAS, CELL_TYPES
-from ei_zoo.export import write_measured
+from ei_zoo.hub.bundle import DRIVE, read_metadata
+from ei_zoo.hub.export import write_measured
+from ei_zoo.network.config import AREAS, CELL_TYPES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IMAGES = 300

@@ -13,10 +13,10 @@ import pytest
 import tensorflow as tf
 
 import ei_zoo
-import ei_zoo.export
+import ei_zoo.hub.export
 from ei_zoo import data
-from ei_zoo.bundle import SAVED_MODEL, read_metadata, sha256_file, verify_export
-from ei_zoo.export import cell_type_table, export_model
+from ei_zoo.hub.bundle import SAVED_MODEL, read_metadata, sha256_file, verify_export
+from ei_zoo.hub.export import cell_type_table, export_model
 
 ACTIVATION_KEYS = {f"{area}/{cell_type}" for area in ("area3", "area4")
                    for cell_type in ("PN", "IG", "OG")}
@@ -48,19 +48,19 @@ def _run_without_ei_zoo(saved_model, images, tmp_path):
 
 def test_other_backends_write_the_saved_model_under_tensorflow(tiny_export, images, tmp_path):
     """Under JAX or PyTorch, `export_model` has a child process reload the `.keras`
-    under TensorFlow and write the SavedModel (`ei_zoo.export` says why): the
+    under TensorFlow and write the SavedModel (`ei_zoo.hub.export` says why): the
     same endpoints, the same numbers as an export written under TensorFlow."""
     import tensorflow as tf
 
     folder = tmp_path / "saved_model"
-    ei_zoo.export._write_saved_model_under_tensorflow(tiny_export / "model.keras", folder)
+    ei_zoo.hub.export._write_saved_model_under_tensorflow(tiny_export / "model.keras", folder)
     written, shipped = (tf.saved_model.load(str(path))
                         for path in (folder, tiny_export / "saved_model"))
     assert sorted(written.signatures) == sorted(shipped.signatures)
     np.testing.assert_array_equal(written.serve(images), shipped.serve(images))
     with pytest.raises(RuntimeError, match=r"^Writing the SavedModel under TensorFlow failed: "
                                            r"[^\n]*missing\.keras"):
-        ei_zoo.export._write_saved_model_under_tensorflow(tmp_path / "missing.keras",
+        ei_zoo.hub.export._write_saved_model_under_tensorflow(tmp_path / "missing.keras",
                                                           tmp_path / "other")
 
 
@@ -141,11 +141,11 @@ def test_history_accepts_frames_dicts_and_csv(tmp_path):
     frame = pd.DataFrame({"epoch": [5, 6], "loss": [2.0, 1.5]})
     frame.to_csv(tmp_path / "log.csv", index=False)
     for history in (frame, {"loss": [2.0, 1.5]}, tmp_path / "log.csv", str(tmp_path / "log.csv")):
-        written = ei_zoo.export._history_frame(history)
+        written = ei_zoo.hub.export._history_frame(history)
         assert written.columns.tolist() == ["epoch", "loss"]
         assert written["epoch"].tolist() == [0, 1]
     with pytest.raises(FileNotFoundError, match="missing.csv"):
-        ei_zoo.export._history_frame(tmp_path / "missing.csv")
+        ei_zoo.hub.export._history_frame(tmp_path / "missing.csv")
 
 
 def test_no_dale_signs_are_null():
@@ -192,7 +192,7 @@ def test_failed_export_keeps_the_previous_version(trained_tiny, tmp_path, monkey
     def broken_savez(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ei_zoo.export.np, "savez", broken_savez)
+    monkeypatch.setattr(ei_zoo.hub.export.np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
         export_model(model, target, metadata={"seed": 1})
     monkeypatch.undo()

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import ei_zoo
-from ei_zoo import bundle, zoo
 from ei_zoo.cli import main as cli_main
+from ei_zoo.hub import bundle, zoo
 from ei_zoo.training.recipe import train_and_export
 
 from conftest import serve_folder
@@ -138,6 +138,8 @@ def test_subcommand_help_shows_defaults(capsys):
 
 def test_variants_parameter_counts_match_the_built_networks():
     for name in ei_zoo.list_variants():
+        if "." in name:  # a study variant: its base's parameters
+            continue
         config = ei_zoo.get_config(name)
         assert config.parameter_count() == ei_zoo.build_model(config).count_params(), name
     plain = ei_zoo.get_config("standard").replace(front_end_norm="none", kernel_size=5)
@@ -235,7 +237,7 @@ def test_a_download_killed_between_its_renames_keeps_the_cached_copy(tiny_export
         zoo.download("standard-s0", mirror=url)
         code = textwrap.dedent(f"""
             import os, pathlib
-            from ei_zoo import zoo
+            from ei_zoo.hub import zoo
             rename = pathlib.Path.rename
             def killed_after_the_first(self, target):
                 result = rename(self, target)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import ei_zoo
-from ei_zoo.bundle import read_metadata, verify_export
 from ei_zoo.cli import main as cli_main
-from ei_zoo.multiworker import HEARTBEAT_SECONDS, weights_sha256
+from ei_zoo.hub.bundle import read_metadata, verify_export
+from ei_zoo.training.multiworker import HEARTBEAT_SECONDS, weights_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 SHA = re.compile(r"worker (\d) of 2: final weights sha256 ([0-9a-f]{64})")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import ei_zoo
-from ei_zoo import variants
-from ei_zoo.config import NetworkConfig
+from ei_zoo.network import registry as variants
+from ei_zoo.network.config import NetworkConfig
 
 EXPORTED = Path(__file__).resolve().parents[1] / "exported"
 SHIPPED = sorted(entry["id"] for entry in json.loads((EXPORTED / "index.json").read_text())

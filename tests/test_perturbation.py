@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import ei_zoo
-from ei_zoo import analysis, perturbation
+from ei_zoo import analysis
+from ei_zoo.analysis import perturbation
 from ei_zoo.analysis.function import labelled_test_images, perturb
 from ei_zoo.analysis.measure import (
     NOT_MEASURED,
@@ -18,7 +19,8 @@ from ei_zoo.analysis.measure import (
     summarize,
     thresholds_of,
 )
-from ei_zoo.bundle import (
+from ei_zoo.cli import main as cli_main
+from ei_zoo.hub.bundle import (
     CLASS_TUNING,
     DRIVE,
     PERTURBATION,
@@ -26,10 +28,9 @@ from ei_zoo.bundle import (
     read_metadata,
     verify_export,
 )
-from ei_zoo.cli import main as cli_main
-from ei_zoo.export import write_measured
-from ei_zoo.models import activation_model, clamped
-from ei_zoo.responses import MOMENT_FIELDS, moments_to_arrays
+from ei_zoo.hub.export import write_measured
+from ei_zoo.network.models import activation_model, clamped
+from ei_zoo.network.responses import MOMENT_FIELDS, moments_to_arrays
 
 from conftest import TINY
 

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 
 import ei_zoo
-from ei_zoo import data, study, training
-from ei_zoo.bundle import read_metadata, verify_export
+from ei_zoo import data, training
 from ei_zoo.cli import main as cli_main
+from ei_zoo.hub.bundle import read_metadata, verify_export
+from ei_zoo.paper import study
 from ei_zoo.training.recipe import export_run, train_and_export
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +91,7 @@ def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monke
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("ei_zoo.export.export_model", crash)
+    monkeypatch.setattr("ei_zoo.hub.export.export_model", crash)
     with pytest.raises(OSError):
         train_and_export("inh_pn", config, out=tmp_path / "exported",
                          work_dir=tmp_path / "runs", data_dir=cifar_dir, verbose=0)

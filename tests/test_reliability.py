@@ -27,15 +27,16 @@ import pytest
 import tensorflow as tf
 
 import ei_zoo
-import ei_zoo.export
-import ei_zoo.zoo as zoo
-from ei_zoo import analysis, data, files, training
-from ei_zoo.bundle import read_metadata, sha256_file, verify_export
+import ei_zoo.hub.export
+import ei_zoo.hub.zoo as zoo
+from ei_zoo import analysis, data, training
 from ei_zoo.cli import main as cli_main
-from ei_zoo.config import NetworkConfig
-from ei_zoo.export import export_model
-from ei_zoo.files import staging_folder
-from ei_zoo.models import check_images
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import read_metadata, sha256_file, verify_export
+from ei_zoo.hub.export import export_model
+from ei_zoo.hub.files import staging_folder
+from ei_zoo.network.config import NetworkConfig
+from ei_zoo.network.models import check_images
 from ei_zoo.training.fit import first_images, prepare_model, training_batches
 from ei_zoo.training.recipe import export_run, train_and_export
 from ei_zoo.training.run_folder import (
@@ -258,9 +259,9 @@ def test_export_failing_midway_leaves_no_trace(failure, trained_tiny, tiny_expor
     target = models / "standard-s0"
     metadata = {"seed": 1}
     if failure == "saved_model":
-        monkeypatch.setattr(ei_zoo.export, "_write_saved_model", _half_written_saved_model)
+        monkeypatch.setattr(ei_zoo.hub.export, "_write_saved_model", _half_written_saved_model)
     elif failure == "interrupted":
-        monkeypatch.setattr(ei_zoo.export, "effective_weights", _interrupted)
+        monkeypatch.setattr(ei_zoo.hub.export, "effective_weights", _interrupted)
     else:
         metadata["git"] = object()  # not JSON: fails while metadata.json is written
     raised = (OSError, KeyboardInterrupt, TypeError)

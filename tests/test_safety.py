@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 import ei_zoo
-from ei_zoo import files, training
+from ei_zoo import training
 from ei_zoo.cli import main as cli_main
-from ei_zoo.index import list_models
+from ei_zoo.hub import files
+from ei_zoo.hub.index import list_models
 from ei_zoo.training.recipe import export_run, train_and_export
 from ei_zoo.training.run_folder import read_checkpoint
 
@@ -55,7 +56,7 @@ def test_a_second_run_on_a_run_folder_refuses_at_once_and_a_killed_one_frees_it(
     assert sorted(path.name for path in run_dir.iterdir()) == [".lock", "run.json"]
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ei_zoo import files\n"
+        [sys.executable, "-c", "import sys, time; from ei_zoo.hub import files\n"
          f"with files.folder_lock({str(run_dir)!r}, 'a run', 'wait'):\n"
          "    print('locked', flush=True); time.sleep(600)"],
         env=_env(), stdout=subprocess.PIPE, text=True)

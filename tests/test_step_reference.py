@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from make_step_reference import NETWORK, PRECISIONS, REFERENCE, step_values
 
-from ei_zoo.models import build_model, dtype_policy
+from ei_zoo.network.models import build_model, dtype_policy
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="the reference gradients are TensorFlow's")

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from ei_zoo import data
-from ei_zoo.config import target_slice
-from ei_zoo.models import activation_model, build_model
-from ei_zoo.responses import silent_units
+from ei_zoo.network.config import target_slice
+from ei_zoo.network.models import activation_model, build_model
+from ei_zoo.network.responses import silent_units
 from ei_zoo.training import TrainingConfig
 from ei_zoo.training.callbacks import SilentUnits
 from ei_zoo.training.fit import first_images, prepare_model
@@ -68,7 +68,7 @@ def test_silent_units_are_logged_per_population_and_epoch(images, tmp_path):
 
 
 def test_silence_loss_counts_only_channels_silent_on_the_whole_batch():
-    from ei_zoo.layers import silence_loss
+    from ei_zoo.network.layers import silence_loss
 
     z = np.full((2, 3, 3, 4), -1.0, "float32")
     z[1, 2, 0, 0] = 0.2    # channel 0 fires at one position of one image: no loss
@@ -85,7 +85,7 @@ def test_silence_loss_gradient_is_that_of_its_formula(silent, graph):
     gradient is), and is exactly zero when every channel fires; eager and in a graph."""
     import tensorflow as tf
 
-    from ei_zoo.layers import silence_loss
+    from ei_zoo.network.layers import silence_loss
 
     def value_and_gradient(function, z):
         with tf.GradientTape() as tape:

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-import ei_zoo.zoo as zoo
-from ei_zoo import index
-from ei_zoo.bundle import sha256_file, verify_export
+import ei_zoo.hub.zoo as zoo
+from ei_zoo.hub import index
+from ei_zoo.hub.bundle import sha256_file, verify_export
 
 from conftest import serve_folder
 

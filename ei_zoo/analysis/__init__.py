@@ -26,7 +26,7 @@ from ei_zoo.analysis.measure import (
     reference_thresholds,
     summarize,
 )
-from ei_zoo.responses import RunningMoments
+from ei_zoo.network.responses import RunningMoments
 
 __all__ = [
     "Choice",

@@ -31,21 +31,21 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ei_zoo import data, files
+from ei_zoo import data
 from ei_zoo.analysis.measure import NOT_MEASURED, check_num_images, resolve_export
-from ei_zoo.bundle import (
+from ei_zoo.analysis.perturbation import FUNCTIONAL_DROP, class_tuning, functional
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import (
     DRIVE,
     LEARNING_CURVE,
     MODEL_CARD,
     PERTURBATION,
     SAVED_MODEL,
     export_folders,
-    population_key,
     read_metadata,
 )
-from ei_zoo.config import AREAS, CELL_TYPES, CIFAR10_CLASSES
-from ei_zoo.perturbation import FUNCTIONAL_DROP, class_tuning, functional
-from ei_zoo.responses import RunningMoments, responses
+from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_CLASSES, population_key
+from ei_zoo.network.responses import RunningMoments, responses
 
 TOP_K = 8
 HISTOGRAM_BINS = 20

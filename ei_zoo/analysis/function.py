@@ -1,9 +1,9 @@
 """`perturb` and `drive`: what each population of an exported network does for the task.
 
-The in-silico perturbations and class tuning of `ei_zoo.perturbation`, measured
+The in-silico perturbations and class tuning of `ei_zoo.analysis.perturbation`, measured
 on the first N CIFAR-10 test images from an export's `.keras` model (the
 SavedModel's traced graph has no place to clamp a population). Reading is all
-it does: `ei-zoo perturb ID --save` hands the tables to `ei_zoo.export`, which
+it does: `ei-zoo perturb ID --save` hands the tables to `ei_zoo.hub.export`, which
 keeps them in the export, where `ei-zoo reproduce` reads them (17 networks x
 14 passes over 10,000 images would take 20 minutes here, every time).
 """
@@ -18,15 +18,15 @@ import pandas as pd
 
 from ei_zoo import data
 from ei_zoo.analysis.measure import check_num_images, resolve_export
-from ei_zoo.bundle import check_model_reference, read_metadata
-from ei_zoo.perturbation import drive_table, passes, perturbation_tables
+from ei_zoo.analysis.perturbation import drive_table, passes, perturbation_tables
+from ei_zoo.hub.bundle import check_model_reference, read_metadata
+from ei_zoo.hub.zoo import load
 from ei_zoo.progress import Progress
-from ei_zoo.zoo import load
 
 
 def perturb(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None, mirror=None,
             verbose=True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(perturbation, class tuning) of one exported network (`ei_zoo.perturbation`)."""
+    """(perturbation, class tuning) of one exported network (`ei_zoo.analysis.perturbation`)."""
     check_model_reference(model_id_or_path)
     check_num_images(num_images)
     folder = resolve_export(model_id_or_path, mirror)
@@ -41,7 +41,7 @@ def perturb(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None, 
 
 def drive(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None,
           mirror=None) -> pd.DataFrame:
-    """Drive shares of one exported network (`ei_zoo.perturbation.drive_table`), with
+    """Drive shares of one exported network (`ei_zoo.analysis.perturbation.drive_table`), with
     a `model` column first, on the first `num_images` CIFAR-10 test images."""
     check_model_reference(model_id_or_path)
     check_num_images(num_images)

@@ -28,7 +28,8 @@ from ei_zoo.analysis.connectivity import (
     top_share,
     weight_measures,
 )
-from ei_zoo.bundle import (
+from ei_zoo.analysis.perturbation import functional
+from ei_zoo.hub.bundle import (
     CLASS_TUNING,
     CONNECTIVITY,
     DRIVE,
@@ -38,18 +39,17 @@ from ei_zoo.bundle import (
     check_model_reference,
     read_metadata,
 )
-from ei_zoo.config import AREAS, CELL_TYPES, CIFAR10_TEST_IMAGES
-from ei_zoo.optional import tensorflow
-from ei_zoo.perturbation import functional
-from ei_zoo.progress import Progress
-from ei_zoo.responses import (
+from ei_zoo.hub.zoo import resolve
+from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_TEST_IMAGES
+from ei_zoo.network.responses import (
     OPTIONS,
     RunningMoments,
     all_responses,
     check_options,
     moments_from_arrays,
 )
-from ei_zoo.zoo import resolve
+from ei_zoo.optional import tensorflow
+from ei_zoo.progress import Progress
 
 tf = tensorflow("The analysis (it reads the SavedModel's activations)")
 
@@ -69,7 +69,7 @@ EXCLUDING_NEAR_SILENT = "_excl_near_silent"  # column suffix: near-silent neuron
 # Density of a cell type: table column -> +1 where larger means denser, -1 where sparser.
 DENSITY = {"density": 1, "density_pathway": 1, "gini": -1}
 INTERVAL = ("", "_ci_low", "_ci_high")
-# What a population does (`ei_zoo.perturbation`), from the export's own tables where it
+# What a population does (`ei_zoo.analysis.perturbation`), from the export's own tables where it
 # has them: accuracy lost when its rates are clamped to zero or to their means, whether
 # it is functional, and its neurons' class tuning (means over the neurons that vary).
 FUNCTION_COLUMNS = ("accuracy_drop_zero", "accuracy_drop_mean", "functional",

@@ -34,7 +34,7 @@ _MODULES = {
                                    "read_checkpoint", "read_history", "run_lock"),
     "ei_zoo.training.recipe": ("check_replaceable", "export_run", "finished_export",
                                "hardware", "train_and_export"),
-    "ei_zoo.responses": ("population_moments", "silent_units"),
+    "ei_zoo.network.responses": ("population_moments", "silent_units"),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 

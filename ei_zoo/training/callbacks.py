@@ -9,8 +9,8 @@ import time
 
 import keras
 
-from ei_zoo.models import activation_model
-from ei_zoo.responses import population_moments
+from ei_zoo.network.models import activation_model
+from ei_zoo.network.responses import population_moments
 
 # A mean training loss above this many times chance (ln classes) means the run diverged.
 DIVERGENCE_FACTOR = 10

@@ -29,9 +29,9 @@ import keras
 import numpy as np
 
 from ei_zoo import data
-from ei_zoo.models import balance_biases, build_model, dtype_policy, resolve_config
-from ei_zoo.multiworker import multiworker_strategy
+from ei_zoo.network.models import balance_biases, build_model, dtype_policy, resolve_config
 from ei_zoo.optional import tensorflow
+from ei_zoo.training.multiworker import multiworker_strategy
 from ei_zoo.training.settings import TrainingConfig
 
 tf = tensorflow("Training")
@@ -117,7 +117,7 @@ def train(variant_or_config="standard", config: TrainingConfig | None = None, da
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """`default` (one device; a GPU when TensorFlow sees one), `mirrored` (all local
     GPUs, or logical CPU devices) or `multiworker` (the machines listed in TF_CONFIG,
-    `ei_zoo.multiworker`).
+    `ei_zoo.training.multiworker`).
 
     tf.distribute places TensorFlow's variables only: under JAX or PyTorch only
     `default` (which changes nothing) is accepted.

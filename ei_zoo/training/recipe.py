@@ -19,27 +19,13 @@ from pathlib import Path
 
 import keras
 
-from ei_zoo import export, files
-from ei_zoo.bundle import HISTORY, is_export, model_id, read_metadata, verify_export
-from ei_zoo.config import NetworkConfig
-from ei_zoo.index import write_index
-from ei_zoo.models import activation_model, resolve_config
-from ei_zoo.multiworker import (
-    LOST_PEER_ERRORS,
-    AverageMovingStatistics,
-    ShareChiefState,
-    WorkerLostError,
-    from_chief,
-    is_chief,
-    is_multiworker,
-    lost_worker_message,
-    weights_sha256,
-    worker_folders,
-    worker_name,
-)
+from ei_zoo.hub import export, files
+from ei_zoo.hub.bundle import HISTORY, is_export, model_id, read_metadata, verify_export
+from ei_zoo.hub.index import write_index
+from ei_zoo.network.config import NetworkConfig
+from ei_zoo.network.models import activation_model, resolve_config
+from ei_zoo.network.responses import silent_units
 from ei_zoo.optional import tensorflow
-from ei_zoo.responses import silent_units
-from ei_zoo.study import parse_study_variant
 from ei_zoo.training.callbacks import (
     SILENT_UNIT_IMAGES,
     EpochTimer,
@@ -56,6 +42,19 @@ from ei_zoo.training.fit import (
     local_copy,
     prepare_model,
     training_batches,
+)
+from ei_zoo.training.multiworker import (
+    LOST_PEER_ERRORS,
+    AverageMovingStatistics,
+    ShareChiefState,
+    WorkerLostError,
+    from_chief,
+    is_chief,
+    is_multiworker,
+    lost_worker_message,
+    weights_sha256,
+    worker_folders,
+    worker_name,
 )
 from ei_zoo.training.run_folder import (
     BACKUP_DIR,
@@ -87,7 +86,8 @@ def hardware() -> dict:
 
 def train_and_export(variant_or_config="standard", config: TrainingConfig | None = None,
                      out="exported", work_dir="runs", data_dir=None, strategy="default",
-                     tensorboard=False, verbose="auto", overwrite=False) -> Path | None:
+                     tensorboard=False, verbose="auto", overwrite=False,
+                     metadata: dict | None = None) -> Path | None:
     """The zoo's recipe: train one network, evaluate it, export it; resumable.
 
     Its state lives in `<work_dir>/<model_id>/`: `run.json` (both configs),
@@ -100,10 +100,12 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     export of another run already in `<out>/<model_id>` (a shipped network of
     the zoo, say) is refused then unless `overwrite`. One run per run folder:
     a second process started on it stops at once (`files.folder_lock`).
+    `metadata` adds fields to the export's `metadata.json` (the design study's
+    `design_change`, `ei_zoo.paper.study.design_change_metadata`).
 
     Under `strategy="multiworker"` every worker makes the same call; the chief
     keeps the run folder, exports and returns the export, the other workers
-    return None (`ei_zoo.multiworker`). A worker lost midway raises
+    return None (`ei_zoo.training.multiworker`). A worker lost midway raises
     `WorkerLostError` on the others.
     """
     config = config or TrainingConfig()
@@ -112,7 +114,8 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     with worker_folders(distribution, work_dir, out) as (own_work_dir, own_out):
         try:
             return _train_and_export(network, config, own_out, own_work_dir, data_dir,
-                                     distribution, strategy, tensorboard, verbose, overwrite)
+                                     distribution, strategy, tensorboard, verbose, overwrite,
+                                     metadata or {})
         except LOST_PEER_ERRORS as error:
             if not is_multiworker(distribution):
                 raise
@@ -120,7 +123,7 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
 
 
 def _train_and_export(network, config, out, work_dir, data_dir, distribution, strategy,
-                      tensorboard, verbose, overwrite):
+                      tensorboard, verbose, overwrite, metadata):
     identifier = model_id(network.variant, config.seed)
     files.check_writable_folder(out, "--out")
     run_dir = files.check_writable_folder(work_dir, "--work-dir") / identifier
@@ -129,7 +132,7 @@ def _train_and_export(network, config, out, work_dir, data_dir, distribution, st
     with run_lock(run_dir):  # after the data is found: no empty run folders
         return _locked_train_and_export(network, config, out, run_dir, data_dir, distribution,
                                         strategy, tensorboard, verbose, overwrite,
-                                        train_batches)
+                                        train_batches, metadata)
 
 
 def check_replaceable(folder: Path, network: NetworkConfig, config: TrainingConfig,
@@ -157,7 +160,7 @@ def check_replaceable(folder: Path, network: NetworkConfig, config: TrainingConf
 
 
 def _locked_train_and_export(network, config, out, run_dir, data_dir, distribution, strategy,
-                             tensorboard, verbose, overwrite, train_batches):
+                             tensorboard, verbose, overwrite, train_batches, metadata):
     identifier = run_dir.name
     start_run(run_dir, network, config)
     exported = finished_export(Path(out) / identifier, network, config)
@@ -188,7 +191,8 @@ def _locked_train_and_export(network, config, out, run_dir, data_dir, distributi
               verbose=verbose)
     if is_multiworker(distribution) and verbose:
         print(f"{worker_name(distribution)}: final weights sha256 {weights_sha256(model)}")
-    exported = _export_run(run_dir, out, data_dir, model, strategy, verbose, overwrite)
+    exported = _export_run(run_dir, out, data_dir, model, strategy, verbose, overwrite,
+                           metadata)
     from_chief(distribution, [0])  # the other workers end once the chief has exported
     return exported
 
@@ -212,12 +216,13 @@ def finished_export(folder: Path, network: NetworkConfig, config: TrainingConfig
 
 
 def export_run(run_dir, out="exported", data_dir=None, verbose="auto",
-               overwrite=False) -> Path:
+               overwrite=False, metadata: dict | None = None) -> Path:
     """Evaluate a finished run on the test split and export it to `<out>/<model_id>`.
 
     The model is rebuilt from `run.json` and the run's last checkpoint
     (`ei-zoo export`), while the run folder is locked (`run_lock`). An export
     of another run in `<out>/<model_id>` is refused unless `overwrite`.
+    `metadata` adds fields to the export's `metadata.json`, as in `train_and_export`.
     """
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
@@ -226,10 +231,12 @@ def export_run(run_dir, out="exported", data_dir=None, verbose="auto",
             "`ei-zoo train` wrote under its --work-dir."
         )
     with run_lock(run_dir):
-        return _export_run(run_dir, out, data_dir, None, "default", verbose, overwrite)
+        return _export_run(run_dir, out, data_dir, None, "default", verbose, overwrite,
+                           metadata or {})
 
 
-def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrite) -> Path | None:
+def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrite,
+                extra_metadata: dict) -> Path | None:
     """`export_run` of a locked run folder. `model` is the trained model when the caller
     has it. A multi-worker model is measured and exported by the chief alone, on a
     copy outside the strategy (`local_copy`); the others return None."""
@@ -294,10 +301,7 @@ def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrit
         "silent_units": silent,
         "learning_curve": "test_accuracy" in history.columns,
     }
-    study_variant = parse_study_variant(network.variant)
-    if study_variant is not None:
-        metadata["design_change"] = {"base_variant": study_variant[0],
-                                     **study_variant[1].to_dict()}
+    metadata.update(extra_metadata)
     path = export.export_model(model, Path(out) / identifier, metadata=metadata,
                                history=history)
     write_index(out)

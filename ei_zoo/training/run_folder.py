@@ -19,9 +19,9 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from ei_zoo import files
-from ei_zoo.bundle import HISTORY
-from ei_zoo.config import NetworkConfig
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import HISTORY
+from ei_zoo.network.config import NetworkConfig
 from ei_zoo.training.settings import TrainingConfig
 
 RUN_FILE = "run.json"

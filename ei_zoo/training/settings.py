@@ -13,8 +13,8 @@ import dataclasses
 import math
 import numbers
 
-from ei_zoo.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
-from ei_zoo.config import CIFAR10_TRAIN_IMAGES as TRAIN_IMAGES
+from ei_zoo.network.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
+from ei_zoo.network.config import CIFAR10_TRAIN_IMAGES as TRAIN_IMAGES
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # The zoo's recipe, versioned so that an export of an older one is trained again,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ei_zoo.analysis.claims import MISSING, check_claims
 from ei_zoo.analysis.measure import DEFAULT, Choice, combine
-from ei_zoo.responses import OPTIONS
+from ei_zoo.network.responses import OPTIONS
+from ei_zoo.paper.claims import MISSING, check_claims
 
 STEP_LABELS = {"last": "last step", "mean": "mean over steps"}
 POSITION_LABELS = {"mean": "spatial mean", "centre": "centre position"}

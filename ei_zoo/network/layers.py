@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ei_zoo.config import (
+from ei_zoo.network.config import (
     CELL_SETTINGS,
     TARGETS,
     CellSettings,
@@ -32,7 +32,7 @@ from ei_zoo.config import (
 )
 
 if keras.backend.backend() == "tensorflow":  # TensorFlow's own kernels, on its backend only
-    from ei_zoo.tf_kernels import fused_batch_norm
+    from ei_zoo.network.tf_kernels import fused_batch_norm
 
 _DEFAULTS = CellSettings()
 
@@ -128,7 +128,7 @@ class EIConvLSTMCell(keras.layers.Layer):
             from an area without cell types (area 2), whose kernel is free.
         resting_drive, forget_bias, gate_drive, signed_weight_scale,
             silence_penalty, signed_principal_output: the cell's settings
-            (`ei_zoo.config.CellSettings` says what each does).
+            (`ei_zoo.network.config.CellSettings` says what each does).
         **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Example:
@@ -165,7 +165,7 @@ class EIConvLSTMCell(keras.layers.Layer):
         self.target_sizes = target_sizes(self.principal, self.input_gating, self.output_gating)
         self.projection_size = sum(self.target_sizes.values())
         self.state_size = [self.principal, self.principal]
-        # In-silico perturbation (`ei_zoo.models.clamped`): cell type -> fixed rates
+        # In-silico perturbation (`ei_zoo.network.models.clamped`): cell type -> fixed rates
         # [H, W, C] that replace the population's at every step, wherever they act.
         # Read when a call is traced; not a setting of the layer, never saved.
         self.clamps = {}

@@ -4,7 +4,7 @@ Alive is not functional: a population may fire (not silent) yet barely act, as a
 bias does (a tonic population) or as a drive too small to move its target. So,
 for each area and cell type of a trained network, on a set of test images:
 
-- *perturbation*: the population's rates are replaced (`ei_zoo.models.clamped`)
+- *perturbation*: the population's rates are replaced (`ei_zoo.network.models.clamped`)
   by zero, or by each neuron's mean rate over the images and the T steps at its
   position (which removes what it says about the image and keeps its mean drive);
   the test accuracy of the perturbed network, overall and per class, against the
@@ -41,10 +41,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ei_zoo.bundle import population_key
-from ei_zoo.config import AREAS, CELL_TYPES
-from ei_zoo.models import activation_model, clamped
-from ei_zoo.responses import responses
+from ei_zoo.network.config import AREAS, CELL_TYPES, population_key
+from ei_zoo.network.models import activation_model, clamped
+from ei_zoo.network.responses import responses
 
 CLAMPS = ("zero", "mean")
 # Mean-clamping a functional population costs more than this much test accuracy.

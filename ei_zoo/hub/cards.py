@@ -7,8 +7,8 @@ be written before `metadata.json` lists the hashes of every file, itself include
 
 from __future__ import annotations
 
-from ei_zoo.bundle import CONNECTIVITY, HISTORY, KERAS_MODEL, LEARNING_CURVE, SAVED_MODEL
-from ei_zoo.config import AREAS, CELL_TYPES
+from ei_zoo.hub.bundle import CONNECTIVITY, HISTORY, KERAS_MODEL, LEARNING_CURVE, SAVED_MODEL
+from ei_zoo.network.config import AREAS, CELL_TYPES
 
 CODE_LICENSE = "MIT"
 WEIGHTS_LICENSE = "cc-by-4.0"

@@ -1,6 +1,6 @@
 """Kernels of TensorFlow's own that the layers use on the TensorFlow backend only.
 
-`ei_zoo.layers` runs on every Keras backend and imports this module only when
+`ei_zoo.network.layers` runs on every Keras backend and imports this module only when
 the backend is TensorFlow.
 """
 

@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ei_zoo.analysis.connectivity import density_curve, outgoing  # noqa: E402
-from ei_zoo.bundle import model_id  # noqa: E402
-from ei_zoo.config import AREAS, CELL_TYPES
-from ei_zoo.variants import RATIOS, ratio_name  # noqa: E402
+from ei_zoo.hub.bundle import model_id  # noqa: E402
+from ei_zoo.network.config import AREAS, CELL_TYPES
+from ei_zoo.network.registry import RATIOS, ratio_name  # noqa: E402
 
 COLOURS = {"PN": "#c0392b", "IG": "#2471a3", "OG": "#17a589"}
 VARIANT_COLOURS = {"standard": "#c0392b", "inh_pn": "#2471a3", "no_dale": "#7f8c8d"}
@@ -226,7 +226,7 @@ def figure_threshold_sensitivity(all_measurements, thresholds: dict, folder: Pat
 def figure_perturbation(perturbation: pd.DataFrame, folder: Path,
                         per_class_models=("standard-s0", "inh_pn-s0", "no_dale-s0")
                         ) -> list[Path]:
-    """Accuracy lost when each population is clamped (`ei_zoo.perturbation`): one row per
+    """Accuracy lost when each population is clamped (`ei_zoo.analysis.perturbation`): one row per
     network, a column per population and clamp; and, per class, for `per_class_models`."""
     overall = perturbation[(perturbation["class"] == "all") & (perturbation["clamp"] != "none")]
     columns = [(area, cell_type, clamp) for clamp in ("mean", "zero") for area in AREAS

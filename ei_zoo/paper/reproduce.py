@@ -9,18 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ei_zoo import files
-from ei_zoo.analysis import sensitivity
-from ei_zoo.analysis.claims import check_claims, report
-from ei_zoo.analysis.design import design_table
-from ei_zoo.analysis.design import markdown as design_markdown
-from ei_zoo.analysis.figures import (
-    figure_differences,
-    figure_perturbation,
-    figure_ratio_sweep,
-    figure_selectivity_per_neuron,
-    figure_threshold_sensitivity,
-)
 from ei_zoo.analysis.measure import (
     DENSITY,
     REFERENCE,
@@ -33,8 +21,20 @@ from ei_zoo.analysis.measure import (
     thresholds_of,
     write_thresholds,
 )
-from ei_zoo.bundle import export_folders, read_metadata
-from ei_zoo.index import exported_dir
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import export_folders, read_metadata
+from ei_zoo.hub.index import exported_dir
+from ei_zoo.paper import sensitivity
+from ei_zoo.paper.claims import check_claims, report
+from ei_zoo.paper.design import design_table
+from ei_zoo.paper.design import markdown as design_markdown
+from ei_zoo.paper.figures import (
+    figure_differences,
+    figure_perturbation,
+    figure_ratio_sweep,
+    figure_selectivity_per_neuron,
+    figure_threshold_sensitivity,
+)
 from ei_zoo.progress import Progress
 
 FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
@@ -43,7 +43,7 @@ FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
 def exported_models(exported: Path) -> list[Path]:
     """Export folders of the paper's zoo in `exported`, reference network first.
 
-    The design study's networks (`ei_zoo.study`; their metadata names a
+    The design study's networks (`ei_zoo.paper.study`; their metadata names a
     `design_change`) are left out: the paper's claims are computed on the
     paper's zoo alone (`study_models` has them).
     """
@@ -54,7 +54,7 @@ def exported_models(exported: Path) -> list[Path]:
 
 def study_models(exported: Path) -> list[Path]:
     """Export folders of the design study in `exported`: only the design-sensitivity
-    table reads them (`ei_zoo.analysis.design`)."""
+    table reads them (`ei_zoo.paper.design`)."""
     return [folder for folder in export_folders(exported)
             if "design_change" in read_metadata(folder)]
 

@@ -179,7 +179,7 @@ def moments_from_arrays(arrays) -> tuple[dict, int]:
 
 
 def population_moments(activations, batches) -> dict[str, RunningMoments]:
-    """Streamed moments of every population's responses (`ei_zoo.responses`) over
+    """Streamed moments of every population's responses (`ei_zoo.network.responses`) over
     `batches` of images; `activations` is `activation_model(model)`."""
     moments = {}
     for images in batches:

@@ -6,7 +6,7 @@ and `TrainingConfig`'s defaults, 30 epochs) in one choice, and is trained on
 committed, before any network of the change was trained.
 
 A study network's variant is `<base>.<change>` (e.g. `standard.gate_open`),
-registered with the paper's variants (`ei_zoo.variants`), so its model id says
+registered with the paper's variants (`ei_zoo.network.registry`), so its model id says
 what changed (`standard.gate_open-s0`), it is never grouped
 with its base variant by the claims, and its metadata's `design_change` names
 the change. The paper's claims are computed on the paper's zoo alone; the
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ei_zoo.config import NetworkConfig
-from ei_zoo.variants import get_config, register_variant
+from ei_zoo.network.config import NetworkConfig
+from ei_zoo.network.registry import get_config, register_variant
 
 STUDY_BASES = ("standard", "inh_pn", "no_dale")
 SEPARATOR = "."
@@ -52,7 +52,7 @@ class DesignChange:
 
 
 # In training order: every change at seed 0, a change's three networks together, then
-# the further seeds of the replicated changes (`ei_zoo.study.DesignChange.seeds`). The
+# the further seeds of the replicated changes (`ei_zoo.paper.study.DesignChange.seeds`). The
 # changes whose seed-0 networks flipped a verdict or made every population functional
 # (`gate_open`: C2 holds; `gate_closed`: C1 fails on functional populations, C5 holds
 # there) are replicated at seeds 1 and 2; `signed_output`, the paper's most likely
@@ -147,6 +147,14 @@ def training_changes(variant: str) -> dict:
     """The `TrainingConfig` fields a study variant changes from recipe 2 ({} for any other)."""
     parsed = parse_study_variant(variant)
     return {} if parsed is None else dict(parsed[1].training)
+
+
+def design_change_metadata(variant: str) -> dict:
+    """`{"design_change": {...}}` for a study variant's export metadata; {} for any other."""
+    parsed = parse_study_variant(variant)
+    if parsed is None:
+        return {}
+    return {"design_change": {"base_variant": parsed[0], **parsed[1].to_dict()}}
 
 
 def study_network(base: str, change: DesignChange) -> NetworkConfig:

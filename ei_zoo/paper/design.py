@@ -1,6 +1,6 @@
 """Design sensitivity: which of the zoo's training choices decide each claim's verdict.
 
-The study's networks (`ei_zoo.study`: `standard`, `inh_pn` and `no_dale` at
+The study's networks (`ei_zoo.paper.study`: `standard`, `inh_pn` and `no_dale` at
 seed 0, each with one change from recipe 2) are judged exactly as the paper's
 zoo is, a change's networks standing in for their base variants; the paper's
 own seed-0 networks are the `recipe 2` column. Every claim is judged twice:
@@ -20,9 +20,9 @@ import dataclasses
 
 import pandas as pd
 
-from ei_zoo.analysis.claims import CLAIM_VARIANTS, check_claims
 from ei_zoo.analysis.measure import DEFAULT, NOT_MEASURED, Choice, combine
-from ei_zoo.study import CHANGES, parse_study_variant
+from ei_zoo.paper.claims import CLAIM_VARIANTS, check_claims
+from ei_zoo.paper.study import CHANGES, parse_study_variant
 
 RECIPE = "recipe 2"  # the paper's zoo at seed 0: what every change departs from
 FUNCTIONAL_CHOICE = Choice(functional_only=True)
@@ -110,8 +110,8 @@ def markdown(table: pd.DataFrame) -> list[str]:
                   if any(SEEDS_MARK in label for label in labels) else "")
     lines = [
         "Each change from recipe 2 trained on `standard`, `inh_pn` and `no_dale` at seed 0 "
-        "(`ei_zoo.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict under "
-        "SPEC's measures / on functional populations only, for that one network per variant. "
+        "(`ei_zoo.paper.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict "
+        "under SPEC's measures / on functional populations only, for that one network per variant. "
         f"{replicated}C3 and C4 need the ratio sweep, which the study does not retrain. "
         "Table: `design_sensitivity.csv`.",
         "",

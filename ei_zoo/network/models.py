@@ -15,10 +15,9 @@ import contextlib
 import keras
 import numpy as np
 
-from ei_zoo.bundle import population_key
-from ei_zoo.config import AREAS, CELL_TYPES, NetworkConfig, target_sizes
-from ei_zoo.layers import ConvArea, EIConvLSTM, Readout, SequenceMaxPooling2D
-from ei_zoo.variants import get_config
+from ei_zoo.network.config import AREAS, CELL_TYPES, NetworkConfig, population_key, target_sizes
+from ei_zoo.network.layers import ConvArea, EIConvLSTM, Readout, SequenceMaxPooling2D
+from ei_zoo.network.registry import get_config
 
 
 def resolve_config(variant_or_config="standard", **overrides) -> NetworkConfig:

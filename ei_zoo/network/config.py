@@ -32,6 +32,11 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 # The areas with E/I cell types and the cell types, in the order every table uses.
 AREAS = ("area3", "area4")
 CELL_TYPES = ("PN", "IG", "OG")
+
+
+def population_key(area: str, cell_type: str) -> str:
+    """Key of a population's rates in `activations`, e.g. `area3/PN`."""
+    return f"{area}/{cell_type}"
 # What the fused input and recurrent kernels of a cell project onto, in their
 # channel order: the candidate g and the forget gate f (`principal` channels
 # each), then the IG and OG populations.
@@ -56,7 +61,7 @@ def target_slice(sizes: dict[str, int], target: str) -> slice:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CellSettings:
-    """The E/I cell's settings (`ei_zoo.layers.EIConvLSTMCell`), declared once.
+    """The E/I cell's settings (`ei_zoo.network.layers.EIConvLSTMCell`), declared once.
 
     `NetworkConfig` has them as fields (it extends this class); the cell and
     the area take them as constructor arguments of the same names
@@ -80,11 +85,11 @@ class CellSettings:
         signed_weight_scale: init range of sign-constrained magnitudes as a
             fraction of the free (He) init's range; small, so the mean drive of
             non-negative rates through non-negative weights starts O(1)
-            (`ei_zoo.layers.weight_initializer` explains). No effect on
+            (`ei_zoo.network.layers.weight_initializer` explains). No effect on
             `no_dale`, whose weights are all free.
         silence_penalty: weight of the loss that returns a silent ReLU channel
             (g, IG, OG) of areas 3-4 to its threshold during training
-            (`ei_zoo.layers.silence_loss`); zero for every channel that fires
+            (`ei_zoo.network.layers.silence_loss`); zero for every channel that fires
             anywhere in the batch. Without it, `standard`'s area-4 OG fall
             silent in the first epoch (docs/silent-units.md). 0 turns it off.
         signed_principal_output: the plain ConvLSTM form (docs/science.md,

@@ -10,10 +10,10 @@ model id:
     <model_id>/connectivity.npz   effective signed kernels by pathway
     <model_id>/metadata.json      facts, config, and the sha256 of every file
     <model_id>/history.csv        per-epoch training curves
-    <model_id>/README.md          the model card (`ei_zoo.cards`)
+    <model_id>/README.md          the model card (`ei_zoo.hub.cards`)
     <model_id>/learning_curve.png the card's picture of history.csv, where it has the test curve
     <model_id>/perturbation.csv   optional: accuracy with each population clamped
-    <model_id>/class_tuning.csv   optional: every neuron's class tuning (`ei_zoo.perturbation`)
+    <model_id>/class_tuning.csv   optional: every neuron's class tuning (`analysis.perturbation`)
 """
 
 from __future__ import annotations
@@ -69,11 +69,6 @@ def check_model_reference(value, name: str = "model") -> None:
 def archive_name(identifier: str) -> str:
     """The archive a mirror serves for a model, `<model_id>.tar.gz`."""
     return identifier + ARCHIVE_SUFFIX
-
-
-def population_key(area: str, cell_type: str) -> str:
-    """Key of a population's rates in `activations`, e.g. `area3/PN`."""
-    return f"{area}/{cell_type}"
 
 
 def sha256_file(path: str | Path) -> str:

@@ -25,8 +25,8 @@ from pathlib import Path, PurePosixPath
 import keras
 import numpy as np
 
-from ei_zoo import files
-from ei_zoo.bundle import (
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import (
     FORMAT_VERSION,
     INDEX,
     KERAS_MODEL,
@@ -40,11 +40,11 @@ from ei_zoo.bundle import (
     sha256_file,
     verify_export,
 )
-from ei_zoo.index import DOWNLOAD, cache_root, exported_dir, find_local, index_entry
-from ei_zoo.models import EINetwork, build_model, check_images
+from ei_zoo.hub.index import DOWNLOAD, cache_root, exported_dir, find_local, index_entry
+from ei_zoo.network.models import EINetwork, build_model, check_images
+from ei_zoo.network.registry import list_variants
 from ei_zoo.optional import tensorflow
 from ei_zoo.progress import interactive, keras_progress_on_terminal_only
-from ei_zoo.variants import list_variants
 
 FORMATS = ("keras", "saved_model")
 # Exports hold weights, which barely compress (about 1.5x; 5x for a tiny model's

@@ -1,12 +1,12 @@
 """Write a trained network in the export format of docs/science.md, section 6.
 
-`ei_zoo.bundle` reads an export and checks it.
+`ei_zoo.hub.bundle` reads an export and checks it.
 
 An export folder is a contract: users load `saved_model/` without ei_zoo, the
 analysis reads `connectivity.npz` and `metadata.json`, and the zoo ships the
 folder as an archive. So an export is written atomically (a crash never leaves
 a half-written folder nor damages the previous version) and lists the sha256
-of every file, which `ei_zoo.bundle.verify_export` checks.
+of every file, which `ei_zoo.hub.bundle.verify_export` checks.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ei_zoo import files
-from ei_zoo.bundle import (
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import (
     CONNECTIVITY,
     FORMAT_VERSION,
     HISTORY,
@@ -38,9 +38,9 @@ from ei_zoo.bundle import (
     file_hashes,
     read_metadata,
 )
-from ei_zoo.cards import model_card
-from ei_zoo.config import AREAS, CELL_TYPES
-from ei_zoo.models import activation_model, check_network, effective_weights
+from ei_zoo.hub.cards import model_card
+from ei_zoo.network.config import AREAS, CELL_TYPES
+from ei_zoo.network.models import activation_model, check_network, effective_weights
 from ei_zoo.optional import tensorflow
 from ei_zoo.version import __version__
 
@@ -112,7 +112,7 @@ def learning_curve_figure(history: pd.DataFrame, title: str):
 def write_measured(folder: str | Path, measured: dict) -> list[Path]:
     """Keep measures in an export and record their sha256: `{file name: value}`, a
     DataFrame for a table (`.csv`: the perturbation, class tuning and drive tables of
-    `ei_zoo.perturbation`) or a dict of arrays for an `.npz` (the response moments).
+    `ei_zoo.analysis.perturbation`) or a dict of arrays for an `.npz` (the response moments).
 
     Each file is written atomically, then `metadata.json` lists it: a kill in between
     leaves a file the export does not list, which the next call replaces.
@@ -189,11 +189,11 @@ def _inference(network: keras.Model):
 
 
 def _write_saved_model_under_tensorflow(keras_file: Path, folder: Path) -> None:
-    """Run `python -m ei_zoo.export KERAS_FILE FOLDER` with KERAS_BACKEND=tensorflow."""
+    """Run `python -m ei_zoo.hub.export KERAS_FILE FOLDER` with KERAS_BACKEND=tensorflow."""
     package_root = str(Path(__file__).resolve().parents[1])  # the child runs this ei_zoo
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     result = subprocess.run(
-        [sys.executable, "-m", "ei_zoo.export", str(keras_file), str(folder)],
+        [sys.executable, "-m", "ei_zoo.hub.export", str(keras_file), str(folder)],
         env={**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": path},
         capture_output=True, text=True)
     if result.returncode:

@@ -2,7 +2,7 @@
 
 `exported/index.json` (docs/science.md, section 6) lists every export of its folder with
 the sha256 of each of its files, all of them stable across machines, so the
-committed index changes only when a model does. A mirror's index (`ei_zoo.zoo.pack`)
+committed index changes only when a model does. A mirror's index (`ei_zoo.hub.zoo.pack`)
 adds each model's archive, its size and sha256 (gzip's bytes depend on the
 zlib build, so those live only with the archives they describe).
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ei_zoo import files
-from ei_zoo.bundle import (
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import (
     FORMAT_VERSION,
     INDEX,
     check_model_reference,
@@ -48,7 +48,7 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "ei_zoo"
 
 
-# The kind of staging folder a download writes into the cache (`ei_zoo.files.staging_folder`).
+# The kind of staging folder a download writes into the cache (`ei_zoo.hub.files.staging_folder`).
 DOWNLOAD = "download"
 
 
@@ -84,7 +84,7 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
 
 
 def design_change(metadata: dict) -> str | None:
-    """The design study's change of an export (`ei_zoo.study`); None for the paper's zoo
+    """The design study's change of an export (`ei_zoo.paper.study`); None for the paper's zoo
     and users' own networks."""
     return (metadata.get("design_change") or {}).get("name")
 

@@ -3,7 +3,7 @@
 One name space for every network this package can build: the paper's
 variants (`standard`, `inh_pn`, `no_dale` and the I:E ratio sweep
 `ratio_<p>_<q>`), the design study's `<base>.<change>` variants, which
-`ei_zoo.study` registers, and a user's own (`register_variant`).
+`ei_zoo.paper.study` registers, and a user's own (`register_variant`).
 `get_config`, `build_model`, `create_model` and `ei-zoo train --variant`
 take any registered name.
 
@@ -18,7 +18,7 @@ import difflib
 import re
 from fractions import Fraction
 
-from ei_zoo.config import NetworkConfig
+from ei_zoo.network.config import NetworkConfig
 
 RATIOS = (
     Fraction(1, 64), Fraction(1, 32), Fraction(1, 16), Fraction(1, 8), Fraction(1, 4),

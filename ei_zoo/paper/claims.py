@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from ei_zoo.analysis.figures import ratio_rows
 from ei_zoo.analysis.measure import DEFAULT, DENSITY, NOT_MEASURED, Choice
-from ei_zoo.config import AREAS
-from ei_zoo.variants import RATIOS, ratio_name
+from ei_zoo.network.config import AREAS
+from ei_zoo.network.registry import RATIOS, ratio_name
+from ei_zoo.paper.figures import ratio_rows
 
 HOLDS, FAILS, MIXED, MISSING = "holds", "does not hold", "inconclusive", "not yet measurable"
 MIN_RATIO_POINTS = 3

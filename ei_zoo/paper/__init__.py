@@ -1,0 +1,10 @@
+"""The paper's questions: the design study's variants, claims C1-C6 and their
+verdicts, the sensitivity and design tables, the paper's figures, `reproduce`.
+
+    study        the design study's changes (registers `<base>.<change>` variants)
+    claims       claims C1-C6 and their verdicts
+    sensitivity  each verdict under other measures
+    design       each verdict under the study's changes
+    figures      the paper's figures
+    reproduce    everything above from one folder of exports
+"""
