@@ -193,16 +193,17 @@ def _command_perturb(args):
     import pandas as pd
 
     from ei_zoo.analysis.function import drive, perturb, population_summary
-    from ei_zoo.analysis.measure import RESPONSE_BATCH, resolve_export, response_moments
+    from ei_zoo.analysis.measure import RESPONSE_BATCH, response_moments
     from ei_zoo.hub.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION, RESPONSE_MOMENTS
     from ei_zoo.hub.export import write_measured
     from ei_zoo.hub.index import write_index
+    from ei_zoo.hub.zoo import resolve
     from ei_zoo.network.responses import moments_to_arrays
 
     if args.save and args.images != TEST_IMAGES:
         raise ValueError(f"--save keeps measures of the whole test split; drop --images "
                          f"{args.images} (or keep them unsaved)")
-    folder = resolve_export(args.model, args.mirror)
+    folder = resolve(args.model, args.mirror)
     perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
     drives = drive(folder, args.images, data_dir=args.data_dir)
     intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import ei_zoo
-from ei_zoo.network import registry as variants
+import ei_zoo.network.models  # noqa: F401  (registers the Keras classes .keras files name)
+from ei_zoo.network import registry
 from ei_zoo.network.config import NetworkConfig
 
 EXPORTED = Path(__file__).resolve().parents[1] / "exported"
@@ -22,12 +23,12 @@ def numpy(x):
 
 
 @pytest.fixture
-def registry():
+def clean_registry():
     """Names registered inside a test are forgotten after it."""
-    before = dict(variants._REGISTRY)
+    before = dict(registry._REGISTRY)
     yield
-    variants._REGISTRY.clear()
-    variants._REGISTRY.update(before)
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)
 
 
 def test_the_network_owns_its_config_through_a_keras_round_trip(images, tmp_path):
@@ -56,7 +57,7 @@ def test_every_shipped_network_loads_as_an_einetwork_with_its_variants_config(id
     assert model.precision == metadata["precision"]
 
 
-def test_one_registry_holds_the_papers_the_studys_and_a_users_variants(registry):
+def test_one_registry_holds_the_papers_the_studys_and_a_users_variants(clean_registry):
     names = ei_zoo.list_variants()
     assert {"standard", "inh_pn", "no_dale", "ratio_1_64", "standard.gate_open",
             "no_dale.signed_output"} <= set(names)

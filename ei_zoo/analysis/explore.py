@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ei_zoo import data
-from ei_zoo.analysis.measure import NOT_MEASURED, check_num_images, resolve_export
+from ei_zoo.analysis.measure import NOT_MEASURED, check_num_images
 from ei_zoo.analysis.perturbation import FUNCTIONAL_DROP, class_tuning, functional
 from ei_zoo.hub import files
 from ei_zoo.hub.bundle import (
@@ -44,6 +44,7 @@ from ei_zoo.hub.bundle import (
     export_folders,
     read_metadata,
 )
+from ei_zoo.hub.zoo import resolve
 from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_CLASSES, population_key
 from ei_zoo.network.responses import RunningMoments, responses
 
@@ -169,7 +170,7 @@ def explore(model_id_or_path, out, num_images: int = 10_000, k: int = TOP_K, dat
             mirror=None, progress=None, zoo_link: str | None = None) -> Path:
     """Write the explorer site of one export to `out` (replacing it whole); return `out`."""
     out = check_site_folder(out)
-    folder = resolve_export(model_id_or_path, mirror)
+    folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     populations, labels = stream(folder, num_images, k, data_dir=data_dir, progress=progress)
     with files.staging(out, "explore") as site:

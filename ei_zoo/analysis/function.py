@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ei_zoo import data
-from ei_zoo.analysis.measure import check_num_images, resolve_export
+from ei_zoo.analysis.measure import check_num_images
 from ei_zoo.analysis.perturbation import drive_table, passes, perturbation_tables
 from ei_zoo.hub.bundle import check_model_reference, read_metadata
-from ei_zoo.hub.zoo import load
+from ei_zoo.hub.zoo import load, resolve
 from ei_zoo.progress import Progress
 
 
@@ -29,7 +29,7 @@ def perturb(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None, 
     """(perturbation, class tuning) of one exported network (`ei_zoo.analysis.perturbation`)."""
     check_model_reference(model_id_or_path)
     check_num_images(num_images)
-    folder = resolve_export(model_id_or_path, mirror)
+    folder = resolve(model_id_or_path, mirror)
     images, labels = labelled_test_images(num_images, data_dir)
     model = load(folder)
     progress = Progress(passes(), unit="pass", label=f"{folder.name}: ") if verbose else None
@@ -45,7 +45,7 @@ def drive(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None,
     a `model` column first, on the first `num_images` CIFAR-10 test images."""
     check_model_reference(model_id_or_path)
     check_num_images(num_images)
-    folder = resolve_export(model_id_or_path, mirror)
+    folder = resolve(model_id_or_path, mirror)
     images, _ = labelled_test_images(num_images, data_dir)
     table = drive_table(load(folder), images, batch_size)
     table.insert(0, "model", read_metadata(folder)["id"])

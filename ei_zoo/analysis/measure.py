@@ -213,11 +213,6 @@ class Measurements:
         return self._weight_measures[key]
 
 
-def resolve_export(model_id_or_path, mirror=None) -> Path:
-    """The export folder of a model id or path (exported/, the cache, then the mirror)."""
-    return resolve(model_id_or_path, mirror=mirror)
-
-
 def check_num_images(num_images) -> None:
     """Refuse a number of test images the test split cannot give, before any work."""
     if (isinstance(num_images, bool) or not isinstance(num_images, int)
@@ -264,7 +259,7 @@ def kept_moments(folder: Path, metadata: dict, num_images: int, batch_size: int
     """The response moments the export keeps (`ei-zoo perturb --save`), if they are what
     `response_moments(folder, num_images, batch_size)` would stream: the same images
     and batches, so the same float64 numbers. None otherwise, or if `metadata.json`
-    does not list the file (a write that a kill cut short); `resolve_export` has
+    does not list the file (a write that a kill cut short); `ei_zoo.hub.zoo.resolve` has
     checked the sha256 of every file it lists."""
     path = folder / RESPONSE_MOMENTS
     if RESPONSE_MOMENTS not in metadata.get("files", {}) or not path.is_file():
@@ -285,7 +280,7 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
     (`kept_moments`) are read instead of streamed again.
     """
     check_options(step, position)
-    folder = resolve_export(model_id_or_path, mirror)
+    folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     check_num_images(num_images)
     moments = kept_moments(folder, metadata, num_images, batch_size) if kept else None
@@ -325,7 +320,7 @@ def thresholds_of(weights: dict) -> dict:
 
 def reference_thresholds(reference=REFERENCE, mirror=None) -> dict:
     """theta per area and per pathway from the reference network's `connectivity.npz`."""
-    folder = resolve_export(reference, mirror)
+    folder = resolve(reference, mirror)
     with np.load(folder / CONNECTIVITY) as archive:
         return {**thresholds_of({key: archive[key] for key in archive.files}),
                 "source": read_metadata(folder)["id"]}

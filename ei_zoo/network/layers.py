@@ -177,6 +177,7 @@ class EIConvLSTMCell(keras.layers.Layer):
             shape=shape,
             initializer=weight_initializer(fan_in, signed, gain, self.settings.signed_weight_scale),
             constraint=keras.constraints.NonNeg() if signed else None,
+            autocast=False,  # read as float32 under any dtype policy (`step`)
         )
 
     def build(self, input_shape):
@@ -210,14 +211,15 @@ class EIConvLSTMCell(keras.layers.Layer):
             initializer=_constant_blocks(
                 [(self.target_sizes[t], target_bias[t]) for t in TARGETS]
             ),
+            autocast=False,
         )
         self.input_gate_bias = self.add_weight(
             name="input_gate_bias", shape=(self.principal,),
-            initializer=keras.initializers.Constant(self.settings.gate_drive),
+            initializer=keras.initializers.Constant(self.settings.gate_drive), autocast=False,
         )
         self.output_gate_bias = self.add_weight(
             name="output_gate_bias", shape=(self.principal,),
-            initializer=keras.initializers.Constant(self.settings.gate_drive),
+            initializer=keras.initializers.Constant(self.settings.gate_drive), autocast=False,
         )
 
     def project_input(self, frames):

@@ -115,12 +115,12 @@ class EINetwork(keras.Model):
 
     def __init__(self, config="standard", precision: str | None = None, **kwargs):
         config = resolve_config(config)
+        kwargs.setdefault("name", config.variant)
         with dtype_policy(precision):
             images, logits = _graph(config)
-        kwargs.setdefault("name", config.variant)
-        super().__init__(images, logits, **kwargs)
+            super().__init__(images, logits, **kwargs)
         self.network_config = config
-        self.precision = self.get_layer("area3").dtype_policy.name
+        self.precision = self.dtype_policy.name
 
     def get_config(self):
         return {"config": self.network_config.to_dict(), "precision": self.precision,
