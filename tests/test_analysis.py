@@ -453,7 +453,7 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     zoo.append(_fake_network("inh_pn-s0", "inh_pn", {"PN": -1, "IG": 1, "OG": 1}, 2, 0, rng))
     thresholds = {**thresholds_of(zoo[0].weights), "source": zoo[0].model}
     columns = sensitivity.choices()
-    spec = "SPEC: mean skewness, θ absolute, last step, spatial mean"
+    spec = "default: mean skewness, θ absolute, last step, spatial mean"
     assert list(columns)[0] == spec and len(columns) == 11
     # The interneurons of `standard` measured non-functional: mean-clamping them costs
     # nothing; PN's costs 50 points.

@@ -167,7 +167,7 @@ def _report_header(all_measurements, thresholds, table: pd.DataFrame) -> list[st
         "skewness, excess kurtosis and lifetime sparseness (Vinje & Gallant 2000: "
         "(1 - mean(r)^2 / mean(r^2)) / (1 - 1/N), 0 = equal responses, 1 = one image only). "
         "Per cell type, over non-silent neurons [95% bootstrap interval over neurons]: "
-        "`selectivity` = mean skewness (SPEC), `selectivity_median` = median skewness, "
+        "`selectivity` = mean skewness (the default), `selectivity_median` = median skewness, "
         "`lifetime_sparseness` and `kurtosis` = means. `n_near_silent`: neurons that vary but "
         "respond (> 0) to fewer than 1% of the images; in `table.csv` every selectivity "
         "column also comes as `<column>_excl_near_silent`, over the neurons that are neither "

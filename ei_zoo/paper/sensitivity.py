@@ -35,7 +35,7 @@ def response_label(step: str, position: str) -> str:
 
 def choices(step: str = "last", position: str = "mean") -> dict[str, Choice]:
     """Column label -> Choice: the default measures first, then one change at a time."""
-    columns = {f"SPEC: mean skewness, θ absolute, {response_label(step, position)}": DEFAULT}
+    columns = {f"default: mean skewness, θ absolute, {response_label(step, position)}": DEFAULT}
     columns.update({label: choice for label, choice in SELECTIVITY_LABELS.items()
                     if choice != DEFAULT})
     columns["mean skewness, near-silent excluded"] = Choice(exclude_near_silent=True)
@@ -76,8 +76,8 @@ def sensitivity_table(tables_by_choice: dict[Choice, pd.DataFrame],
 def markdown(table: pd.DataFrame) -> list[str]:
     """The sensitivity table and its legend, as the top of `claims.md`."""
     return [
-        "The first verdict column uses "
-        "docs/science.md, section 4's measures; every other column changes one choice from it. "
+        "The first verdict column uses the default measures (docs/science.md, section 4); "
+        "every other column changes one choice from it. "
         f"`{NOT_USED}`: the claim does not use what that column changes. "
         "`robust`: the same verdict in every column that can measure the claim "
         "(`not yet measurable` columns do not count). "

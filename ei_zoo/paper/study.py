@@ -77,7 +77,7 @@ CHANGES = (
         network={"gate_drive": -2.0}, seeds=(0, 1, 2)),
     DesignChange(
         "no_silence_penalty", "no silence penalty (silence_penalty 0: cross-entropy alone, "
-        "as docs/science.md, section 3 has it)",
+        "the paper's loss)",
         "As in docs/silent-units.md, `standard`'s 16 area-4 OG fall silent within the first "
         "epoch and never return; the other populations stay alive, so the verdicts that do "
         "not use area-4 OG (area 3 of C1, C2 in area 3, C5, C6) are unchanged, and accuracy "
