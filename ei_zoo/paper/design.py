@@ -111,7 +111,8 @@ def markdown(table: pd.DataFrame) -> list[str]:
     lines = [
         "Each change from recipe 2 trained on `standard`, `inh_pn` and `no_dale` at seed 0 "
         "(`ei_zoo.paper.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict "
-        "under the default measures / on functional populations only, for that one network per variant. "
+        "under the default measures / on functional populations only, for that one network "
+        "per variant. "
         f"{replicated}C3 and C4 need the ratio sweep, which the study does not retrain. "
         "Table: `design_sensitivity.csv`.",
         "",
