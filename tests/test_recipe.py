@@ -55,6 +55,7 @@ def test_recipes_refuse_a_mistake_in_one_line_before_training(recipe, argv, name
 
 def test_killed_run_resumes_at_the_epoch_it_lost(cifar_dir, tmp_path):
     command = [sys.executable, "-m", "ei_zoo.cli", "train", "--variant", "standard",
+               "--precision", "float32",
                "--epochs", "3", "--limit", "1024", "--test-limit", "256", "--batch-size", "64",
                "--work-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "exported")]
     checkpoint = tmp_path / "runs" / "standard-s0" / "backup" / "training_metadata.json"

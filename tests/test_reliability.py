@@ -113,6 +113,7 @@ def test_killed_run_finishes_with_every_epoch_once_and_one_export(point, cifar_d
     runs, out = tmp_path / "runs", tmp_path / "exported"
     run_dir = runs / "standard-s0"
     command = [sys.executable, "-m", "ei_zoo.cli", "train", "--variant", "standard",
+               "--precision", "float32",
                "--epochs", str(EPOCHS), "--limit", str(IMAGES), "--test-limit", "256",
                "--batch-size", str(BATCH),
                "--work-dir", str(runs), "--out", str(out)]

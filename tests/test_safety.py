@@ -77,7 +77,8 @@ def test_train_and_export_write_results_to_stdout_and_plain_progress_to_stderr(c
     """Off a terminal: stdout holds the one-line result, stderr Keras's per-epoch lines
     without ANSI codes; the history has the test curve; the default --out stays clean."""
     train = subprocess.run(
-        _cli("train", "--epochs", "2", "--limit", "128", "--test-limit", "256", "--batch-size",
+        _cli("train", "--precision", "float32",
+             "--epochs", "2", "--limit", "128", "--test-limit", "256", "--batch-size",
              "64", "--out", tmp_path / "mine", "--work-dir", tmp_path / "runs"),
         cwd=REPO, env=_env(cifar_dir), capture_output=True, text=True, timeout=600)
     assert train.returncode == 0, train.stderr[-3000:]
@@ -134,7 +135,8 @@ def _interrupt(command, ready, cwd, env):
 def test_ctrl_c_ends_train_and_analyze_with_one_line_and_status_130(tiny_export, cifar_dir,
                                                                     tmp_path):
     code, err = _interrupt(
-        _cli("train", "--epochs", "3", "--limit", "2048", "--test-limit", "256", "--batch-size",
+        _cli("train", "--precision", "float32",
+             "--epochs", "3", "--limit", "2048", "--test-limit", "256", "--batch-size",
              "64", "--out",
              tmp_path / "mine", "--work-dir", tmp_path / "runs"),
         lambda seen: "Epoch 2/3" in seen, tmp_path, _env(cifar_dir))
