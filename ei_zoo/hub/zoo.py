@@ -42,7 +42,7 @@ from ei_zoo.hub.bundle import (
 )
 from ei_zoo.hub.index import DOWNLOAD, cache_root, exported_dir, find_local, index_entry
 from ei_zoo.network.models import EINetwork, build_model, check_images
-from ei_zoo.network.registry import list_variants
+from ei_zoo.network.registry import get_config
 from ei_zoo.optional import tensorflow
 from ei_zoo.progress import interactive, keras_progress_on_terminal_only
 
@@ -364,11 +364,8 @@ def create_model(name: str, pretrained: bool = False, **overrides) -> EINetwork:
         is_id = bool(parse_model_id(name))
     except ValueError:
         is_id = False
-    if name not in list_variants() and not is_id:
-        close = difflib.get_close_matches(str(name), list_variants(), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"{name!r} is neither a registered variant nor a model id such as "
-                         f"'standard-s0'.{hint}")
+    if not is_id:
+        get_config(name)  # an unknown name: a ValueError naming the closest variants
     if (pretrained or is_id) and overrides:
         raise ValueError(
             f"overrides {sorted(overrides)} change the network, so they cannot apply to the "
