@@ -14,16 +14,13 @@ from ei_zoo.analysis.connectivity import (
     top_share,
 )
 from ei_zoo.analysis.function import drive, perturb, population_summary
-from ei_zoo.analysis.measure import (
-    Choice,
-    Measurements,
+from ei_zoo.analysis.measure import Choice, Measurements, measure, reference_thresholds
+from ei_zoo.analysis.tables import (
     analyze,
     combine,
     compare,
     differences,
-    measure,
     pathway_table,
-    reference_thresholds,
     summarize,
 )
 from ei_zoo.network.responses import RunningMoments

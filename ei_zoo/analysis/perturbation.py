@@ -4,7 +4,7 @@ Alive is not functional: a population may fire (not silent) yet barely act, as a
 bias does (a tonic population) or as a drive too small to move its target. So,
 for each area and cell type of a trained network, on a set of test images:
 
-- *perturbation*: the population's rates are replaced (`ei_zoo.network.models.clamped`)
+- *perturbation*: the population's rates are replaced (`clamped_model`)
   by zero, or by each neuron's mean rate over the images and the T steps at its
   position (which removes what it says about the image and keeps its mean drive);
   the test accuracy of the perturbed network, overall and per class, against the
@@ -25,14 +25,10 @@ for each area and cell type of a trained network, on a set of test images:
 
 A population is *functional* when mean-clamping it costs more than
 `FUNCTIONAL_DROP` of test accuracy: its information, not only its mean drive,
-is used. On 10,000 test images one point of accuracy is about 2.5 standard
-errors of a paired difference at 80% accuracy, and a smaller effect on an 80%
-network is not a role worth the name (Morcos et al. 2018 ablate units the same way).
+is used (docs/science.md, section 4; docs/design-notes.md says why one point).
 
 This needs the Keras model, not the SavedModel, whose traced graph has no place
-to clamp a population; `perturbation_tables` also measures the intact network,
-whose accuracy agreed with the SavedModel's to within 3 of the 10,000 test images on
-all 17 networks of the zoo (bfloat16 rounding; tests/test_perturbation.py checks it).
+to clamp a population; `perturbation_tables` also measures the intact network.
 """
 
 from __future__ import annotations
@@ -41,13 +37,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ei_zoo.network.config import AREAS, CELL_TYPES, population_key
-from ei_zoo.network.models import activation_model, clamped
+from ei_zoo.network.config import AREAS, CELL_TYPES, TARGETS, population_key, split_points
+from ei_zoo.network.models import activation_model, check_network
 from ei_zoo.network.responses import responses
 
 CLAMPS = ("zero", "mean")
 # Mean-clamping a functional population costs more than this much test accuracy.
 FUNCTIONAL_DROP = 0.01
+# The functional label of a population whose export has no perturbation table.
+NOT_MEASURED = "not measured"
 PERTURBATION_COLUMNS = ("model", "area", "cell_type", "clamp", "class", "accuracy",
                         "accuracy_drop")
 TUNING_COLUMNS = ("area", "cell_type", "neuron", "mean_rate", "preferred_class",
@@ -56,6 +54,64 @@ DRIVE_COLUMNS = ("area", "source", "target", "share", "drive_mean", "drive_std",
                  "target_mean", "target_std")
 # A source's name in the drive table, where it is not a population of the area itself.
 AREA_INPUT = {"area3": "area2", "area4": "area3 PN"}
+
+
+def clamped_model(model, clamps: dict) -> keras.Model:
+    """`model` with some populations' rates replaced by fixed values: an in-silico perturbation.
+
+    The returned model shares `model`'s layers and weights and runs them in the
+    same order (images -> area 2 -> area 3 -> pooling -> area 4 -> readout); the
+    listed populations' rates are replaced for every image, wherever they act: in
+    the gates (IG, OG), in the recurrence, the next area and the readout (PN).
+    The cell state c runs on.
+
+    Args:
+        model: an `EINetwork`.
+        clamps: population key (`area3/IG`) -> rates, [H, W, C] at every step
+            (zeros, or each neuron's mean) or [T, H, W, C], one per step.
+
+    Returns:
+        A `keras.Model` from the same images to the perturbed logits.
+    """
+    check_network(model)
+    by_area = {}
+    for key, values in clamps.items():
+        area, cell_type = key.split("/")
+        by_area.setdefault(area, {})[cell_type] = np.asarray(values, "float32")
+    area3 = model.get_layer("area3")(model.get_layer("area2").output,
+                                     clamps=by_area.get("area3"))
+    area4_input = model.get_layer("area3_to_area4")(area3["PN"])
+    area4 = model.get_layer("area4")(area4_input, clamps=by_area.get("area4"))
+    return keras.Model(model.input, model.get_layer("readout")(area4["PN"]),
+                       name=f"{model.name}_clamped")
+
+
+def area_drives(area, inputs):
+    """Per step of an `EIConvLSTM` area: what each source adds to each target's pre-activation.
+
+    Yields {target: (z, {source: contribution})} as numpy arrays [N, H, W, C]:
+    for g, f, IG and OG the sources are `input` (W_x * x, the bias left out)
+    and `PN` (the recurrence, zero at the first step); for i the source is
+    `IG`, for o `OG`. z is each source's sum plus the bias.
+    """
+    cell = area.cell
+    splits = split_points(cell.target_sizes)
+    biases = dict(zip(TARGETS, np.split(keras.ops.convert_to_numpy(cell.bias), splits)))
+    gate_biases = {"i": keras.ops.convert_to_numpy(cell.input_gate_bias),
+                   "o": keras.ops.convert_to_numpy(cell.output_gate_bias)}
+    states = None
+    for input_drive in area.input_drives(inputs):
+        _, states, preactivations = cell.step(input_drive, states)
+        by_target = np.split(np.asarray(keras.ops.convert_to_numpy(input_drive), "float32"),
+                             splits, axis=-1)
+        step = {}
+        for target, driven in zip(TARGETS, by_target):
+            z = np.asarray(keras.ops.convert_to_numpy(preactivations[target]), "float32")
+            step[target] = (z, {"input": driven - biases[target], "PN": z - driven})
+        for gate, source in (("i", "IG"), ("o", "OG")):
+            z = np.asarray(keras.ops.convert_to_numpy(preactivations[gate]), "float32")
+            step[gate] = (z, {source: z - gate_biases[gate]})
+        yield step
 
 
 class _Covariances:
@@ -89,7 +145,7 @@ def drive_table(model, images: np.ndarray, batch_size: int = 500) -> pd.DataFram
     for start in range(0, len(images), batch_size):
         inputs = area_inputs.predict_on_batch(images[start:start + batch_size])
         for area in AREAS:
-            for step in model.get_layer(area).drives(inputs[area]):
+            for step in area_drives(model.get_layer(area), inputs[area]):
                 for target, (z, contributions) in step.items():
                     for source, contribution in contributions.items():
                         name = AREA_INPUT[area] if source == "input" else source
@@ -199,8 +255,8 @@ def perturbation_tables(model, images: np.ndarray, labels: np.ndarray, model_id:
         progress(1)
 
     def accuracy(clamps):
-        with clamped(model, clamps):
-            logits = model.predict(images, batch_size=batch_size, verbose=0)
+        network = clamped_model(model, clamps) if clamps else model
+        logits = network.predict(images, batch_size=batch_size, verbose=0)
         if progress:
             progress(1)
         return accuracy_by_class(logits, labels, num_classes)

@@ -69,31 +69,15 @@ def _learning_curve(metadata: dict) -> list[str]:
             f"after every epoch. `{HISTORY}` has the training loss and accuracy per epoch."]
 
 
-def model_card(metadata: dict) -> str:
-    """The Markdown model card of the export that `metadata` describes."""
-    identifier, training = metadata["id"], metadata.get("training", {})
-    accuracy = metadata.get("test_accuracy")
-    accuracy_text = "not measured" if accuracy is None else f"{100 * accuracy:.2f}%"
+def _training(metadata: dict) -> list[str]:
+    training, config = metadata.get("training", {}), metadata["config"]
     recipe = metadata.get("recipe_version", "not recorded")
-    config = metadata["config"]
     hardware = metadata.get("hardware", {})
     seconds = metadata.get("training_seconds")
     minutes = "not recorded" if seconds is None else f"{seconds / 60:.0f} min"
     splits = ", ".join(f"{name} split `{split}`"
                        for name, split in sorted(metadata.get("splits", {}).items()))
-    lines = [
-        _front_matter(metadata), "",
-        f"# {identifier}", "",
-        f"A `{metadata['variant']}` network of the ei_zoo model zoo: a convolutional "
-        "recurrent network with excitatory and inhibitory cell types (principal neurons PN, "
-        "input-gating IG and output-gating OG neurons) that obeys Dale's law as its variant "
-        f"defines it (`dale = {config['dale']}`), trained on CIFAR-10. "
-        f"Test accuracy: **{accuracy_text}** on the 10,000 CIFAR-10 test images.", "",
-        "## Intended use", "",
-        "Research in computational neuroscience: comparing the selectivity and connectivity "
-        "of excitatory and inhibitory model neurons (`ei-zoo analyze`), and a starting "
-        "point for fine-tuning E/I networks. It is not an image classifier for "
-        "applications: 32x32 CIFAR-10 classes only, at the accuracy above.", "",
+    return [
         "## Training", "",
         f"- Dataset: {_dataset(metadata)} ({splits}), random crop of the 4-pixel "
         "reflect-padded image and horizontal flip.",
@@ -106,13 +90,11 @@ def model_card(metadata: dict) -> str:
         f"{config.get('silence_penalty', 0.0)} (docs/silent-units.md).",
         f"- Training time: {minutes} on {hardware.get('processor', 'an unrecorded machine')} "
         f"with {hardware.get('cpu_count', '?')} CPUs (other work may have shared them).", "",
-        "## Learning curve", "",
-        *_learning_curve(metadata), "",
-        "## Cell types", "",
-        *_cell_type_rows(metadata), "",
-        "A neuron is silent when its response (last step, spatial mean) does not vary "
-        "over the test images; the analysis reports such neurons and leaves them out of "
-        "its means.", "",
+    ]
+
+
+def _how_to_load(identifier: str) -> list[str]:
+    return [
         "## How to load it", "",
         "```python",
         "import ei_zoo",
@@ -127,6 +109,37 @@ def model_card(metadata: dict) -> str:
         f"same `serve` and `activations` endpoints; `{KERAS_MODEL}` loads with "
         f"`keras.saving.load_model` once `ei_zoo` is imported; `{CONNECTIVITY}` holds the "
         "effective signed recurrent kernels by pathway (`area3/PN->g`, ...).", "",
+    ]
+
+
+def model_card(metadata: dict) -> str:
+    """The Markdown model card of the export that `metadata` describes."""
+    identifier = metadata["id"]
+    accuracy = metadata.get("test_accuracy")
+    accuracy_text = "not measured" if accuracy is None else f"{100 * accuracy:.2f}%"
+    config = metadata["config"]
+    lines = [
+        _front_matter(metadata), "",
+        f"# {identifier}", "",
+        f"A `{metadata['variant']}` network of the ei_zoo model zoo: a convolutional "
+        "recurrent network with excitatory and inhibitory cell types (principal neurons PN, "
+        "input-gating IG and output-gating OG neurons) that obeys Dale's law as its variant "
+        f"defines it (`dale = {config['dale']}`), trained on CIFAR-10. "
+        f"Test accuracy: **{accuracy_text}** on the 10,000 CIFAR-10 test images.", "",
+        "## Intended use", "",
+        "Research in computational neuroscience: comparing the selectivity and connectivity "
+        "of excitatory and inhibitory model neurons (`ei-zoo analyze`), and a starting "
+        "point for fine-tuning E/I networks. It is not an image classifier for "
+        "applications: 32x32 CIFAR-10 classes only, at the accuracy above.", "",
+        *_training(metadata),
+        "## Learning curve", "",
+        *_learning_curve(metadata), "",
+        "## Cell types", "",
+        *_cell_type_rows(metadata), "",
+        "A neuron is silent when its response (last step, spatial mean) does not vary "
+        "over the test images; the analysis reports such neurons and leaves them out of "
+        "its means.", "",
+        *_how_to_load(identifier),
         "## Limitations", "",
         "- One seed of one variant: compare variants over the zoo's seeds, not one network.",
         "- Weights agree with a retraining only to rounding: oneDNN kernels and "

@@ -122,17 +122,24 @@ def write_index(exported: str | Path) -> Path:
     return path
 
 
-def read_index(path: str | Path) -> list[dict]:
-    """The model entries of an index file, or a ValueError naming the file and the fix."""
-    path = Path(path)
+def parse_index(text: str | bytes, source: str, fix: str) -> list[dict]:
+    """The model entries of an index's JSON text, or a ValueError naming `source` and `fix`.
+
+    The one reader of `index.json`, for a local file (`read_index`) and a mirror's.
+    """
     try:
-        models = json.loads(path.read_text())["models"]
+        models = json.loads(text)["models"]
         if not isinstance(models, list):
             raise TypeError("models is not a list")
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not a model zoo index ({error}); regenerate it with "
-                         "`ei-zoo index`.") from None
+        raise ValueError(f"{source} is not a model zoo index ({error}); {fix}.") from None
     return models
+
+
+def read_index(path: str | Path) -> list[dict]:
+    """The model entries of an index file, or a ValueError naming the file and the fix."""
+    path = Path(path)
+    return parse_index(path.read_text(), str(path), "regenerate it with `ei-zoo index`")
 
 
 def list_models(exported: str | Path | None = None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import gzip
-import json
 import os
 import socket
 import sys
@@ -40,7 +39,14 @@ from ei_zoo.hub.bundle import (
     sha256_file,
     verify_export,
 )
-from ei_zoo.hub.index import DOWNLOAD, cache_root, exported_dir, find_local, index_entry
+from ei_zoo.hub.index import (
+    DOWNLOAD,
+    cache_root,
+    exported_dir,
+    find_local,
+    index_entry,
+    parse_index,
+)
 from ei_zoo.network.models import EINetwork, build_model, check_images
 from ei_zoo.network.registry import get_config
 from ei_zoo.optional import tensorflow
@@ -133,15 +139,11 @@ def _fetch_index(mirror: str, timeout: float) -> list[dict]:
     url = f"{mirror}/{INDEX}"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            models = json.loads(response.read())["models"]
-        if not isinstance(models, list):
-            raise TypeError("models is not a list")
+            text = response.read()
     except OSError as error:  # URLError, HTTPError and timeouts are OSErrors
         raise ValueError(f"Could not download {INDEX} from {url}: {_failure(error)}; "
                          "check the mirror URL.") from None
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{url} is not a model zoo index; check the mirror URL.") from None
-    return models
+    return parse_index(text, url, "check the mirror URL")
 
 
 def _index_entry(models: list[dict], model_id: str, mirror: str) -> dict:

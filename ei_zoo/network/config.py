@@ -85,11 +85,11 @@ class CellSettings:
         signed_weight_scale: init range of sign-constrained magnitudes as a
             fraction of the free (He) init's range; small, so the mean drive of
             non-negative rates through non-negative weights starts O(1)
-            (`ei_zoo.network.layers.weight_initializer` explains). No effect on
+            (`ei_zoo.network.cell.weight_initializer` explains). No effect on
             `no_dale`, whose weights are all free.
         silence_penalty: weight of the loss that returns a silent ReLU channel
             (g, IG, OG) of areas 3-4 to its threshold during training
-            (`ei_zoo.network.layers.silence_loss`); zero for every channel that fires
+            (`ei_zoo.network.cell.silence_loss`); zero for every channel that fires
             anywhere in the batch. Without it, `standard`'s area-4 OG fall
             silent in the first epoch (docs/silent-units.md). 0 turns it off.
         signed_principal_output: the plain ConvLSTM form (docs/science.md,
@@ -240,22 +240,6 @@ class NetworkConfig(CellSettings):
     def signs(self) -> dict[str, int | None]:
         """Sign of each cell type's outgoing weights; None means free (no Dale)."""
         return cell_type_signs(self.dale)
-
-    def parameter_count(self) -> int:
-        """The network's parameters, as `build_model(self).count_params()` counts them,
-        from the config alone (no Keras), so listing variants builds nothing."""
-        k2, front = self.kernel_size**2, 3 * 3  # areas 1-2 use 3x3 kernels
-        per_channel = 4 if self.front_end_norm == "batch" else 1  # BN's 4 or a conv bias
-        area1 = front * 3 * self.area1_channels + per_channel * self.area1_channels
-        area2 = (front * self.area1_channels * self.area2_channels
-                 + per_channel * self.area2_channels)
-        projection = sum(target_sizes(self.principal, self.input_gating,
-                                      self.output_gating).values())
-        gates = (self.input_gating + self.output_gating + 2) * self.principal + projection
-        area3 = k2 * (self.area2_channels + self.principal) * projection + gates
-        area4 = k2 * 2 * self.principal * projection + gates
-        readout = (self.principal + 1) * self.num_classes
-        return area1 + area2 + area3 + area4 + readout
 
     def replace(self, **changes) -> NetworkConfig:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})

@@ -145,32 +145,6 @@ def build_model(variant_or_config="standard", **overrides) -> EINetwork:
     return EINetwork(resolve_config(variant_or_config, **overrides))
 
 
-@contextlib.contextmanager
-def clamped(model: keras.Model, clamps: dict):
-    """Within the block, `model` (a `build_model` network) runs with some populations'
-    rates replaced by fixed values: an in-silico perturbation.
-
-    `clamps` maps a population key (`area3/IG`) to rates [H, W, C] (zeros, or each
-    neuron's mean over a stimulus set), which replace the population's rates at every
-    step, for every image, wherever they act: in the gates (IG, OG), in the recurrence,
-    the next area and the readout (PN). The cell state c runs on. `predict` is traced
-    anew on entry and on exit.
-    """
-    cells = {}
-    for key, values in clamps.items():
-        area, cell_type = key.split("/")
-        cells.setdefault(area, {})[cell_type] = np.asarray(values, "float32")
-    try:
-        for area, values in cells.items():
-            model.get_layer(area).cell.clamps = values
-        model.predict_function = None
-        yield model
-    finally:
-        for area in cells:
-            model.get_layer(area).cell.clamps = {}
-        model.predict_function = None
-
-
 def check_network(model) -> None:
     """A one-line ValueError unless `model` is an `EINetwork` (`build_model`, `load`)."""
     if not isinstance(model, EINetwork):
@@ -304,30 +278,3 @@ def effective_weights(model: keras.Model) -> dict[str, np.ndarray]:
             weights[f"{area}/{pathway}"] = kernel
     weights["readout"] = model.get_layer("readout").effective_kernel()
     return weights
-
-
-def balance_biases(model: keras.Model, images, iterations: int = 3) -> None:
-    """Data-dependent initialisation: balance every area's mean drive with its biases.
-
-    Call once, after `build_model` and before training, with a batch of real
-    training images (a few hundred). Area by area, in the order the signal
-    flows, every bias is set so that over these images each channel's mean
-    pre-activation sits at its target (see `EIConvLSTM.balance_biases`), and
-    the readout starts every class at the same mean logit. Weights and signs
-    are left as they are. This is what lets `standard` and `inh_pn` learn as
-    fast as `no_dale` (README, "Initialisation"): without it the excitatory
-    drive saturates the gates in `standard`, and in `inh_pn` the purely
-    inhibitory input silences area 4.
-    """
-    check_network(model)
-    images = keras.ops.convert_to_tensor(
-        check_images(images, image_size=model.input.shape[1]))
-    # training=True: the front end's batch norm uses batch statistics, as in training.
-    area3_input = keras.Model(model.input, model.get_layer("area2").output)(
-        images, training=True)
-    area3 = model.get_layer("area3")
-    area3.balance_biases(area3_input, iterations)
-    area4_input = model.get_layer("area3_to_area4")(area3(area3_input)["PN"])
-    area4 = model.get_layer("area4")
-    area4.balance_biases(area4_input, iterations)
-    model.get_layer("readout").balance_biases(area4(area4_input)["PN"])

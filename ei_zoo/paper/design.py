@@ -20,7 +20,8 @@ import dataclasses
 
 import pandas as pd
 
-from ei_zoo.analysis.measure import DEFAULT, NOT_MEASURED, Choice, combine
+from ei_zoo.analysis.measure import DEFAULT, NOT_MEASURED, Choice
+from ei_zoo.analysis.tables import combine
 from ei_zoo.paper.claims import CLAIM_VARIANTS, check_claims
 from ei_zoo.paper.study import CHANGES, parse_study_variant
 

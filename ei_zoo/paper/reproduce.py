@@ -15,12 +15,11 @@ from ei_zoo.analysis.measure import (
     RESPONSE_BATCH,
     SELECTIVITY,
     check_num_images,
-    combine,
     measure,
-    pathway_table,
     thresholds_of,
     write_thresholds,
 )
+from ei_zoo.analysis.tables import combine, pathway_table
 from ei_zoo.hub import files
 from ei_zoo.hub.bundle import export_folders, read_metadata
 from ei_zoo.hub.index import exported_dir

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ei_zoo.analysis.measure import DEFAULT, Choice, combine
+from ei_zoo.analysis.measure import DEFAULT, Choice
+from ei_zoo.analysis.tables import combine
 from ei_zoo.network.responses import OPTIONS
 from ei_zoo.paper.claims import MISSING, check_claims
 

@@ -1,26 +1,8 @@
 """Fitting a network in memory: docs/science.md, section 3's optimizer and schedule, the model
 built and balanced for training, the seeded input pipeline, the distribution strategy.
 
-Determinism: `TrainingConfig.seed` seeds the weights, the data order and the
-augmentation. TensorFlow's global seed is set before the input pipeline is
-built, so the order does not depend on what the process ran before. On a CPU,
-the same seed on the same machine (same TensorFlow, same thread count) gives
-bit-identical weights: tested in float32 (tests/test_reliability.py), and
-seen in mixed_bfloat16 too on this project's machine. Not promised:
-- across machines or TensorFlow versions: oneDNN picks kernels by CPU
-  instruction set (AVX2, AVX-512, AMX for bfloat16) and thread count, and
-  they sum in different orders, so weights agree only to rounding; in
-  mixed precision that rounding is bfloat16's 8-bit mantissa;
-- on a GPU: cuDNN autotunes its convolution algorithms, and some of them,
-  like some gradient kernels (bias-add's), add with atomics, so two runs
-  differ in the last bits in every precision and drift apart as training
-  goes on (faster in mixed precision; in mixed_float16, loss scaling may
-  skip different steps). `tf.config.experimental.enable_op_determinism()`
-  before building the model makes TensorFlow and XLA pick deterministic
-  kernels, more slowly (not measured here: no GPU);
-- after a resume: the resumed epochs draw the input pipeline's first
-  shuffle again, so they see the images in another order than an
-  uninterrupted run would (same distribution, not the same weights).
+`TrainingConfig.seed` seeds the weights, the data order and the augmentation; what
+that does and does not make reproducible is in docs/design-notes.md ("Determinism").
 """
 
 from __future__ import annotations
@@ -29,7 +11,8 @@ import keras
 import numpy as np
 
 from ei_zoo import data
-from ei_zoo.network.models import balance_biases, build_model, dtype_policy, resolve_config
+from ei_zoo.network.balance import balance_biases
+from ei_zoo.network.models import build_model, dtype_policy, resolve_config
 from ei_zoo.optional import tensorflow
 from ei_zoo.training.multiworker import multiworker_strategy
 from ei_zoo.training.settings import TrainingConfig

@@ -12,6 +12,7 @@ at once and exports nothing (`TrainingDivergedError`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -74,6 +75,18 @@ from ei_zoo.training.settings import RECIPE_VERSION, TrainingConfig
 tf = tensorflow("Training")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Destination:
+    """Where and how a run is exported: what `train_and_export` and `export_run` pass on."""
+
+    out: Path
+    data_dir: str | None = None
+    strategy: str = "default"
+    verbose: str | int = "auto"
+    overwrite: bool = False
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
 def hardware() -> dict:
     gpus = tf.config.list_physical_devices("GPU")
     return {
@@ -113,26 +126,26 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     distribution = get_strategy(strategy)
     with worker_folders(distribution, work_dir, out) as (own_work_dir, own_out):
         try:
-            return _train_and_export(network, config, own_out, own_work_dir, data_dir,
-                                     distribution, strategy, tensorboard, verbose, overwrite,
-                                     metadata or {})
+            destination = _Destination(Path(own_out), data_dir, strategy, verbose, overwrite,
+                                       metadata or {})
+            return _train_and_export(network, config, own_work_dir, distribution, tensorboard,
+                                     destination)
         except LOST_PEER_ERRORS as error:
             if not is_multiworker(distribution):
                 raise
             raise WorkerLostError(lost_worker_message(distribution, error)) from None
 
 
-def _train_and_export(network, config, out, work_dir, data_dir, distribution, strategy,
-                      tensorboard, verbose, overwrite, metadata):
+def _train_and_export(network, config, work_dir, distribution, tensorboard,
+                      destination: _Destination):
     identifier = model_id(network.variant, config.seed)
-    files.check_writable_folder(out, "--out")
+    files.check_writable_folder(destination.out, "--out")
     run_dir = files.check_writable_folder(work_dir, "--work-dir") / identifier
-    check_replaceable(Path(out) / identifier, network, config, overwrite)
-    train_batches = training_batches(config, data_dir)
+    check_replaceable(destination.out / identifier, network, config, destination.overwrite)
+    train_batches = training_batches(config, destination.data_dir)
     with run_lock(run_dir):  # after the data is found: no empty run folders
-        return _locked_train_and_export(network, config, out, run_dir, data_dir, distribution,
-                                        strategy, tensorboard, verbose, overwrite,
-                                        train_batches, metadata)
+        return _locked_train_and_export(network, config, run_dir, distribution, tensorboard,
+                                        train_batches, destination)
 
 
 def check_replaceable(folder: Path, network: NetworkConfig, config: TrainingConfig,
@@ -159,11 +172,11 @@ def check_replaceable(folder: Path, network: NetworkConfig, config: TrainingConf
         "--overwrite (overwrite=True) to replace it.")
 
 
-def _locked_train_and_export(network, config, out, run_dir, data_dir, distribution, strategy,
-                             tensorboard, verbose, overwrite, train_batches, metadata):
-    identifier = run_dir.name
+def _locked_train_and_export(network, config, run_dir, distribution, tensorboard, train_batches,
+                             destination: _Destination):
+    identifier, verbose = run_dir.name, destination.verbose
     start_run(run_dir, network, config)
-    exported = finished_export(Path(out) / identifier, network, config)
+    exported = finished_export(destination.out / identifier, network, config)
     if int(from_chief(distribution, [int(exported is not None)])[0]):  # the chief's decides
         if verbose and exported is not None:
             print(f"{identifier} is already trained and exported to {exported} with these "
@@ -173,7 +186,7 @@ def _locked_train_and_export(network, config, out, run_dir, data_dir, distributi
     trim_history(run_dir, checkpoint[0] if checkpoint else 0)
     with distribution.scope():
         model = prepare_model(network, config, first_images(train_batches, config.balance_images))
-    measured_on = evaluation_batches(config, data_dir)
+    measured_on = evaluation_batches(config, destination.data_dir)
     callbacks = [
         EpochTimer(),
         SilentUnits(first_images(measured_on, SILENT_UNIT_IMAGES)),
@@ -191,8 +204,7 @@ def _locked_train_and_export(network, config, out, run_dir, data_dir, distributi
               verbose=verbose)
     if is_multiworker(distribution) and verbose:
         print(f"{worker_name(distribution)}: final weights sha256 {weights_sha256(model)}")
-    exported = _export_run(run_dir, out, data_dir, model, strategy, verbose, overwrite,
-                           metadata)
+    exported = _export_run(run_dir, model, destination)
     from_chief(distribution, [0])  # the other workers end once the chief has exported
     return exported
 
@@ -231,54 +243,31 @@ def export_run(run_dir, out="exported", data_dir=None, verbose="auto",
             "`ei-zoo train` wrote under its --work-dir."
         )
     with run_lock(run_dir):
-        return _export_run(run_dir, out, data_dir, None, "default", verbose, overwrite,
-                           metadata or {})
+        return _export_run(run_dir, None, _Destination(Path(out), data_dir, "default", verbose,
+                                                       overwrite, metadata or {}))
 
 
-def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrite,
-                extra_metadata: dict) -> Path | None:
+def _export_run(run_dir: Path, model, destination: _Destination) -> Path | None:
     """`export_run` of a locked run folder. `model` is the trained model when the caller
     has it. A multi-worker model is measured and exported by the chief alone, on a
     copy outside the strategy (`local_copy`); the others return None."""
     network, config = read_run(run_dir)
+    out = destination.out
     files.check_writable_folder(out, "--out")  # before the evaluation, not after
     identifier = model_id(network.variant, config.seed)
-    check_replaceable(Path(out) / identifier, network, config, overwrite)
+    check_replaceable(out / identifier, network, config, destination.overwrite)
     history = read_history_file(run_dir / HISTORY)
-    lost = [] if history is None else [
-        (int(epoch), float(loss)) for epoch, loss in zip(history["epoch"], history["loss"])
-        if diverged(float(loss), network.num_classes)]
-    if lost:
-        epoch, loss = lost[0]
-        remove_checkpoint(run_dir)
-        raise TrainingDivergedError(
-            f"Training diverged in epoch {epoch + 1} (mean loss {loss:.4g}, chance is "
-            f"{math.log(network.num_classes):.2f}); nothing was exported. Lower the learning "
-            f"rate and train again, in another --work-dir or after deleting {run_dir}."
-        )
     chief = model is None or is_chief(model.distribute_strategy)
-    if chief and (history is None or len(history) < config.epochs):  # the chief's is complete
-        done = 0 if history is None else len(history)
-        raise ValueError(
-            f"{run_dir} has {done} of {config.epochs} epochs; run the same `ei-zoo train` "
-            "command again to resume it."
-        )
+    _check_history(run_dir, history, network, config, chief)
     if model is None:
-        checkpoint = read_checkpoint(run_dir / BACKUP_DIR)
-        if checkpoint is None or checkpoint[0] < config.epochs:
-            raise ValueError(
-                f"{run_dir} has no checkpoint of its last epoch; run the same `ei-zoo train` "
-                "command again to finish it.")
-        model = prepare_model(network, config)
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(checkpoint[1])
+        model = _last_checkpoint(run_dir, network, config)
     elif not chief:
         return None
     elif is_multiworker(model.distribute_strategy):
         model = local_copy(model, network, config)
-    measured_on = evaluation_batches(config, data_dir)
+    measured_on = evaluation_batches(config, destination.data_dir)
     metrics = last_test_metrics(history) or model.evaluate(measured_on, return_dict=True,
-                                                            verbose=verbose)
+                                                            verbose=destination.verbose)
     # As numpy: JAX and PyTorch take no TensorFlow tensors outside `fit`.
     silent = silent_units(activation_model(model),
                           (images for images, _ in measured_on.as_numpy_iterator()))
@@ -294,15 +283,50 @@ def _export_run(run_dir: Path, out, data_dir, model, strategy, verbose, overwrit
         "keras_backend": keras.backend.backend(),
         "training": config.to_dict(),
         "training_seconds": round(float(history["epoch_seconds"].sum()), 1),
-        "hardware": {**hardware(), "strategy": strategy},
+        "hardware": {**hardware(), "strategy": destination.strategy},
         "test_accuracy": round(float(metrics["accuracy"]), 4),
         "test_loss": round(float(metrics["loss"]), 4),
         "recipe_version": RECIPE_VERSION,
         "silent_units": silent,
         "learning_curve": "test_accuracy" in history.columns,
+        **destination.metadata,
     }
-    metadata.update(extra_metadata)
-    path = export.export_model(model, Path(out) / identifier, metadata=metadata,
-                               history=history)
+    path = export.export_model(model, out / identifier, metadata=metadata, history=history)
     write_index(out)
     return path
+
+
+def _check_history(run_dir: Path, history, network: NetworkConfig, config: TrainingConfig,
+                   chief: bool) -> None:
+    """Refuse to export a run that diverged (its checkpoint is removed) or, on the chief,
+    one with epochs still to train."""
+    lost = [] if history is None else [
+        (int(epoch), float(loss)) for epoch, loss in zip(history["epoch"], history["loss"])
+        if diverged(float(loss), network.num_classes)]
+    if lost:
+        epoch, loss = lost[0]
+        remove_checkpoint(run_dir)
+        raise TrainingDivergedError(
+            f"Training diverged in epoch {epoch + 1} (mean loss {loss:.4g}, chance is "
+            f"{math.log(network.num_classes):.2f}); nothing was exported. Lower the learning "
+            f"rate and train again, in another --work-dir or after deleting {run_dir}."
+        )
+    if chief and (history is None or len(history) < config.epochs):  # the chief's is complete
+        done = 0 if history is None else len(history)
+        raise ValueError(
+            f"{run_dir} has {done} of {config.epochs} epochs; run the same `ei-zoo train` "
+            "command again to resume it."
+        )
+
+
+def _last_checkpoint(run_dir: Path, network: NetworkConfig, config: TrainingConfig):
+    """The run's model with the weights of its last epoch's checkpoint."""
+    checkpoint = read_checkpoint(run_dir / BACKUP_DIR)
+    if checkpoint is None or checkpoint[0] < config.epochs:
+        raise ValueError(
+            f"{run_dir} has no checkpoint of its last epoch; run the same `ei-zoo train` "
+            "command again to finish it.")
+    model = prepare_model(network, config)
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(checkpoint[1])
+    return model

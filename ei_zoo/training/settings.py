@@ -18,12 +18,10 @@ from ei_zoo.network.config import CIFAR10_TRAIN_IMAGES as TRAIN_IMAGES
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # The zoo's recipe, versioned so that an export of an older one is trained again,
-# never mixed into one zoo (`finished_export`): 1 = the first three networks
-# (commit fa47c55, 15 epochs); 2 = 30 epochs, NetworkConfig.silence_penalty = 1,
-# silent units logged every epoch (docs/silent-units.md).
+# never mixed into one zoo (`finished_export`); CHANGELOG.md says what each version
+# changed (2: 30 epochs, silence penalty 1, silent units logged every epoch).
 RECIPE_VERSION = 2
-# The zoo's epoch budget: at 15 epochs the networks underfit (train accuracy
-# equal to test accuracy); at 30, standard's test accuracy rose by 2.5 points.
+# The zoo's epoch budget (docs/science.md, section 3).
 ZOO_EPOCHS = 30
 
 

@@ -1,0 +1,5 @@
+"""`python -m ei_zoo.cli`: the `ei-zoo` program."""
+
+from ei_zoo.cli import console
+
+console()

@@ -1,0 +1,259 @@
+"""What each `ei-zoo` command does, over the public API (`ei_zoo.cli.parser` declares
+their options). Each imports what it needs when it runs, so `--help` and the
+commands that read files only never load Keras."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from ei_zoo.hub import files
+from ei_zoo.network.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
+from ei_zoo.training.settings import TrainingConfig, config_from_arguments
+
+
+def command_variants(args):
+    import pandas as pd
+
+    from ei_zoo.network.registry import get_config, list_variants
+
+    rows = []
+    for name in list_variants():
+        config = get_config(name)
+        rows.append({
+            "variant": name, "dale": config.dale, "PN": config.principal,
+            "IG": config.input_gating, "OG": config.output_gating,
+            "timesteps": config.timesteps,
+        })
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+def command_train(args):
+    from ei_zoo.paper.study import design_change_metadata, training_changes
+    from ei_zoo.progress import keras_verbose
+    from ei_zoo.training.recipe import train_and_export
+
+    # A study variant trains with its change (`standard.epochs_60`: 60 epochs) unless
+    # the option is given another value on the command line.
+    defaults = TrainingConfig()
+    changes = {field: value for field, value in training_changes(args.variant).items()
+               if getattr(args, field, getattr(defaults, field)) == getattr(defaults, field)}
+    config = config_from_arguments(args, **changes)
+    with contextlib.redirect_stdout(sys.stderr):  # Keras's bars and notes are progress
+        path = train_and_export(
+            args.variant, config, out=args.out, work_dir=args.work_dir, data_dir=args.data_dir,
+            strategy=args.strategy, tensorboard=args.tensorboard,
+            verbose=keras_verbose(args.progress),
+            overwrite=args.overwrite, metadata=design_change_metadata(args.variant))
+    if path is not None:  # None on a multi-worker run's workers other than the chief
+        _print_summary(path)
+
+
+def command_export(args):
+    from ei_zoo.paper.study import design_change_metadata
+    from ei_zoo.progress import keras_verbose
+    from ei_zoo.training.recipe import export_run
+    from ei_zoo.training.run_folder import RUN_FILE, read_run
+
+    metadata = {}
+    if (args.run_dir / RUN_FILE).is_file():  # else export_run names the problem
+        metadata = design_change_metadata(read_run(args.run_dir)[0].variant)
+    with contextlib.redirect_stdout(sys.stderr):
+        path = export_run(args.run_dir, out=args.out, data_dir=args.data_dir,
+                          verbose=keras_verbose(args.progress), overwrite=args.overwrite,
+                          metadata=metadata)
+    _print_summary(path)
+
+
+def _print_summary(path):
+    from ei_zoo.hub.bundle import read_metadata
+
+    metadata = read_metadata(path)
+    print(f"{metadata['id']}: test accuracy {metadata['test_accuracy']:.4f} after "
+          f"{metadata['epochs']} epochs ({metadata['training_seconds']:.0f} s); exported to {path}")
+
+
+def command_list(args):
+    from ei_zoo.hub.index import list_models
+
+    models = list_models(args.exported, args.cache_dir)
+    if args.study:
+        models = models[models["design_change"].notna()]
+    elif args.paper:
+        models = models[models["design_change"].isna()]
+    if models.empty:
+        print("No models listed; `ei-zoo index` writes exported/index.json from the exports, "
+              "and `ei-zoo download ID` fills the cache.")
+        return
+    models["MB"] = (models["bytes"] / 1e6).round(1)
+    columns = ["id", "variant", "seed", "epochs", "test_accuracy", "MB", "where"]
+    if args.study:
+        columns.insert(2, "design_change")
+    print(models[columns].to_string(index=False))
+
+
+def command_index(args):
+    from ei_zoo.hub.index import exported_dir, write_index
+
+    print(write_index(args.exported if args.exported is not None else exported_dir()))
+
+
+def command_info(args):
+    from ei_zoo.hub.bundle import MODEL_CARD, read_metadata
+    from ei_zoo.hub.cards import model_card
+    from ei_zoo.hub.index import find_local
+
+    folder = find_local(args.model, args.cache_dir,
+                        need_mirror=not (args.mirror or os.environ.get("EI_ZOO_MIRROR")))
+    if folder is None:  # only the mirror has it: downloading needs Keras
+        from ei_zoo.hub.zoo import download
+
+        with contextlib.redirect_stdout(sys.stderr):
+            folder = download(args.model, mirror=args.mirror, cache_dir=args.cache_dir)
+    metadata = read_metadata(folder)
+    if args.card:
+        card = folder / MODEL_CARD
+        print(card.read_text() if card.is_file() else model_card(metadata))
+        return
+    metadata.pop("files", None)
+    print(json.dumps(metadata, indent=2))
+
+
+def command_download(args):
+    from ei_zoo.hub.zoo import download
+
+    # Progress goes to stderr so that stdout is just the path: `$(ei-zoo download ID)`.
+    with contextlib.redirect_stdout(sys.stderr):
+        path = download(args.model, mirror=args.mirror, cache_dir=args.cache_dir)
+    print(path)
+
+
+SHOWN = ["area", "cell_type", "n_neurons", "n_silent", "n_near_silent", "selectivity",
+         "selectivity_median", "lifetime_sparseness", "kurtosis", "density", "density_pathway",
+         "gini", "top10_share"]  # the rest of the columns are in table.csv
+
+
+def command_analyze(args):
+    import pandas as pd
+
+    from ei_zoo.analysis.measure import measure, thresholds_for, write_thresholds
+    from ei_zoo.analysis.tables import summarize
+    from ei_zoo.paper.figures import figure_threshold_sensitivity
+    from ei_zoo.progress import Progress
+
+    files.check_writable_folder(args.out)
+    # A named reference is found before the images are measured, or refused.
+    thresholds = thresholds_for(None, args.reference, args.mirror) if args.reference else None
+    progress = Progress(args.images, label=f"{args.model}: ")
+    measurements = measure(args.model, args.images, step=args.step, position=args.position,
+                           data_dir=args.data_dir, mirror=args.mirror, progress=progress.add,
+                           kept=not args.stream)
+    thresholds = thresholds or thresholds_for(measurements, None, args.mirror)
+    table = summarize(measurements, thresholds)
+    out = args.out / measurements.model
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "table.csv", index=False)
+    write_thresholds(out / "thresholds.json", thresholds)
+    figure_threshold_sensitivity([measurements], thresholds, out / "figures")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table[SHOWN].to_string(index=False))
+    print(f"Measured on the first {measurements.num_images} CIFAR-10 test images; table, "
+          f"thresholds and figures written to {out}")
+
+
+def command_perturb(args):
+    import pandas as pd
+
+    from ei_zoo.analysis.function import drive, perturb, population_summary
+    from ei_zoo.analysis.measure import RESPONSE_BATCH, response_moments
+    from ei_zoo.hub.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION, RESPONSE_MOMENTS
+    from ei_zoo.hub.export import write_measured
+    from ei_zoo.hub.index import write_index
+    from ei_zoo.hub.zoo import resolve
+    from ei_zoo.network.responses import moments_to_arrays
+
+    if args.save and args.images != TEST_IMAGES:
+        raise ValueError(f"--save keeps measures of the whole test split; drop --images "
+                         f"{args.images} (or keep them unsaved)")
+    folder = resolve(args.model, args.mirror)
+    perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
+    drives = drive(folder, args.images, data_dir=args.data_dir)
+    intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]
+    with pd.option_context("display.width", 200):
+        print(population_summary(perturbation, tuning).to_string(
+            index=False, float_format=lambda value: f"{value:.4f}"))
+        print(drives.drop(columns="model").to_string(
+            index=False, float_format=lambda value: f"{value:.3f}"))
+    print(f"Intact accuracy {intact['accuracy'].iloc[0]:.4f} on the first {args.images} "
+          "CIFAR-10 test images; accuracy_drop_*: intact minus clamped; share: of the "
+          "variance of the target's pre-activation, the share its source carries")
+    if args.save:
+        moments = response_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
+        kept = {PERTURBATION: perturbation, CLASS_TUNING: tuning, DRIVE: drives,
+                RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH)}
+        write_measured(folder, kept)
+        if (folder.parent / INDEX).is_file():
+            write_index(folder.parent)
+        print(f"Kept in {folder} ({', '.join(kept)})")
+
+
+def command_explore(args):
+    from ei_zoo.analysis.explore import INDEX_PAGE, check_site_folder, explore, explore_zoo
+    from ei_zoo.hub.index import exported_dir
+    from ei_zoo.progress import Progress
+
+    if (args.model is None) == (not args.zoo):
+        raise ValueError("name one model (e.g. `ei-zoo explore standard-s0`) or pass --zoo "
+                         "for every export, not both")
+    # The default names the export's folder, also when the model is given as a path.
+    out = check_site_folder(args.out or Path("explorer") / (Path(args.model).name if args.model
+                                                            else "zoo"))
+    if args.zoo:
+        exported = args.exported or exported_dir()
+        explore_zoo(exported, out, args.images, args.top, data_dir=args.data_dir,
+                    progress=lambda model_id: print(f"{model_id}: exploring", file=sys.stderr,
+                                                    flush=True))
+    else:
+        progress = Progress(args.images, label=f"{args.model}: ")
+        explore(args.model, out, args.images, args.top, data_dir=args.data_dir,
+                mirror=args.mirror, progress=progress.add)
+    print(out / INDEX_PAGE)
+
+
+def command_reproduce(args):
+    from ei_zoo.analysis.check import ATOL, RTOL, TABLES, compare_results
+    from ei_zoo.paper.reproduce import reproduce
+
+    files.check_writable_folder(args.out)
+    if args.check is not None and not (args.check / TABLES[0]).is_file():
+        raise FileNotFoundError(
+            f"--check {args.check}: no {TABLES[0]} there; pass a folder that `ei-zoo reproduce` "
+            "wrote, e.g. docs/results.")
+    out = reproduce(args.out, args.exported, args.images, step=args.step,
+                    position=args.position, data_dir=args.data_dir, kept=not args.stream)
+    # The verdicts only: the numbers are in claims.md and the tables.
+    print((out / "claims.md").read_text().split("\n## ")[0].strip())
+    print(f"\nFigures, table.csv and claims.md written to {out}")
+    if args.check is None:
+        return 0
+    compared, differences = compare_results(out, args.check)
+    if not differences:
+        print(f"All {compared:,} numbers and labels agree with {args.check} (numbers within "
+              f"rtol {RTOL} or atol {ATOL}).")
+        return 0
+    print(f"{len(differences)} of {compared:,} numbers or labels differ from {args.check} by "
+          f"more than rtol {RTOL} and atol {ATOL}:")
+    for line in differences[:20]:
+        print(f"  {line}")
+    if len(differences) > 20:
+        print(f"  ... and {len(differences) - 20} more")
+    return 1
+
+
+def command_pack(args):
+    from ei_zoo.hub.zoo import pack
+
+    print(pack(args.exported, args.out))
