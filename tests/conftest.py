@@ -8,8 +8,11 @@ when `EI_ZOO_REQUIRE_CIFAR=1` (CI sets it): then its absence is a failure.
 import collections
 import contextlib
 import functools
+import hashlib
 import http.server
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -22,7 +25,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if os.environ.get("TFDS_DATA_DIR"):
     os.environ["TFDS_DATA_DIR"] = os.path.abspath(os.environ["TFDS_DATA_DIR"])
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "tensorflow_datasets"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "tensorflow_datasets"
+
+
+def entries(folder):
+    """The names in `folder`, sorted ([] where it does not exist)."""
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+def hashes(folder):
+    """sha256 of every file under `folder`, by its relative path."""
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in folder.rglob("*") if path.is_file()}
+
+
+def dead_pid():
+    """The id of a process of this host that has ended (and been reaped)."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
+def run_python(args, cwd, env=None, timeout=300):
+    """A child process with the repository on its path; its CompletedProcess (text)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _real_data_dir():

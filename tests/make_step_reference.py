@@ -57,7 +57,8 @@ def main() -> int:
     import keras
     from make_backend_reference import reference_images
 
-    from ei_zoo.network.models import balance_biases, build_model, dtype_policy
+    from ei_zoo.network.balance import balance_biases
+    from ei_zoo.network.models import build_model, dtype_policy
 
     if keras.backend.backend() != "tensorflow":
         print("The reference is TensorFlow's; run it with KERAS_BACKEND=tensorflow.",

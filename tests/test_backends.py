@@ -138,8 +138,6 @@ WITHOUT_TENSORFLOW = textwrap.dedent("""
         "export_model": refusal(lambda: ei_zoo.export_model(model, f"{out}/standard-s0")),
         # The training settings are Python only; training itself needs TensorFlow.
         "ei_zoo.training.recipe": refusal(lambda: __import__("ei_zoo.training.recipe")),
-        "ei_zoo.training.train_and_export": refusal(
-            lambda: __import__("ei_zoo.training").training.train_and_export),
         "ei_zoo.data": refusal(lambda: __import__("ei_zoo.data")),
     }
     loaded = sorted(name for name in sys.modules if name.startswith("tensorflow"))

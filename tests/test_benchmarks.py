@@ -10,9 +10,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 HEADLINES = ("train_ratio_vs_convlstm2d", "train_ratio_vs_convlstm2d_fastest",
              "train_utilization", "bf16_speedup", "analysis_ratio_vs_forward",
              "pipeline_ratio_vs_train")

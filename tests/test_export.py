@@ -18,6 +18,8 @@ from ei_zoo import data
 from ei_zoo.hub.bundle import SAVED_MODEL, read_metadata, sha256_file, verify_export
 from ei_zoo.hub.export import cell_type_table, export_model
 
+from conftest import hashes
+
 ACTIVATION_KEYS = {f"{area}/{cell_type}" for area in ("area3", "area4")
                    for cell_type in ("PN", "IG", "OG")}
 
@@ -179,15 +181,10 @@ def test_read_metadata_rejects_non_exports(tmp_path):
         read_metadata(tmp_path / "plain")
 
 
-def _hashes(folder):
-    return {path.relative_to(folder).as_posix(): sha256_file(path)
-            for path in folder.rglob("*") if path.is_file()}
-
-
 def test_failed_export_keeps_the_previous_version(trained_tiny, tmp_path, monkeypatch):
     model, _ = trained_tiny
     target = export_model(model, tmp_path / "models" / "standard-s0", metadata={"seed": 0})
-    before = _hashes(target)
+    before = hashes(target)
 
     def broken_savez(*args, **kwargs):
         raise OSError("disk full")
@@ -211,7 +208,7 @@ def test_failed_export_keeps_the_previous_version(trained_tiny, tmp_path, monkey
         export_model(model, target, metadata={"seed": 2})
     monkeypatch.undo()
 
-    assert _hashes(target) == before
+    assert hashes(target) == before
     assert read_metadata(target)["seed"] == 0
     verify_export(target)
     assert [path.name for path in target.parent.iterdir()] == ["standard-s0"]
@@ -225,8 +222,8 @@ def test_failed_export_keeps_the_previous_version(trained_tiny, tmp_path, monkey
 def test_export_of_a_trained_network_is_small_and_fine_tunes(tmp_path):
     """A pretrained export carries no optimizer state and no second copy of the
     weights: at most 15 bytes per parameter (issue 10), and it still fine-tunes."""
-    from ei_zoo.training import TrainingConfig
     from ei_zoo.training.fit import prepare_model
+    from ei_zoo.training.settings import TrainingConfig
 
     model = prepare_model("standard", TrainingConfig(epochs=1, limit=128))
     rng = np.random.default_rng(0)

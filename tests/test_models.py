@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import ei_zoo
-from ei_zoo.network.layers import EIConvLSTM, EIConvLSTMCell
+from ei_zoo.network.cell import EIConvLSTMCell
+from ei_zoo.network.layers import EIConvLSTM
 from ei_zoo.network.models import dtype_policy
 
 # Tensors and variables as numpy arrays on every backend (np.asarray refuses
@@ -133,7 +134,7 @@ def test_balance_biases_sets_mean_preactivations(images, precision):
     area3_input = keras.Model(model.input, model.get_layer("area2").output)(batch, training=True)
     area3 = model.get_layer("area3")
     totals = {}
-    for _, preactivations in area3._unroll(area3_input):
+    for _, preactivations in area3.unroll(area3_input):
         for name, value in preactivations.items():
             totals[name] = totals.get(name, 0) + numpy(value).mean(axis=(0, 1, 2)) / 4
     np.testing.assert_allclose(totals["g"], 0.5, atol=0.05)

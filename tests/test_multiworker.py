@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,8 @@ from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import read_metadata, verify_export
 from ei_zoo.training.multiworker import HEARTBEAT_SECONDS, weights_sha256
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 SHA = re.compile(r"worker (\d) of 2: final weights sha256 ([0-9a-f]{64})")
 # Each run must end well within this: startup, one short epoch, evaluation, export.
 RUN_SECONDS = 400

@@ -16,9 +16,10 @@ from ei_zoo.analysis.measure import (
     NOT_MEASURED,
     measure,
     response_moments,
-    summarize,
     thresholds_of,
 )
+from ei_zoo.analysis.perturbation import clamped_model
+from ei_zoo.analysis.tables import summarize
 from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import (
     CLASS_TUNING,
@@ -29,7 +30,7 @@ from ei_zoo.hub.bundle import (
     verify_export,
 )
 from ei_zoo.hub.export import write_measured
-from ei_zoo.network.models import activation_model, clamped
+from ei_zoo.network.models import activation_model
 from ei_zoo.network.responses import MOMENT_FIELDS, moments_to_arrays
 
 from conftest import TINY
@@ -55,12 +56,16 @@ def test_mean_clamping_a_constant_population_changes_nothing(network):
     rates = activation_model(model).predict_on_batch(images)["area3/IG"]
     assert np.ptp(np.asarray(rates), axis=0).max() == 0  # constant over images
     intact = model.predict(images, verbose=0)
-    with clamped(model, {"area3/IG": np.asarray(rates).mean(axis=(0, 1))}):
-        assert np.allclose(model.predict(images, verbose=0), intact, atol=1e-5)
+    mean = clamped_model(model, {"area3/IG": np.asarray(rates).mean(axis=(0, 1))})
+    assert np.allclose(mean.predict(images, verbose=0), intact, atol=1e-5)
+    # ... so is the per-step mean [T, H, W, C], and no clamp at all.
+    step_mean = clamped_model(model, {"area3/IG": np.asarray(rates).mean(axis=0)})
+    assert np.allclose(step_mean.predict(images, verbose=0), intact, atol=1e-5)
+    assert np.array_equal(clamped_model(model, {}).predict(images, verbose=0), intact)
     # ... and clamping it to zero does change the output (the test can fail).
-    with clamped(model, {"area3/IG": np.zeros_like(np.asarray(rates)[0, 0])}):
-        assert not np.allclose(model.predict(images, verbose=0), intact, atol=1e-5)
-    assert cell.clamps == {}  # restored on exit
+    zero = clamped_model(model, {"area3/IG": np.zeros_like(np.asarray(rates)[0, 0])})
+    assert not np.allclose(zero.predict(images, verbose=0), intact, atol=1e-5)
+    assert np.array_equal(model.predict(images, verbose=0), intact)  # the model is untouched
 
 
 @pytest.mark.parametrize("area, cell_type, kernel", [
@@ -71,8 +76,8 @@ def test_zero_clamping_a_gate_population_equals_zeroing_its_outgoing_weights(
     cell = model.get_layer(area).cell
     key = f"{area}/{cell_type}"
     shape = np.asarray(activation_model(model).predict_on_batch(images)[key]).shape[2:]
-    with clamped(model, {key: np.zeros(shape, "float32")}):
-        clamped_logits = model.predict(images, verbose=0)
+    clamped_logits = clamped_model(model, {key: np.zeros(shape, "float32")}).predict(
+        images, verbose=0)
     intact = model.predict(images, verbose=0)
     weights = getattr(cell, kernel)
     weights.assign(np.zeros(weights.shape, "float32"))

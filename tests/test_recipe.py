@@ -17,13 +17,15 @@ import pandas as pd
 import pytest
 
 import ei_zoo
-from ei_zoo import data, training
+from ei_zoo import data
 from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import read_metadata, verify_export
 from ei_zoo.paper import study
 from ei_zoo.training.recipe import export_run, train_and_export
+from ei_zoo.training.settings import RECIPE_VERSION, TrainingConfig
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 sys.path.insert(0, str(REPO / "recipes"))
 import paper_zoo  # noqa: E402
 import silent_units  # noqa: E402
@@ -87,7 +89,7 @@ def test_killed_run_resumes_at_the_epoch_it_lost(cifar_dir, tmp_path):
 
 
 def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monkeypatch):
-    config = training.TrainingConfig(epochs=1, limit=128, batch_size=64, test_limit=512)
+    config = TrainingConfig(epochs=1, limit=128, batch_size=64, test_limit=512)
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
@@ -106,7 +108,7 @@ def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monke
     assert metadata["splits"] == {"train": "train[:128]", "test": "test[:512]"}
     assert 0 <= metadata["test_accuracy"] <= 1 and metadata["training_seconds"] > 0
     assert metadata["config"] == ei_zoo.get_config("inh_pn").to_dict()
-    assert metadata["recipe_version"] == training.RECIPE_VERSION
+    assert metadata["recipe_version"] == RECIPE_VERSION
     silent = metadata["silent_units"]
     assert {area: set(types) for area, types in silent.items()} == {
         "area3": {"PN", "IG", "OG"}, "area4": {"PN", "IG", "OG"}}
@@ -132,7 +134,7 @@ def test_changed_arguments_do_not_resume_a_different_run(cifar_dir, tmp_path):
     (run_dir / "run.json").write_text(json.dumps({"network": {}, "training": {}}))
     with pytest.raises(ValueError, match="other settings"):
         train_and_export("standard",
-                         training.TrainingConfig(epochs=1, limit=64, batch_size=32),
+                         TrainingConfig(epochs=1, limit=64, batch_size=32),
                          work_dir=tmp_path / "runs", out=tmp_path / "exported",
                          data_dir=cifar_dir)
 
@@ -142,11 +144,12 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-from ei_zoo import training
+from ei_zoo.training.settings import TrainingConfig
 from ei_zoo.training.fit import get_strategy
 from ei_zoo.training.recipe import train_and_export
+
 assert get_strategy("mirrored").num_replicas_in_sync == 2
-config = training.TrainingConfig(epochs=1, limit=64, batch_size=32, precision="float32",
+config = TrainingConfig(epochs=1, limit=64, batch_size=32, precision="float32",
                                  test_limit=256)
 folder = train_and_export("standard", config, out=OUT, work_dir=RUNS,
                           strategy="mirrored", verbose=0)
@@ -175,7 +178,7 @@ def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
     # An export of the zoo's settings counts as done; one of another budget does not.
     # An export made before a training field existed (here test_limit, the shipped
     # networks' case) has that field's default, so it counts as done too.
-    done = training.TrainingConfig(epochs=paper_zoo.ZOO_EPOCHS)
+    done = TrainingConfig(epochs=paper_zoo.ZOO_EPOCHS)
     for identifier, epochs in (("standard-s0", paper_zoo.ZOO_EPOCHS), ("inh_pn-s0", 15)):
         folder = tmp_path / identifier
         shutil.copytree(tiny_export, folder)
@@ -183,7 +186,7 @@ def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
         settings = dataclasses.replace(done, epochs=epochs).to_dict()
         del settings["test_limit"]
         metadata.update(config=ei_zoo.get_config(identifier.split("-")[0]).to_dict(),
-                        training=settings, recipe_version=training.RECIPE_VERSION,
+                        training=settings, recipe_version=RECIPE_VERSION,
                         epochs=epochs, training_seconds=60.0)
         (folder / "metadata.json").write_text(json.dumps(metadata))
     assert paper_zoo.main(["--dry-run", "--out", str(tmp_path)]) == 0
@@ -296,7 +299,7 @@ def test_design_study_plan(tmp_path, capsys):
         assert study.parse_study_variant(variant) is None
     for change in study.CHANGES:
         assert change.hypothesis and change.description and (change.network or change.training)
-        assert set(change.training) <= set(training.TrainingConfig().to_dict())
+        assert set(change.training) <= set(TrainingConfig().to_dict())
         study.study_network("standard", change)  # a valid NetworkConfig
     assert paper_zoo.main(["--study", "--dry-run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

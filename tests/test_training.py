@@ -7,9 +7,9 @@ from ei_zoo import data
 from ei_zoo.network.config import target_slice
 from ei_zoo.network.models import activation_model, build_model
 from ei_zoo.network.responses import silent_units
-from ei_zoo.training import TrainingConfig
 from ei_zoo.training.callbacks import SilentUnits
 from ei_zoo.training.fit import first_images, prepare_model
+from ei_zoo.training.settings import TrainingConfig
 
 from conftest import TINY
 
@@ -68,7 +68,7 @@ def test_silent_units_are_logged_per_population_and_epoch(images, tmp_path):
 
 
 def test_silence_loss_counts_only_channels_silent_on_the_whole_batch():
-    from ei_zoo.network.layers import silence_loss
+    from ei_zoo.network.cell import silence_loss
 
     z = np.full((2, 3, 3, 4), -1.0, "float32")
     z[1, 2, 0, 0] = 0.2    # channel 0 fires at one position of one image: no loss
@@ -85,7 +85,7 @@ def test_silence_loss_gradient_is_that_of_its_formula(silent, graph):
     gradient is), and is exactly zero when every channel fires; eager and in a graph."""
     import tensorflow as tf
 
-    from ei_zoo.network.layers import silence_loss
+    from ei_zoo.network.cell import silence_loss
 
     def value_and_gradient(function, z):
         with tf.GradientTape() as tape:
@@ -142,17 +142,3 @@ def test_silence_penalty_brings_a_silent_population_back(images):
         model.fit(x, y, batch_size=16, epochs=40, verbose=0)
         silent[penalty] = silent_units(activation_model(model), [x])["area4"]["OG"]
     assert silent == {0.0: TINY["output_gating"], 1.0: 0}, silent
-
-
-def test_every_name_of_the_former_training_module_is_still_there():
-    """`ei_zoo.training.X` as before the package split, each the submodule's own object."""
-    import importlib
-
-    from ei_zoo import training
-
-    for name, module in training._LAZY.items():
-        assert getattr(training, name) is getattr(importlib.import_module(module), name)
-    assert training.train_and_export.__module__ == "ei_zoo.training.recipe"
-    assert set(dir(training)) >= {"TrainingConfig", "train_and_export", "read_checkpoint"}
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        training.nothing  # noqa: B018

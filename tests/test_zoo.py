@@ -12,7 +12,7 @@ import ei_zoo.hub.zoo as zoo
 from ei_zoo.hub import index
 from ei_zoo.hub.bundle import sha256_file, verify_export
 
-from conftest import serve_folder
+from conftest import entries, serve_folder
 
 
 @pytest.fixture
@@ -31,10 +31,6 @@ def mirror(exported, tmp_path):
         yield folder, url, server.requests
 
 
-def _entries(folder):
-    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
-
-
 def _rewrite_index(mirror_folder, **changes):
     index = json.loads((mirror_folder / "index.json").read_text())
     index["models"][0].update(changes)
@@ -49,7 +45,7 @@ def test_load_downloads_once_then_uses_the_cache(trained_tiny, mirror, cache, im
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded(images, training=False)),
         keras.ops.convert_to_numpy(model(images, training=False)), atol=1e-6)
-    assert _entries(cache) == ["standard-s0"]
+    assert entries(cache) == ["standard-s0"]
     verify_export(cache / "standard-s0")
 
     saved_model = zoo.load("standard-s0", format="saved_model", mirror=url)
@@ -60,7 +56,7 @@ def test_load_downloads_once_then_uses_the_cache(trained_tiny, mirror, cache, im
     # An explicit download always fetches, and replaces the cached copy.
     assert zoo.download("standard-s0", mirror=url) == cache / "standard-s0"
     assert counts == {"/index.json": 2, "/standard-s0.tar.gz": 2}
-    assert _entries(cache) == ["standard-s0"]
+    assert entries(cache) == ["standard-s0"]
 
 
 def test_mirror_from_environment_and_cache_dir_argument(mirror, cache, tmp_path, monkeypatch):
@@ -124,7 +120,7 @@ def test_pack_never_leaves_a_torn_archive(exported, tmp_path, monkeypatch):
     with pytest.raises(OSError):
         zoo.pack(exported, mirror)
     assert (mirror / "standard-s0.tar.gz").read_bytes() == before
-    assert _entries(mirror) == ["index.json", "standard-s0.tar.gz"]  # no partial file left
+    assert entries(mirror) == ["index.json", "standard-s0.tar.gz"]  # no partial file left
 
 
 def test_pack_is_deterministic(exported, tmp_path):
@@ -149,7 +145,7 @@ def test_wrong_sha256_is_refused_and_the_cache_kept(mirror, cache):
     _rewrite_index(folder, sha256="0" * 64)
     with pytest.raises(ValueError, match="standard-s0.tar.gz .*does not match the sha256"):
         zoo.download("standard-s0", mirror=url)
-    assert _entries(cache) == ["standard-s0"]
+    assert entries(cache) == ["standard-s0"]
     assert {path.name: sha256_file(path) for path in (cache / "standard-s0").glob("*.*")} == before
 
     _rewrite_index(folder, sha256=None)
@@ -162,7 +158,7 @@ def test_wrong_sha256_leaves_an_empty_cache(mirror, cache):
     _rewrite_index(folder, sha256="0" * 64)
     with pytest.raises(ValueError, match="does not match the sha256"):
         zoo.load("standard-s0", mirror=url)
-    assert _entries(cache) == []
+    assert entries(cache) == []
 
 
 def test_missing_archive_reports_http_404(mirror, cache):
@@ -171,13 +167,13 @@ def test_missing_archive_reports_http_404(mirror, cache):
     with pytest.raises(ValueError,
                        match=r"Could not download standard-s0.tar.gz from .*HTTP 404; check"):
         zoo.download("standard-s0", mirror=url)
-    assert _entries(cache) == []
+    assert entries(cache) == []
 
 
 def test_unreachable_mirror(cache):
     with pytest.raises(ValueError, match="Could not download index.json from http://127.0.0.1:9/"):
         zoo.download("standard-s0", mirror="http://127.0.0.1:9", timeout=5)
-    assert _entries(cache) == []
+    assert entries(cache) == []
 
 
 def test_unknown_id_suggests_the_closest(mirror, cache):
@@ -227,8 +223,8 @@ def test_hostile_archive_is_refused(kind, problem, mirror, cache, tmp_path):
     refused = f"Refusing to unpack standard-s0.tar.gz: member .* is {problem}"
     with pytest.raises(ValueError, match=refused):
         zoo.download("standard-s0", mirror=url)
-    assert _entries(cache) == []
-    assert _entries(outside) == []
+    assert entries(cache) == []
+    assert entries(outside) == []
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "keras" / "evil.txt").exists()
 
 
@@ -238,7 +234,7 @@ def test_corrupt_archive_is_refused(mirror, cache):
     _rewrite_index(folder, sha256=sha256_file(folder / "standard-s0.tar.gz"))
     with pytest.raises(ValueError, match="not a readable model archive"):
         zoo.download("standard-s0", mirror=url)
-    assert _entries(cache) == []
+    assert entries(cache) == []
 
 
 def test_local_folder_as_mirror(mirror, cache, tmp_path):

@@ -1,0 +1,92 @@
+"""ei_zoo.hub.files: exports written whole or not at all, staging folders cleaned up."""
+
+import os
+import shutil
+import socket
+
+import pytest
+
+import ei_zoo
+import ei_zoo.hub.export
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import read_metadata, verify_export
+from ei_zoo.hub.export import export_model
+from ei_zoo.hub.files import staging_folder
+
+from conftest import dead_pid, entries, hashes
+
+
+def _half_written_saved_model(model, folder):
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"\0" * 1000)
+    raise OSError("No space left on device")
+
+
+def _interrupted(model):
+    raise KeyboardInterrupt  # Ctrl-C after the SavedModel and model.keras are written
+
+
+@pytest.mark.parametrize("failure", ["saved_model", "interrupted", "metadata"])
+def test_export_failing_midway_leaves_no_trace(failure, trained_tiny, tiny_export, tmp_path,
+                                               monkeypatch):
+    model, _ = trained_tiny
+    models = tmp_path / "models"
+    target = models / "standard-s0"
+    metadata = {"seed": 1}
+    if failure == "saved_model":
+        monkeypatch.setattr(ei_zoo.hub.export, "_write_saved_model", _half_written_saved_model)
+    elif failure == "interrupted":
+        monkeypatch.setattr(ei_zoo.hub.export, "effective_weights", _interrupted)
+    else:
+        metadata["git"] = object()  # not JSON: fails while metadata.json is written
+    raised = (OSError, KeyboardInterrupt, TypeError)
+
+    with pytest.raises(raised):  # the first export of this model
+        export_model(model, target, metadata=metadata)
+    assert entries(models) == []
+
+    shutil.copytree(tiny_export, target)  # a previous version
+    before = hashes(target)
+    with pytest.raises(raised):
+        export_model(model, target, metadata=metadata)
+    assert entries(models) == ["standard-s0"]
+    assert hashes(target) == before
+    verify_export(target)
+
+
+def test_export_cleans_up_after_a_killed_writer(trained_tiny, tiny_export, tmp_path):
+    model, _ = trained_tiny
+    models = tmp_path / "models"
+    models.mkdir()
+    host, dead = socket.gethostname(), dead_pid()
+    # Killed between moving the previous version aside and moving the new one in.
+    shutil.copytree(tiny_export, models / f".standard-s0.tmp-{host}.{dead}.abcdefgh.old")
+    (models / f".standard-s0.tmp-{host}.{dead}.abcdefgh").mkdir()
+    (models / f".standard-s0.tmp-{host}.{dead}.ijklmnop").mkdir()  # killed while writing
+    live = f".standard-s0.tmp-{host}.{os.getpid()}.qrstuvwx"  # a writer still at work
+    elsewhere = f".standard-s0.tmp-node7.cluster.{dead}.yzyzyzyz"  # another machine's
+    (models / live).mkdir()
+    (models / elsewhere).mkdir()
+
+    staging = staging_folder(models / "standard-s0")
+    assert read_metadata(models / "standard-s0")["seed"] == 0  # the previous version is back
+    verify_export(models / "standard-s0")
+    assert entries(models) == sorted([elsewhere, live, staging.name, "standard-s0"])
+    staging.rmdir()
+
+    export_model(model, models / "standard-s0", metadata={"seed": 5})
+    assert read_metadata(models / "standard-s0")["seed"] == 5
+    assert entries(models) == sorted([elsewhere, live, "standard-s0"])
+
+
+def test_an_interrupt_removes_unfinished_staging_folders_but_not_finished_ones(tmp_path):
+    """What `ei-zoo`'s Ctrl-C handler deletes before it exits: staging folders still
+    being written, never one that `replace_folder` has begun to move into place."""
+    with files.staging(tmp_path / "a") as writing, files.staging(tmp_path / "b") as moving:
+        (writing / "half.csv").write_text("x")
+        (moving / "whole.csv").write_text("y")
+        files.replace_folder(moving, tmp_path / "b")
+        files.remove_unfinished()
+        assert not writing.exists()
+        assert (tmp_path / "b" / "whole.csv").read_text() == "y"
+    assert entries(tmp_path) == ["b"]

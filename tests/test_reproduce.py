@@ -1,0 +1,121 @@
+"""ei_zoo.paper.reproduce: figures, tables and a report; the design study left out."""
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from ei_zoo.analysis import (
+    perturb,
+)
+from ei_zoo.analysis.check import compare_results
+from ei_zoo.cli import main as cli_main
+from ei_zoo.hub.bundle import CLASS_TUNING, PERTURBATION
+from ei_zoo.hub.export import export_model, write_measured
+from ei_zoo.paper.reproduce import reproduce
+
+
+def test_reproduce_writes_figures_and_a_report_with_numbers(trained_tiny, cifar_dir, tmp_path):
+    exported = tmp_path / "exported"
+    for seed in (0, 1):
+        export_model(trained_tiny[0], exported / f"standard-s{seed}", metadata={"seed": seed})
+    out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
+                    verbose=False)
+    for name in ("fig2a_selectivity_vs_ratio", "fig2b_density_vs_ratio",
+                 "fig3_density_vs_selectivity_differences", "fig_selectivity_per_neuron",
+                 "threshold_sensitivity"):
+        for suffix in (".png", ".svg"):
+            assert (out / "figures" / f"{name}{suffix}").stat().st_size > 1000
+    table = pd.read_csv(out / "table.csv")
+    assert set(table["model"]) == {"standard-s0", "standard-s1"}
+    assert {"D_sel", "D_den", "D_sel_pn", "D_den_pn", "n_near_silent", "lifetime_sparseness",
+            "gini", "density_pathway"} <= set(table.columns)
+    assert len(pd.read_csv(out / "pathways.csv")) == 2 * 2 * 6
+    verdicts = pd.read_csv(out / "sensitivity.csv")
+    assert verdicts["claim"].str[:2].tolist() == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert "robust" in verdicts.columns and "Gini of weights" in verdicts.columns
+    text = (out / "claims.md").read_text()
+    # The short verdict table first, then the sensitivity table, then the long numbers.
+    assert (text.index("| claim | verdict | networks |") < text.index("| robust")
+            < text.index("## Networks and measures") < text.index("## C1:"))
+    for claim_id in ("C1", "C2", "C3", "C4", "C5", "C6"):
+        assert f"## {claim_id}:" in text
+    c1 = text.split("## C1:")[1].split("## C2:")[0]
+    assert "standard-s1" in c1 and re.search(r"\| -?\d+\.\d{3} \[-?\d+\.\d{3}, ", c1)
+    assert "not yet measurable" in text.split("## C5:")[1]
+
+
+def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir, tmp_path,
+                                                         monkeypatch, capsys):
+    """The design study's networks stay out of the claims; `compare_results` tells CPU
+    rounding from a real difference; an interrupted run leaves its --out as it was."""
+    exported = tmp_path / "exported"
+    export_model(trained_tiny[0], exported / "standard-s0", metadata={"seed": 0})
+    export_model(trained_tiny[0], exported / "standard.gate_open-s0",
+                 metadata={"seed": 0, "id": "standard.gate_open-s0",
+                           "design_change": {"name": "gate_open"}})
+    table, tuning = perturb(exported / "standard.gate_open-s0", 50, data_dir=cifar_dir,
+                            verbose=False)
+    write_measured(exported / "standard.gate_open-s0", {PERTURBATION: table, CLASS_TUNING: tuning})
+    out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
+                    verbose=False)
+    assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
+    # What each population does is tabled for every export that keeps it, the study's too.
+    assert set(pd.read_csv(out / "perturbation.csv")["model"]) == {"standard.gate_open-s0"}
+    assert (out / "figures" / "fig_perturbation.png").is_file()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exported", "results"]
+    # The study enters the design-sensitivity table alone.
+    assert "recipe 2" in pd.read_csv(out / "design_sensitivity.csv").columns
+    assert "## Which of the zoo's design choices decide each verdict?" in (
+        out / "claims.md").read_text()
+    # Run to run, the same bytes: tables, report and figures (SVG and PNG).
+    again = reproduce(tmp_path / "again", exported, num_images=100, data_dir=cifar_dir,
+                      verbose=False)
+    written = sorted(path.relative_to(out) for path in out.rglob("*") if path.is_file())
+    assert len(written) > 10 and written == sorted(
+        path.relative_to(again) for path in again.rglob("*") if path.is_file())
+    assert [path for path in written
+            if (out / path).read_bytes() != (again / path).read_bytes()] == []
+    shutil.rmtree(again)
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    compared, differences = compare_results(out, copy)
+    assert compared > 500 and differences == []
+    table = pd.read_csv(copy / "table.csv")
+    table.loc[0, "selectivity"] += 0.001  # rounding of the kind another CPU gives
+    table.to_csv(copy / "table.csv", index=False)
+    assert compare_results(out, copy)[1] == []
+    table.loc[1, "selectivity"] += 0.5
+    table.to_csv(copy / "table.csv", index=False)
+    verdicts = pd.read_csv(copy / "sensitivity.csv")
+    verdicts.iloc[0, 1] = "holds" if verdicts.iloc[0, 1] != "holds" else "does not hold"
+    verdicts.to_csv(copy / "sensitivity.csv", index=False)
+    differences = compare_results(out, copy)[1]
+    assert len(differences) == 2, differences
+    assert differences[0].startswith("table.csv: standard-s0, standard, area3: selectivity")
+    assert differences[1].startswith("sensitivity.csv: C1")
+
+    # The command line: the verdicts alone on stdout, then the check against `out`.
+    assert cli_main(["reproduce", "--exported", str(exported), "--out", str(tmp_path / "cli"),
+                     "--images", "100", "--data-dir", cifar_dir, "--check", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == "# The paper's claims, checked against this zoo" and len(printed) < 20
+    assert re.fullmatch(r"All [\d,]+ numbers and labels agree with .*results \(numbers within "
+                        r"rtol 0\.02 or atol 0\.01\)\.", printed[-1]), printed
+    assert cli_main(["reproduce", "--exported", str(exported), "--out", str(tmp_path / "cli"),
+                     "--images", "100", "--data-dir", cifar_dir, "--check", str(copy)]) == 1
+    assert "2 of " in capsys.readouterr().out
+    shutil.rmtree(tmp_path / "cli")
+
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ei_zoo.paper.reproduce.figure_threshold_sensitivity", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(out, exported, num_images=50, data_dir=cifar_dir, verbose=False)
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["copy", "exported", "results"]
