@@ -89,7 +89,7 @@ def profile(precision: str, mode: str) -> dict:
     import tensorflow as tf
 
     from ei_zoo.network.models import resolve_config
-    from ei_zoo.training import TrainingConfig
+    from ei_zoo.training.settings import TrainingConfig
     from ei_zoo.training.fit import prepare_model
 
     sizes = common.SIZES[mode]

@@ -25,7 +25,7 @@ def step_seconds(variant: str, mode: str) -> float:
     import keras
 
     from ei_zoo.network.models import resolve_config
-    from ei_zoo.training import TrainingConfig
+    from ei_zoo.training.settings import TrainingConfig
     from ei_zoo.training.fit import prepare_model
 
     sizes = common.SIZES[mode]
@@ -60,7 +60,7 @@ def write_estimates(path: Path, result: dict) -> str:
 
 def main(argv=None) -> int:
     from ei_zoo.network.registry import RATIOS, ratio_name
-    from ei_zoo.training import TRAIN_IMAGES
+    from ei_zoo.training.settings import TRAIN_IMAGES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)

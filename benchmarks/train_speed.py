@@ -101,8 +101,8 @@ def compare(precision: str, mode: str) -> dict:
     import keras
 
     from ei_zoo.network.models import dtype_policy, multiply_accumulates, resolve_config
-    from ei_zoo.training import TrainingConfig
     from ei_zoo.training.fit import prepare_model
+    from ei_zoo.training.settings import TrainingConfig
 
     sizes = common.SIZES[mode]
     batch = sizes["batch"]

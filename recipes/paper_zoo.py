@@ -4,7 +4,7 @@ The 9 ratio variants at seed 0 (`ratio_1_4-s0` is `standard-s0`, trained
 once) and `standard`, `inh_pn`, `no_dale` at seeds 0, 1, 2, all to one budget
 of `ZOO_EPOCHS` epochs. Each network is one `train_and_export` run, so a
 killed sweep resumes where it stopped; an export of other settings or of an
-older recipe (`ei_zoo.training.RECIPE_VERSION`) is trained again and replaced
+older recipe (`ei_zoo.training.settings.RECIPE_VERSION`) is trained again and replaced
 with `--overwrite`, and refused, before any training, without it.
 
     python recipes/paper_zoo.py --dry-run      # the plan and its cost
@@ -44,8 +44,13 @@ from ei_zoo.paper.study import (
 )
 from ei_zoo.paper.study import training_changes as study_training_changes
 from ei_zoo.progress import PROGRESS_MODES, keras_verbose
-from ei_zoo.training import ZOO_EPOCHS, TrainingConfig, add_arguments, config_from_arguments
 from ei_zoo.training.recipe import check_replaceable, finished_export, train_and_export
+from ei_zoo.training.settings import (
+    ZOO_EPOCHS,
+    TrainingConfig,
+    add_arguments,
+    config_from_arguments,
+)
 
 # Seconds per epoch of `standard` (batch 128, mixed_bfloat16) on the 2-core
 # machine this project is developed on; other variants scale by their MACs.
@@ -206,7 +211,7 @@ def main(argv=None) -> int:
         return 2
 
 
-def run(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser, TrainingConfig(epochs=ZOO_EPOCHS), seed=False)  # the plan sets seeds
     parser.add_argument("--data-dir", default=None)
@@ -234,12 +239,11 @@ def run(argv=None) -> int:
                         help="re-measure each export's test accuracy from its SavedModel "
                              f"(--limit: the first N test images); fail below "
                              f"{100 * ZOO_MIN_ACCURACY:.0f}%% or off its metadata")
-    args = parser.parse_args(argv)
-    plan = design_study() if args.study else paper_zoo()
-    if args.table:
-        print(zoo_table(args.out, plan))
-        return 0
+    return parser
 
+
+def _selected(plan, args, parser):
+    """The plan's entries that --only and --shard leave."""
     known = {identifier for identifier, _, _ in plan}
     if args.only:
         unknown = sorted(set(args.only) - known)
@@ -248,22 +252,11 @@ def run(argv=None) -> int:
             parser.error(f"--only: {unknown} not in the {plan_name}; choose from {sorted(known)}")
         plan = [entry for entry in plan if entry[0] in args.only]
     index, count = args.shard
-    plan = plan[index::count]
-    if args.verify:
-        batches = data.test_dataset(500, data_dir=args.data_dir, limit=args.limit)
-        failures = verify_zoo(args.out, plan, batches, whole_test_set=args.limit is None)
-        if failures:
-            print(f"{len(failures)} failure(s): {'; '.join(failures)}", file=sys.stderr)
-            return 1
-        print(f"all {len(plan)} networks verified")
-        return 0
-    configs = {}
-    for identifier, network, seed in plan:
-        configs[identifier] = config_from_arguments(args, seed=seed, **training_changes(network))
-    todo = [(identifier, network) for identifier, network, _ in plan
-            if finished_export(args.out / identifier, resolve_config(network),
-                               configs[identifier]) is None]
+    return plan[index::count]
 
+
+def _print_plan(plan, todo, configs, args) -> None:
+    """One line per network (to train or done) with its estimated time, and the total."""
     measured = measured_epoch_seconds(args.epoch_seconds)
     total = 0.0
     for identifier, network, _seed in plan:
@@ -277,6 +270,30 @@ def run(argv=None) -> int:
               f"({epochs} epochs x {epoch_seconds:.0f} s, {source})")
     print(f"{len(todo)} of {len(plan)} networks to train, ~{total / 3600:.1f} h")
     print(f"epoch times: {_estimate_source(measured, args.epoch_seconds)}")
+
+
+def run(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    plan = design_study() if args.study else paper_zoo()
+    if args.table:
+        print(zoo_table(args.out, plan))
+        return 0
+    plan = _selected(plan, args, parser)
+    if args.verify:
+        batches = data.test_dataset(500, data_dir=args.data_dir, limit=args.limit)
+        failures = verify_zoo(args.out, plan, batches, whole_test_set=args.limit is None)
+        if failures:
+            print(f"{len(failures)} failure(s): {'; '.join(failures)}", file=sys.stderr)
+            return 1
+        print(f"all {len(plan)} networks verified")
+        return 0
+    configs = {identifier: config_from_arguments(args, seed=seed, **training_changes(network))
+               for identifier, network, seed in plan}
+    todo = [(identifier, network) for identifier, network, _ in plan
+            if finished_export(args.out / identifier, resolve_config(network),
+                               configs[identifier]) is None]
+    _print_plan(plan, todo, configs, args)
     if args.dry_run:
         return 0
     for identifier, network in todo:  # all of them before the first network trains
@@ -289,6 +306,7 @@ def run(argv=None) -> int:
                          verbose=keras_verbose(args.progress), overwrite=args.overwrite,
                          metadata=design_change_metadata(resolve_config(network).variant))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,8 +32,8 @@ from ei_zoo.errors import USER_ERRORS
 from ei_zoo.network.config import NetworkConfig
 from ei_zoo.network.models import activation_model, resolve_config
 from ei_zoo.network.responses import population_moments
-from ei_zoo.training import TrainingConfig
 from ei_zoo.training.fit import first_images, prepare_model, training_batches
+from ei_zoo.training.settings import TrainingConfig
 
 
 class SignedLearningRate(keras.optimizers.AdamW):

@@ -18,8 +18,8 @@ from pathlib import Path
 from ei_zoo.errors import USER_ERRORS
 from ei_zoo.hub.files import check_writable_folder, write_text
 from ei_zoo.network.models import resolve_config
-from ei_zoo.training import TrainingConfig
 from ei_zoo.training.fit import train
+from ei_zoo.training.settings import TrainingConfig
 
 
 def main(argv=None):
