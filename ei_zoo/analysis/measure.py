@@ -25,6 +25,7 @@ from ei_zoo.analysis.connectivity import (
     weight_measures,
 )
 from ei_zoo.analysis.perturbation import NOT_MEASURED, functional
+from ei_zoo.analysis.stages import STAGES, stage_moments, stage_population
 from ei_zoo.hub.bundle import (
     CLASS_TUNING,
     CONNECTIVITY,
@@ -32,6 +33,7 @@ from ei_zoo.hub.bundle import (
     PERTURBATION,
     RESPONSE_MOMENTS,
     SAVED_MODEL,
+    STAGE_MOMENTS,
     check_model_reference,
     read_metadata,
 )
@@ -40,9 +42,9 @@ from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_TEST_IMAGES
 from ei_zoo.network.responses import (
     OPTIONS,
     RunningMoments,
-    all_responses,
     check_options,
     moments_from_arrays,
+    stream_moments,
 )
 from ei_zoo.optional import tensorflow
 
@@ -64,6 +66,18 @@ EXCLUDING_NEAR_SILENT = "_excl_near_silent"  # column suffix: near-silent neuron
 # Density of a cell type: table column -> +1 where larger means denser, -1 where sparser.
 DENSITY = {"density": 1, "density_pathway": 1, "gini": -1}
 INTERVAL = ("", "_ci_low", "_ci_high")
+# Lifetime sparseness assumes non-negative responses; a drive is signed.
+SIGNED_STAGES = ("drive",)
+
+
+def stage_suffix(stage: str) -> str:
+    """A stage's column suffix: none for the rate, `_state`, `_drive`."""
+    return "" if stage == "rate" else f"_{stage}"
+
+
+def measured_at(measure: str, stage: str) -> bool:
+    """Whether `measure` (a SELECTIVITY column) is defined at `stage`."""
+    return not (stage in SIGNED_STAGES and SELECTIVITY[measure][0] == "lifetime_sparseness")
 # What a population does (`ei_zoo.analysis.perturbation`), from the export's own tables where it
 # has them: accuracy lost when its rates are clamped to zero or to their means, whether
 # it is functional, and its neurons' class tuning (means over the neurons that vary).
@@ -73,8 +87,9 @@ FUNCTION_COLUMNS = ("accuracy_drop_zero", "accuracy_drop_mean", "functional",
 TABLE_COLUMNS = (
     "model", "variant", "seed", "n_images", "area", "cell_type", "sign", "excitatory",
     "n_neurons", "n_silent", "n_near_silent",
-    *(f"{measure}{excluded}{part}" for measure in SELECTIVITY
-      for excluded in ("", EXCLUDING_NEAR_SILENT) for part in INTERVAL),
+    *(f"{measure}{stage_suffix(stage)}{excluded}{part}" for stage in STAGES
+      for measure in SELECTIVITY for excluded in ("", EXCLUDING_NEAR_SILENT)
+      for part in INTERVAL),
     "density", "density_pathway", "gini", "top10_share", "threshold", "threshold_source",
     *FUNCTION_COLUMNS,
 )
@@ -94,27 +109,35 @@ class Choice:
     # Judge only functional populations: one whose mean clamp costs at most
     # FUNCTIONAL_DROP is shown and not counted, like a silent one.
     functional_only: bool = False
+    # Where selectivity is read (`ei_zoo.analysis.stages`): the rate, the state or the drive.
+    stage: str = "rate"
 
     def __post_init__(self):
         if self.selectivity not in SELECTIVITY or self.density not in DENSITY:
             raise ValueError(f"selectivity must be one of {tuple(SELECTIVITY)} and density one "
                              f"of {tuple(DENSITY)}; got {self.selectivity!r}, {self.density!r}.")
+        if self.stage not in STAGES or not measured_at(self.selectivity, self.stage):
+            raise ValueError(f"stage must be one of {STAGES} (lifetime sparseness not at "
+                             f"{', '.join(SIGNED_STAGES)}); got {self.stage!r} with "
+                             f"{self.selectivity!r}.")
         if self.response is not None:
             check_options(*self.response)
 
     @property
     def selectivity_column(self) -> str:
-        return self.selectivity + (EXCLUDING_NEAR_SILENT if self.exclude_near_silent else "")
+        return (self.selectivity + stage_suffix(self.stage)
+                + (EXCLUDING_NEAR_SILENT if self.exclude_near_silent else ""))
 
     @property
     def changes(self) -> set[str]:
         """What this choice changes from the default measures (docs/science.md,
         section 4): 'selectivity' (the measure, near-silent neurons or the response)
         and/or 'density'."""
-        selectivity = (self.selectivity, self.exclude_near_silent, self.response)
+        selectivity = (self.selectivity, self.exclude_near_silent, self.response, self.stage)
         if self.functional_only:
             return {"selectivity", "density"}
-        return ({"selectivity"} if selectivity != ("selectivity", False, None) else set()) | (
+        return ({"selectivity"} if selectivity != ("selectivity", False, None, "rate")
+                else set()) | (
             {"density"} if self.density != "density" else set())
 
 
@@ -139,6 +162,8 @@ class Measurements:
     perturbation: pd.DataFrame | None = None   # the export's perturbation.csv, if it has one
     tuning: pd.DataFrame | None = None         # the export's class_tuning.csv, if it has one
     drive: pd.DataFrame | None = None          # the export's drive.csv, if it has one
+    # (step, position) -> {stage key: RunningMoments} (`ei_zoo.analysis.stages`), if measured
+    stages: dict | None = None
     _weight_measures: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def excitatory(self, cell_type: str) -> bool:
@@ -176,8 +201,11 @@ class Measurements:
                     neurons["preferred_class"].value_counts().iloc[0] / len(neurons))
         return values
 
-    def population(self, area: str, cell_type: str, response=None) -> RunningMoments:
-        return self.moments[response or (self.step, self.position)][(area, cell_type)]
+    def population(self, area: str, cell_type: str, response=None,
+                   stage: str = "rate") -> RunningMoments | None:
+        """One population's moments at `response` and `stage` (None: stage not measured)."""
+        return stage_population(self.stages, self.moments, stage,
+                                response or (self.step, self.position), area, cell_type)
 
     @property
     def skewness(self) -> dict:
@@ -186,11 +214,14 @@ class Measurements:
                 for key, moments in self.moments[(self.step, self.position)].items()}
 
     def neurons(self, statistic: str, area: str, cell_types, response=None,
-                exclude_near_silent=False) -> np.ndarray:
-        """Per-neuron `statistic` of `cell_types` pooled, silent (and near-silent) left out."""
+                exclude_near_silent=False, stage: str = "rate") -> np.ndarray:
+        """Per-neuron `statistic` of `cell_types` pooled, silent (and near-silent) left out;
+        empty where `stage` was not measured."""
         values = []
         for cell_type in cell_types:
-            moments = self.population(area, cell_type, response)
+            moments = self.population(area, cell_type, response, stage)
+            if moments is None:
+                return np.array([])
             per_neuron = getattr(moments, statistic)()
             keep = np.isfinite(per_neuron)
             if exclude_near_silent:
@@ -228,50 +259,37 @@ def response_moments(folder: Path, num_images=10_000, batch_size=RESPONSE_BATCH,
     images = (data.load_split("test", data_dir).take(num_images).batch(batch_size)
               .map(lambda image, label: tf.cast(image, tf.float32),
                    num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
-    running, layout = None, None
-    for batch in images:
-        per_key = {key: all_responses(rates) for key, rates in served.activations(batch).items()}
-        if running is None:  # column ranges of every (option, key) in one row of statistics
-            widths = [(option, key, per_key[key][option].shape[1])
-                      for option in OPTIONS for key in sorted(per_key)]
-            stops = np.cumsum([width for _, _, width in widths])
-            layout = [(option, key, stop - width, stop)
-                      for (option, key, width), stop in zip(widths, stops)]
-            running = RunningMoments(int(stops[-1]))
-        running.update(np.concatenate([per_key[key][option] for option, key, _, _ in layout],
-                                      axis=1))
-        if progress is not None:
-            progress(len(batch))
-    moments = {option: {} for option in OPTIONS}
-    for option, key, start, stop in layout:
-        moments[option][key] = running.columns(start, stop)
-    return moments
+    batches = (served.activations(batch) for batch in images)
+    return stream_moments(batches, progress)
 
 
-def kept_moments(folder: Path, metadata: dict, num_images: int, batch_size: int
-                 ) -> dict | None:
-    """The response moments the export keeps (`ei-zoo perturb --save`), if they are what
-    `response_moments(folder, num_images, batch_size)` would stream: the same images
-    and batches, so the same float64 numbers. None otherwise, or if `metadata.json`
-    does not list the file (a write that a kill cut short); `ei_zoo.hub.zoo.resolve` has
-    checked the sha256 of every file it lists."""
-    path = folder / RESPONSE_MOMENTS
-    if RESPONSE_MOMENTS not in metadata.get("files", {}) or not path.is_file():
+def kept_moments(folder: Path, metadata: dict, num_images: int, batch_size: int,
+                 name: str = RESPONSE_MOMENTS) -> dict | None:
+    """The moments the export keeps in `name` (`ei-zoo perturb --save`: the rates'
+    `RESPONSE_MOMENTS`, the stages' `STAGE_MOMENTS`), if they are what streaming
+    `num_images` in batches of `batch_size` would give: the same images and batches,
+    so the same float64 numbers. None otherwise, or if `metadata.json` does not list
+    the file (a write that a kill cut short); `ei_zoo.hub.zoo.resolve` has checked the
+    sha256 of every file it lists."""
+    path = folder / name
+    if name not in metadata.get("files", {}) or not path.is_file():
         return None
     with np.load(path) as archive:
         moments, kept_batch_size = moments_from_arrays(archive)
-    count = moments[OPTIONS[0]]["area3/PN"].count
+    count = next(iter(moments[OPTIONS[0]].values())).count
     return moments if (count, kept_batch_size) == (num_images, batch_size) else None
 
 
 def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step="last",
             position="mean", data_dir=None, mirror=None, progress=None,
-            kept=True) -> Measurements:
+            kept=True, stages=True) -> Measurements:
     """Per-neuron response statistics (every response option) and the weights of one
     exported network; `step` and `position` pick the option reported by default.
 
     With `kept`, response moments the export keeps for the same images and batches
-    (`kept_moments`) are read instead of streamed again.
+    (`kept_moments`) are read instead of streamed again. With `stages`, the state and
+    drive moments too (`ei_zoo.analysis.stages`; streamed through the `.keras` model
+    where the export does not keep them); without, their columns are NaN.
     """
     check_options(step, position)
     folder = resolve(model_id_or_path, mirror)
@@ -282,6 +300,12 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
         progress(num_images)
     if moments is None:
         moments = response_moments(folder, num_images, batch_size, data_dir, progress)
+    at_stages = None
+    if stages:
+        at_stages = (kept_moments(folder, metadata, num_images, batch_size, STAGE_MOMENTS)
+                     if kept else None)
+        if at_stages is None:
+            at_stages = stage_moments(folder, num_images, batch_size, data_dir)
     with np.load(folder / CONNECTIVITY) as archive:
         weights = {key: archive[key] for key in archive.files}
     signs = {cell_type: metadata["cell_types"]["area3"][cell_type]["sign"]
@@ -297,6 +321,7 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
         perturbation=_optional_table(folder / PERTURBATION, {"class": str}),
         tuning=_optional_table(folder / CLASS_TUNING),
         drive=_optional_table(folder / DRIVE),
+        stages=at_stages,
     )
 
 

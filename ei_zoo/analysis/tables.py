@@ -30,8 +30,11 @@ from ei_zoo.analysis.measure import (
     Measurements,
     check_num_images,
     measure,
+    measured_at,
+    stage_suffix,
     thresholds_for,
 )
+from ei_zoo.analysis.stages import STAGES
 from ei_zoo.hub.bundle import check_model_reference
 from ei_zoo.network.config import AREAS, CELL_TYPES
 from ei_zoo.progress import Progress
@@ -77,14 +80,7 @@ def summarize(measurements: Measurements, thresholds: dict, choice: Choice = DEF
                 "n_neurons": len(moments.mean), "n_silent": int(moments.silent.sum()),
                 "n_near_silent": int(moments.near_silent.sum()),
             }
-            for column, (statistic, aggregate) in SELECTIVITY.items():
-                for excluded in (False, True):
-                    values = measurements.neurons(statistic, area, [cell_type], response,
-                                                  excluded)
-                    summary = (with_interval(values, aggregate) if intervals
-                               else (_aggregate(values, aggregate), np.nan, np.nan))
-                    name = column + (EXCLUDING_NEAR_SILENT if excluded else "")
-                    row.update({name + part: value for part, value in zip(INTERVAL, summary)})
+            row.update(_selectivities(measurements, area, cell_type, response, intervals))
             row.update(measurements.weight_measures(area, [cell_type], thresholds))
             row.update(threshold=thresholds[area],
                        threshold_source=thresholds.get("source", measurements.model))
@@ -94,6 +90,25 @@ def summarize(measurements: Measurements, thresholds: dict, choice: Choice = DEF
                     tuple(SELECTIVITY)) or column in (*DENSITY, "top10_share")})
             rows.append(row)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def _selectivities(measurements: Measurements, area: str, cell_type: str, response,
+                   intervals: bool) -> dict:
+    """Every selectivity column of one population: each measure at each stage, with and
+    without near-silent neurons, with its interval (NaN where not measured)."""
+    row = {}
+    for stage in STAGES:
+        for column, (statistic, aggregate) in SELECTIVITY.items():
+            for excluded in (False, True):
+                values = (measurements.neurons(statistic, area, [cell_type], response,
+                                               excluded, stage)
+                          if measured_at(column, stage) else np.array([]))
+                summary = (with_interval(values, aggregate) if intervals
+                           else (_aggregate(values, aggregate), np.nan, np.nan))
+                name = (column + stage_suffix(stage)
+                        + (EXCLUDING_NEAR_SILENT if excluded else ""))
+                row.update({name + part: value for part, value in zip(INTERVAL, summary)})
+    return row
 
 
 def differences(measurements: Measurements, thresholds: dict,
@@ -117,7 +132,8 @@ def differences(measurements: Measurements, thresholds: dict,
     def selectivity(area, cell_types):
         cell_types = measurements.counted(area, cell_types, choice)
         return _aggregate(measurements.neurons(statistic, area, cell_types, choice.response,
-                                               choice.exclude_near_silent), aggregate)
+                                               choice.exclude_near_silent, choice.stage),
+                          aggregate)
 
     def density(area, cell_types):
         cell_types = measurements.counted(area, cell_types, choice)

@@ -169,7 +169,15 @@ def command_perturb(args):
 
     from ei_zoo.analysis.function import drive, perturb, population_summary
     from ei_zoo.analysis.measure import RESPONSE_BATCH, response_moments
-    from ei_zoo.hub.bundle import CLASS_TUNING, DRIVE, INDEX, PERTURBATION, RESPONSE_MOMENTS
+    from ei_zoo.analysis.stages import stage_moments
+    from ei_zoo.hub.bundle import (
+        CLASS_TUNING,
+        DRIVE,
+        INDEX,
+        PERTURBATION,
+        RESPONSE_MOMENTS,
+        STAGE_MOMENTS,
+    )
     from ei_zoo.hub.export import write_measured
     from ei_zoo.hub.index import write_index
     from ei_zoo.hub.zoo import resolve
@@ -192,8 +200,10 @@ def command_perturb(args):
           "variance of the target's pre-activation, the share its source carries")
     if args.save:
         moments = response_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
+        stages = stage_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
         kept = {PERTURBATION: perturbation, CLASS_TUNING: tuning, DRIVE: drives,
-                RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH)}
+                RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH),
+                STAGE_MOMENTS: moments_to_arrays(stages, RESPONSE_BATCH)}
         write_measured(folder, kept)
         if (folder.parent / INDEX).is_file():
             write_index(folder.parent)

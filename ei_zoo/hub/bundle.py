@@ -14,6 +14,10 @@ model id:
     <model_id>/learning_curve.png the card's picture of history.csv, where it has the test curve
     <model_id>/perturbation.csv   optional: accuracy with each population clamped
     <model_id>/class_tuning.csv   optional: every neuron's class tuning (`analysis.perturbation`)
+    <model_id>/drive.csv          optional: each source's share of each target's drive
+    <model_id>/response_moments.npz  optional: streamed moments of every population's rates
+    <model_id>/stage_moments.npz  optional: the same of the PN state and every drive
+                                  (`analysis.stages`)
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ PERTURBATION = "perturbation.csv"
 CLASS_TUNING = "class_tuning.csv"
 DRIVE = "drive.csv"
 RESPONSE_MOMENTS = "response_moments.npz"
+STAGE_MOMENTS = "stage_moments.npz"
 # What an export may keep of its measures on the whole test split (`ei-zoo perturb
 # --save`), so that `ei-zoo reproduce` reads them instead of measuring again.
-MEASURED_FILES = (PERTURBATION, CLASS_TUNING, DRIVE, RESPONSE_MOMENTS)
+MEASURED_FILES = (PERTURBATION, CLASS_TUNING, DRIVE, RESPONSE_MOMENTS, STAGE_MOMENTS)
 INDEX = "index.json"
 ARCHIVE_SUFFIX = ".tar.gz"
 

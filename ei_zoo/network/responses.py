@@ -178,6 +178,34 @@ def moments_from_arrays(arrays) -> tuple[dict, int]:
     return moments, int(arrays["batch_size"])
 
 
+def stream_moments(batches, progress=None) -> dict:
+    """Streamed moments of every response option of every array in `batches`.
+
+    `batches` yields {key: [N, T, H, W, C] array}; returns {(step, position): {key:
+    RunningMoments}}, every column updated together as one RunningMoments per batch
+    (so batches merge in one order); memory stays one batch deep. `progress(n)` is
+    called with each batch's size.
+    """
+    running, layout = None, None
+    for arrays in batches:
+        per_key = {key: all_responses(values) for key, values in arrays.items()}
+        if running is None:  # column ranges of every (option, key) in one row of statistics
+            widths = [(option, key, per_key[key][option].shape[1])
+                      for option in OPTIONS for key in sorted(per_key)]
+            stops = np.cumsum([width for _, _, width in widths])
+            layout = [(option, key, stop - width, stop)
+                      for (option, key, width), stop in zip(widths, stops)]
+            running = RunningMoments(int(stops[-1]))
+        running.update(np.concatenate([per_key[key][option] for option, key, _, _ in layout],
+                                      axis=1))
+        if progress is not None:
+            progress(len(next(iter(per_key.values()))[OPTIONS[0]]))
+    moments = {option: {} for option in OPTIONS}
+    for option, key, start, stop in layout:
+        moments[option][key] = running.columns(start, stop)
+    return moments
+
+
 def population_moments(activations, batches) -> dict[str, RunningMoments]:
     """Streamed moments of every population's responses (`ei_zoo.network.responses`) over
     `batches` of images; `activations` is `activation_model(model)`."""

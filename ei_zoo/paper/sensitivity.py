@@ -2,8 +2,9 @@
 
 The first column is docs/science.md, section 4's measure (mean skewness, one absolute θ
 per area, the asked-for response); every other column changes one choice
-from it: the selectivity measure, near-silent neurons left out, the density
-measure, or the response option. All response options come from the same
+from it: the selectivity measure, near-silent neurons left out, the stage at which
+selectivity is read (the PN state c or every drive, `ei_zoo.analysis.stages`), the
+density measure, or the response option. All response options come from the same
 streamed pass over the images (`Measurements.moments`), so no column costs
 another pass.
 """
@@ -40,6 +41,8 @@ def choices(step: str = "last", position: str = "mean") -> dict[str, Choice]:
     columns.update({label: choice for label, choice in SELECTIVITY_LABELS.items()
                     if choice != DEFAULT})
     columns["mean skewness, near-silent excluded"] = Choice(exclude_near_silent=True)
+    columns["state (PN: cell state c)"] = Choice(stage="state")
+    columns["drive (before the nonlinearity)"] = Choice(stage="drive")
     columns["θ per pathway"] = Choice(density="density_pathway")
     columns["Gini of weights"] = Choice(density="gini")
     columns[FUNCTIONAL_ONLY] = Choice(functional_only=True)
