@@ -18,6 +18,7 @@ from ei_zoo.training.recipe import train_and_export
 from conftest import run_python, serve_folder
 
 
+@pytest.mark.parametrize("where", ["file", "read_only"])
 def test_train_refuses_an_unwritable_out_before_training(where, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     if where == "file":
@@ -163,8 +164,13 @@ def test_progress_goes_to_stderr_as_plain_lines(tiny_export, cifar_dir, tmp_path
 
 def test_variants_lists_every_variant_with_its_size(capsys):
     assert main(["variants"]) == 0
-    out = capsys.readouterr().out
-    assert "ratio_4_1" in out and "393642" in out and "no_dale" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["variant", "dale", "PN", "IG", "OG", "timesteps"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert set(rows) == set(ei_zoo.list_variants())
+    config = ei_zoo.get_config("ratio_4_1")
+    assert rows["ratio_4_1"] == ["standard", str(config.principal), str(config.input_gating),
+                                 str(config.output_gating), str(config.timesteps)]
 
 
 @pytest.mark.parametrize("argv, message", [
