@@ -89,8 +89,8 @@ def profile(precision: str, mode: str) -> dict:
     import tensorflow as tf
 
     from ei_zoo.network.models import resolve_config
-    from ei_zoo.training.settings import TrainingConfig
     from ei_zoo.training.fit import prepare_model
+    from ei_zoo.training.settings import TrainingConfig
 
     sizes = common.SIZES[mode]
     network = resolve_config("standard", **common.network_overrides(mode))

@@ -25,8 +25,8 @@ def step_seconds(variant: str, mode: str) -> float:
     import keras
 
     from ei_zoo.network.models import resolve_config
-    from ei_zoo.training.settings import TrainingConfig
     from ei_zoo.training.fit import prepare_model
+    from ei_zoo.training.settings import TrainingConfig
 
     sizes = common.SIZES[mode]
     keras.backend.clear_session()  # one variant's graphs and weights at a time

@@ -246,6 +246,13 @@ def check_num_images(num_images) -> None:
                          f"{CIFAR10_TEST_IMAGES:,} (the CIFAR-10 test images).")
 
 
+def check_batch_size(batch_size) -> None:
+    """Refuse a batch size that is not a positive integer, before any work."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer (images per "
+                         "batch), e.g. 250.")
+
+
 def response_moments(folder: Path, num_images=10_000, batch_size=RESPONSE_BATCH, data_dir=None,
                      progress=None) -> dict:
     """Stream the first `num_images` CIFAR-10 test images (TFDS order) through `activations`.
@@ -292,6 +299,7 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
     where the export does not keep them); without, their columns are NaN.
     """
     check_options(step, position)
+    check_batch_size(batch_size)
     folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     check_num_images(num_images)

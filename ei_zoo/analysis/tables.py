@@ -28,6 +28,7 @@ from ei_zoo.analysis.measure import (
     TABLE_COLUMNS,
     Choice,
     Measurements,
+    check_batch_size,
     check_num_images,
     measure,
     measured_at,
@@ -165,6 +166,7 @@ def analyze(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
     """
     check_model_reference(model_id_or_path)
     check_num_images(num_images)
+    check_batch_size(batch_size)
     if thresholds is None and reference is not None:  # found before the long work, or refused
         thresholds = thresholds_for(None, reference, mirror)
     measurements = measure(model_id_or_path, num_images, batch_size, step, position,
@@ -183,6 +185,11 @@ def compare(model_ids, num_images=10_000, thresholds=None, reference=None, **opt
             f"'inh_pn-s0']), got {model_ids!r}.")
     for model in model_ids:
         check_model_reference(model)
+    repeated = sorted({str(model) for model in model_ids
+                       if [str(other) for other in model_ids].count(str(model)) > 1})
+    if repeated:
+        raise ValueError(f"compare names {', '.join(repeated)} more than once; name each "
+                         "network once (its rows would count twice).")
     check_num_images(num_images)
     if thresholds is None and reference is not None:  # found before the long work, or refused
         thresholds = thresholds_for(None, reference, options.get("mirror"))

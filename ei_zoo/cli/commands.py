@@ -237,6 +237,10 @@ def command_reproduce(args):
     from ei_zoo.analysis.check import ATOL, RTOL, TABLES, compare_results
     from ei_zoo.paper.reproduce import reproduce
 
+    if args.check is not None and args.check.resolve() == args.out.resolve():
+        raise ValueError(f"--check {args.check} is --out: the results would be compared with "
+                         "themselves once written; pass another --out, or --check a folder "
+                         "written before (e.g. docs/results)")
     files.check_writable_folder(args.out)
     if args.check is not None and not (args.check / TABLES[0]).is_file():
         raise FileNotFoundError(

@@ -7,6 +7,8 @@ be written before `metadata.json` lists the hashes of every file, itself include
 
 from __future__ import annotations
 
+import re
+
 from ei_zoo.hub.bundle import CONNECTIVITY, HISTORY, KERAS_MODEL, LEARNING_CURVE, SAVED_MODEL
 from ei_zoo.network.config import AREAS, CELL_TYPES
 
@@ -31,6 +33,18 @@ def _dataset(metadata: dict) -> str:
     return metadata.get("dataset", "cifar10")
 
 
+def _test_split(metadata: dict) -> str:
+    """The split the test accuracy was measured on: `test` or `test[:N]`."""
+    return metadata.get("splits", {}).get("test", "test")
+
+
+def _test_images(metadata: dict) -> str:
+    """What the test accuracy was measured on, in words."""
+    match = re.fullmatch(r"test\[:(\d+)\]", _test_split(metadata))
+    return (f"the first {int(match.group(1)):,} of the 10,000 CIFAR-10 test images" if match
+            else "the 10,000 CIFAR-10 test images")
+
+
 def _front_matter(metadata: dict) -> str:
     accuracy = metadata.get("test_accuracy")
     lines = ["---", f"license: {WEIGHTS_LICENSE}", "library_name: keras", "tags:",
@@ -40,7 +54,7 @@ def _front_matter(metadata: dict) -> str:
         lines += ["model-index:", f"- name: {metadata['id']}", "  results:",
                   "  - task:", "      type: image-classification",
                   "    dataset:", f"      name: {_dataset(metadata)}",
-                  f"      type: {_dataset(metadata)}", "      split: test",
+                  f"      type: {_dataset(metadata)}", f"      split: {_test_split(metadata)}",
                   "    metrics:", "    - type: accuracy", f"      value: {accuracy}"]
     return "\n".join(lines + ["---"])
 
@@ -125,7 +139,7 @@ def model_card(metadata: dict) -> str:
         "recurrent network with excitatory and inhibitory cell types (principal neurons PN, "
         "input-gating IG and output-gating OG neurons) that obeys Dale's law as its variant "
         f"defines it (`dale = {config['dale']}`), trained on CIFAR-10. "
-        f"Test accuracy: **{accuracy_text}** on the 10,000 CIFAR-10 test images.", "",
+        f"Test accuracy: **{accuracy_text}** on {_test_images(metadata)}.", "",
         "## Intended use", "",
         "Research in computational neuroscience: comparing the selectivity and connectivity "
         "of excitatory and inhibitory model neurons (`ei-zoo analyze`), and a starting "

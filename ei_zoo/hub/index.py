@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +63,10 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
     """
     check_model_reference(model_id_or_path)
     candidate = Path(model_id_or_path)
+    if candidate.is_file():
+        raise FileNotFoundError(
+            f"{candidate} is a file, not an export folder; pass a model id such as "
+            "'standard-s0' or the folder of an export.")
     if candidate.is_dir():
         verify_export(candidate)  # a clear error if it is not an export, or is damaged
         return candidate
@@ -154,7 +159,11 @@ def list_models(exported: str | Path | None = None,
     for value, name in ((exported, "exported"), (cache_dir, "cache_dir")):
         if value is not None and not isinstance(value, (str, Path)):
             raise ValueError(f"{name} must be a folder path, got {value!r}.")
-    index = (Path(exported) if exported is not None else exported_dir()) / INDEX
+    folder = Path(exported) if exported is not None else exported_dir()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of exports; pass --exported DIR (a folder "
+                         "holding index.json), e.g. ./exported.")
+    index = folder / INDEX
     models = [{**entry, "where": "exported"}
               for entry in (read_index(index) if index.is_file() else [])]
     listed = {entry.get("id") for entry in models}
@@ -170,4 +179,10 @@ def list_models(exported: str | Path | None = None,
             "bytes": sum(file.stat().st_size for file in folder.rglob("*") if file.is_file()),
             "design_change": design_change(metadata),
             "files": None, "where": "cache"})
+    models.sort(key=lambda entry: natural_key(str(entry.get("id"))))
     return pd.DataFrame(models, columns=[*INDEX_COLUMNS, "files", "where"])
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders the numbers in a name by value: ratio_1_2 before ratio_1_16."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

@@ -17,6 +17,7 @@ import socket
 import sys
 import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
@@ -123,6 +124,15 @@ def _mirror_url(mirror: str | None) -> str:
             "No mirror to download from; pass --mirror URL (mirror=) or set EI_ZOO_MIRROR.")
     if "://" not in mirror:
         return Path(mirror).resolve().as_uri()
+    try:
+        parts = urllib.parse.urlsplit(mirror)
+        parts.port  # noqa: B018  (a malformed port raises here)
+    except ValueError as error:
+        raise ValueError(f"--mirror {mirror!r} is not a valid URL ({error}); pass e.g. "
+                         "https://host/ei_zoo or a local folder.") from None
+    if not parts.netloc and parts.scheme != "file":
+        raise ValueError(f"--mirror {mirror!r} names no host; pass e.g. https://host/ei_zoo "
+                         "or a local folder.")
     return mirror.rstrip("/")
 
 

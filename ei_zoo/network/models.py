@@ -190,6 +190,10 @@ def check_images(images, image_size: int | None = None) -> np.ndarray:
             f"images have rank {array.ndim}, shape {array.shape}; pass a batch "
             f"[N, S, S, 3]{hint}.")
     count, height, width, channels = array.shape
+    if height == 3 and channels != 3:
+        raise ValueError(
+            f"images have shape {array.shape}, channels first; this network takes channels "
+            "last, [N, S, S, 3]: pass images.transpose(0, 2, 3, 1).")
     size = image_size or height
     if (height, width, channels) != (size, size, 3) or count == 0:
         raise ValueError(

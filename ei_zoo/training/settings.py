@@ -79,6 +79,11 @@ class TrainingConfig:
             raise ValueError(
                 f"TrainingConfig.limit={self.limit} is more than the {TRAIN_IMAGES:,} CIFAR-10 "
                 f"training images; pass {TRAIN_IMAGES} or fewer.")
+        if self.limit is None and self.batch_size > TRAIN_IMAGES:
+            raise ValueError(
+                f"TrainingConfig.batch_size={self.batch_size} is more than the {TRAIN_IMAGES:,} "
+                f"CIFAR-10 training images, so an epoch has no full batch; pass a batch size "
+                f"of at most {TRAIN_IMAGES}.")
         if self.limit is not None and self.limit < self.batch_size:
             raise ValueError(
                 f"TrainingConfig.limit={self.limit} is smaller than batch_size="
