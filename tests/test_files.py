@@ -3,6 +3,8 @@
 import os
 import shutil
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -13,7 +15,7 @@ from ei_zoo.hub.bundle import read_metadata, verify_export
 from ei_zoo.hub.export import export_model
 from ei_zoo.hub.files import staging_folder
 
-from conftest import dead_pid, entries, hashes
+from conftest import REPO, dead_pid, entries, hashes
 
 
 def _half_written_saved_model(model, folder):
@@ -90,3 +92,34 @@ def test_an_interrupt_removes_unfinished_staging_folders_but_not_finished_ones(t
         assert not writing.exists()
         assert (tmp_path / "b" / "whole.csv").read_text() == "y"
     assert entries(tmp_path) == ["b"]
+
+
+NO_FCNTL = """
+import sys
+sys.modules["fcntl"] = None  # as on Windows: `import fcntl` raises ImportError
+import ei_zoo
+from ei_zoo.hub import files
+models = ei_zoo.list_models()
+model = ei_zoo.load("standard-s0")
+with files.folder_lock(sys.argv[1], "a run", "wait"):
+    try:
+        with files.folder_lock(sys.argv[1], "a run", "wait"):
+            raise SystemExit("a second lock was granted")
+    except ValueError as error:
+        refused = str(error)
+print(len(models), type(model).__name__, "in use by a run" in refused)
+"""
+
+
+def test_list_load_and_the_run_lock_work_without_fcntl(tiny_export, tmp_path):
+    from ei_zoo.hub.index import write_index
+
+    shutil.copytree(tiny_export, tmp_path / "exported" / "standard-s0")
+    write_index(tmp_path / "exported")
+    result = subprocess.run(
+        [sys.executable, "-c", NO_FCNTL, str(tmp_path / "run")],
+        env={**os.environ, "PYTHONPATH": str(REPO), "EI_ZOO_EXPORTED": str(tmp_path / "exported"),
+             "KERAS_HOME": str(tmp_path / "keras")},
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-3:] == ["1", "EINetwork", "True"], result.stdout

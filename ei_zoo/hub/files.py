@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import shutil
@@ -20,6 +19,8 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+
+import filelock
 
 
 def sync(path: str | Path) -> None:
@@ -163,32 +164,35 @@ def replace_folder(new: Path, target: Path, staging: Path | None = None) -> None
 
 
 LOCK_FILE = ".lock"
+HOLDER_FILE = ".lock.holder"
 
 
 @contextlib.contextmanager
 def folder_lock(folder: Path, what: str, fix: str):
     """Hold an exclusive lock on `folder` (created if missing) while the block runs.
 
-    An `fcntl.flock` on `<folder>/.lock`: the kernel drops it when its holder
-    ends, however it ends, so a killed holder never leaves it stuck. The lock
-    file records the holder, and a second taker gets at once a one-line
-    ValueError naming it, `what` the folder is and `fix`.
+    A `filelock.FileLock` on `<folder>/.lock`: on Linux, macOS and Windows the
+    operating system drops it when its holder ends, however it ends, so a killed
+    holder never leaves it stuck. `<folder>/.lock.holder` records the holder, and a
+    second taker gets at once a one-line ValueError naming it, `what` the folder is
+    and `fix`.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    handle = (folder / LOCK_FILE).open("a+")
+    lock = filelock.FileLock(folder / LOCK_FILE, blocking=False, thread_local=False)
     try:
+        lock.acquire()
+    except filelock.Timeout:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise ValueError(f"{folder} is in use by {what} ({holder}); {fix}.") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
-                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        handle.flush()
+            holder = (folder / HOLDER_FILE).read_text().strip()
+        except OSError:
+            holder = ""
+        raise ValueError(f"{folder} is in use by {what} ({holder or 'another process'}); "
+                         f"{fix}.") from None
+    try:
+        (folder / HOLDER_FILE).write_text(
+            f"pid {os.getpid()} on {socket.gethostname()}, since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         yield folder
     finally:
-        handle.close()  # releases the lock
+        lock.release()
