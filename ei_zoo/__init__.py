@@ -36,6 +36,7 @@ _LAZY = {
     "list_models": "ei_zoo.hub.index",
     "create_model": "ei_zoo.hub.zoo",
     "load": "ei_zoo.hub.zoo",
+    "test_images": "ei_zoo.data",
 }
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
     "SequenceMaxPooling2D", "activation_model", "balance_biases", "build_model",
     "check_images", "create_model", "effective_weights", "export_model", "get_config",
     "list_models", "list_variants", "load", "read_metadata", "register_variant",
-    "verify_export", "with_precision",
+    "test_images", "verify_export", "with_precision",
 ]
 
 

@@ -12,6 +12,9 @@ import numbers
 import os
 import socket
 
+import numpy as np
+
+from ei_zoo.network.config import CIFAR10_TEST_IMAGES
 from ei_zoo.optional import tensorflow
 
 tf = tensorflow("The CIFAR-10 input pipelines (tf.data)")
@@ -139,3 +142,33 @@ def test_dataset(batch_size: int = 256, data_dir=None, limit: int | None = None,
     return _shard_by_example(dataset.batch(batch_size)
                              .map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
                              .cache().prefetch(tf.data.AUTOTUNE))
+
+
+def test_images(num_images: int = 10_000, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The first `num_images` CIFAR-10 test images and their labels, as numpy arrays.
+
+    Read whole, in TFDS's fixed order (the order every measure of the zoo uses), with no
+    cache left half read.
+
+    Args:
+        num_images: how many, 1 to 10,000.
+        data_dir: a TFDS data dir holding cifar10 (default: `$TFDS_DATA_DIR`).
+
+    Returns:
+        `(images, labels)`: float32 raw pixels 0-255 [N, 32, 32, 3] and int64 labels [N].
+
+    Example:
+
+    ```python
+    images, labels = ei_zoo.test_images(500)
+    logits = ei_zoo.load("standard-s0").predict(images)
+    ```
+    """
+    if isinstance(num_images, bool) or not isinstance(num_images, int) \
+            or not 1 <= num_images <= CIFAR10_TEST_IMAGES:
+        raise ValueError(f"num_images={num_images!r} must be an integer from 1 to "
+                         f"{CIFAR10_TEST_IMAGES:,} (the CIFAR-10 test images).")
+    batches = list(load_split("test", data_dir).take(num_images).batch(1000)
+                   .as_numpy_iterator())
+    return (np.concatenate([images for images, _ in batches]).astype("float32"),
+            np.concatenate([labels for _, labels in batches]).astype("int64"))

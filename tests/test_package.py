@@ -1,9 +1,14 @@
 """The package as installed: the README's test command in CI, no environment variable
 changed by import, quiet start-up, every public name present."""
 
+import re
 import sys
 
+import numpy as np
+import pytest
+
 import ei_zoo
+from ei_zoo.cli import main as cli_main
 
 from conftest import REPO, run_python
 
@@ -44,3 +49,23 @@ def test_the_lazy_public_names_are_all_there():
     assert set(ei_zoo._LAZY) <= set(ei_zoo.__all__)
     for name in ei_zoo.__all__:
         assert getattr(ei_zoo, name) is not None, name
+
+
+def test_version_and_citation(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ei-zoo {ei_zoo.__version__}"
+    citation = (REPO / "CITATION.cff").read_text()
+    assert re.search(rf"^version: {re.escape(ei_zoo.__version__)}$", citation, re.M)
+    assert "preferred-citation:" in citation and "year: 2019" in citation
+
+
+def test_test_images_reads_the_split_in_order(cifar_dir):
+    images, labels = ei_zoo.test_images(300, cifar_dir)
+    assert images.shape == (300, 32, 32, 3) and images.dtype == "float32"
+    assert labels.shape == (300,) and labels.dtype == "int64"
+    batches = list(ei_zoo.data.test_dataset(100, cifar_dir, limit=300).as_numpy_iterator())
+    np.testing.assert_array_equal(images, np.concatenate([x for x, _ in batches]))
+    with pytest.raises(ValueError, match="from 1 to 10,000"):
+        ei_zoo.test_images(10_001)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import ei_zoo
-from ei_zoo import analysis
+from ei_zoo import analysis, data
 from ei_zoo.analysis import perturbation
-from ei_zoo.analysis.function import labelled_test_images, perturb
+from ei_zoo.analysis.function import perturb
 from ei_zoo.analysis.measure import (
     NOT_MEASURED,
     measure,
@@ -107,7 +107,7 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
     assert len(table) == (1 + 2 * 3 * 2) * 11  # intact and 12 clamps, overall and per class
     assert set(table["clamp"]) == {"none", "zero", "mean"}
     intact = table[(table["area"] == "intact") & (table["class"] == "all")]["accuracy"].item()
-    images, labels = labelled_test_images(200, cifar_dir)
+    images, labels = data.test_images(200, cifar_dir)
     served = ei_zoo.load(tiny_export, format="saved_model").serve(images)
     assert intact == pytest.approx(float((np.argmax(served, -1) == labels).mean()), abs=0.011)
     overall = table[table["class"] == "all"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 
-import numpy as np
 import pandas as pd
 
 from ei_zoo import data
@@ -30,7 +29,7 @@ def perturb(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None, 
     check_model_reference(model_id_or_path)
     check_num_images(num_images)
     folder = resolve(model_id_or_path, mirror)
-    images, labels = labelled_test_images(num_images, data_dir)
+    images, labels = data.test_images(num_images, data_dir)
     model = load(folder)
     progress = Progress(passes(), unit="pass", label=f"{folder.name}: ") if verbose else None
     # Each clamp traces `predict` anew, by design; TensorFlow would warn of retracing.
@@ -46,7 +45,7 @@ def drive(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None,
     check_model_reference(model_id_or_path)
     check_num_images(num_images)
     folder = resolve(model_id_or_path, mirror)
-    images, _ = labelled_test_images(num_images, data_dir)
+    images, _ = data.test_images(num_images, data_dir)
     table = drive_table(load(folder), images, batch_size)
     table.insert(0, "model", read_metadata(folder)["id"])
     return table
@@ -61,14 +60,6 @@ def _quiet_logger(name: str):
         yield
     finally:
         logger.setLevel(level)
-
-
-def labelled_test_images(num_images: int, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The first `num_images` CIFAR-10 test images (raw pixels) and labels, in memory."""
-    batches = list(data.test_dataset(1000, data_dir=data_dir, limit=num_images)
-                   .as_numpy_iterator())
-    return (np.concatenate([images for images, _ in batches]),
-            np.concatenate([labels for _, labels in batches]).astype("int64"))
 
 
 def population_summary(perturbation: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ei_zoo.cli import commands
 from ei_zoo.network.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
 from ei_zoo.training.settings import add_arguments, positive_int
+from ei_zoo.version import __version__
 
 TOP_IMAGES = 8  # `explore --top`: test images shown per neuron
 
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The `ei-zoo` parser; `parse_args` gives a namespace whose `run(args)` runs the command."""
     parser = _Parser(
         prog="ei-zoo", description="Convolutional recurrent networks with E and I cell types.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     variants = commands_.add_parser("variants", help="list the registered network variants")
     variants.set_defaults(run=commands.command_variants)
