@@ -68,7 +68,7 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     thresholds = {**thresholds_of(zoo[0].weights), "source": zoo[0].model}
     columns = sensitivity.choices()
     spec = "default: mean skewness, θ absolute, last step, spatial mean"
-    assert list(columns)[0] == spec and len(columns) == 11
+    assert list(columns)[0] == spec and len(columns) == 13
     # The interneurons of `standard` measured non-functional: mean-clamping them costs
     # nothing; PN's costs 50 points.
     for network in zoo[:3]:
@@ -88,6 +88,9 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     assert c1["θ per pathway"] == c1["Gini of weights"] == sensitivity.NOT_USED
     assert c1["last step, centre position"] == claims.FAILS  # same responses at every option
     assert c1["robust"] == "no"
+    # These networks keep no stage moments: no PN state or drive to compare with.
+    assert c1["state (PN: cell state c)"] == c1["drive (before the nonlinearity)"] \
+        == claims.MISSING
     # Only functional populations: no interneuron of `standard` is left to compare with.
     assert c1[sensitivity.FUNCTIONAL_ONLY] == verdicts.loc["C2", sensitivity.FUNCTIONAL_ONLY] \
         == claims.MISSING
