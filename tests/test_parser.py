@@ -87,3 +87,14 @@ def test_subcommand_help_shows_defaults(capsys):
                     "(default: 0)", "(default: 10)", "(default: mixed_bfloat16)",
                     "(default: exported)", "(default: runs)"):
         assert default in text, default
+
+
+def test_explore_help_shows_the_explorers_own_default(capsys):
+    """`--top`'s default is declared in the parser (for a fast --help) and must be the
+    explorer's."""
+    from ei_zoo.analysis.explore import TOP_K
+
+    with pytest.raises(SystemExit):
+        cli_main(["explore", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"responds to most (default: {TOP_K})" in text
