@@ -25,14 +25,11 @@ from keras import ops
 
 from ei_zoo import data
 from ei_zoo.hub.zoo import load
-from ei_zoo.network.config import AREAS, CELL_TYPES
+from ei_zoo.network.config import AREAS
 from ei_zoo.network.models import check_network
 from ei_zoo.network.responses import stream_moments
 
 STAGES = ("rate", "state", "drive")
-# What each stage reads, by cell type; "rate" is the SavedModel's activations.
-STAGE_SIGNALS = {"state": {"PN": "cell state c", "IG": "rate", "OG": "rate"},
-                 "drive": {"PN": "z_g", "IG": "z_IG", "OG": "z_OG"}}
 
 
 def stage_key(stage: str, area: str, cell_type: str) -> str:
@@ -96,9 +93,3 @@ def stage_population(stage_moments_by_option: dict, rate_moments: dict, stage: s
     if stage_moments_by_option is None:
         return None
     return stage_moments_by_option[option][stage_key(stage, area, cell_type)]
-
-
-def all_stage_keys() -> list[str]:
-    """Every key `stage_moments` returns."""
-    return [stage_key("state", area, "PN") for area in AREAS] + [
-        stage_key("drive", area, cell_type) for area in AREAS for cell_type in CELL_TYPES]
