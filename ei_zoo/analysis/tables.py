@@ -10,6 +10,7 @@ E - I and PN - interneuron differences, several networks in one table.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -185,8 +186,8 @@ def compare(model_ids, num_images=10_000, thresholds=None, reference=None, **opt
             f"'inh_pn-s0']), got {model_ids!r}.")
     for model in model_ids:
         check_model_reference(model)
-    repeated = sorted({str(model) for model in model_ids
-                       if [str(other) for other in model_ids].count(str(model)) > 1})
+    repeated = sorted(model for model, count in Counter(map(str, model_ids)).items()
+                      if count > 1)
     if repeated:
         raise ValueError(f"compare names {', '.join(repeated)} more than once; name each "
                          "network once (its rows would count twice).")
