@@ -57,7 +57,7 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     the opposite: the sensitivity table must show C1 and C3 as not robust."""
     rng = np.random.default_rng(5)
     standard = {"PN": 1, "IG": -1, "OG": -1}
-    zoo = [_fake_network(f"standard-s{seed}", "standard", standard, 5, 2, rng)
+    zoo = [_fake_network(f"standard-s{seed}", "standard", standard, 100, 30, rng)
            for seed in range(3)]
     for ratio in RATIOS:
         if ratio != 0.25:
@@ -94,15 +94,15 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     # Only functional populations: no interneuron of `standard` is left to compare with.
     assert c1[sensitivity.FUNCTIONAL_ONLY] == verdicts.loc["C2", sensitivity.FUNCTIONAL_ONLY] \
         == claims.MISSING
-    functional = views[Choice(functional_only=True)]
+    functional = views[Choice(functional_only=True)][0]
     standard = functional[functional["model"] == "standard-s0"]
     assert standard.loc[standard["cell_type"] == "IG", "selectivity"].isna().all()
     assert standard.loc[standard["cell_type"] == "PN", "selectivity"].notna().all()
     assert standard["functional"].tolist() == ["yes", "no", "no"] * 2
-    [c1_claim] = [c for c in claims.check_claims(views[Choice()]) if c.id == "C1"]
+    [c1_claim] = [c for c in claims.check_claims(*views[Choice()]) if c.id == "C1"]
     assert c1_claim.evidence[-1].startswith("Not functional") and \
         "area3 IG in standard-s0, standard-s1, standard-s2" in c1_claim.evidence[-1]
-    [c5_claim] = [c for c in claims.check_claims(views[Choice()]) if c.id == "C5"]
+    [c5_claim] = [c for c in claims.check_claims(*views[Choice()]) if c.id == "C5"]
     assert c5_claim.evidence[-1].startswith("Function not measured")
     c3 = verdicts.loc["C3"]  # ratio networks have no near-silent neurons, standard has
     assert c3[spec] == claims.MIXED and c3["median skewness"] == claims.HOLDS
@@ -112,7 +112,7 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     assert verdicts.loc["C4", spec] == claims.HOLDS  # I density falls with the ratio
     assert verdicts.loc["C6", "robust"] == sensitivity.NOT_USED  # no no_dale networks
     # Under per-pathway θ the θ source is not a measurement: 0.1 by construction.
-    per_pathway = views[Choice(density="density_pathway")]
+    per_pathway = views[Choice(density="density_pathway")][0]
     source = per_pathway[per_pathway["model"] == "standard-s0"]
     assert source["D_den"].isna().all() and per_pathway["D_den"].notna().any()
     assert (source["density_pathway"] - 0.1).abs().max() < 0.05
@@ -120,7 +120,7 @@ def test_sensitivity_table_on_a_synthetic_zoo():
 
     # Only the default table carries bootstrap intervals.
     assert combine(zoo[:1], thresholds)["selectivity_ci_low"].notna().any()
-    assert views[Choice()]["selectivity_ci_low"].isna().all()
+    assert views[Choice()][0]["selectivity_ci_low"].isna().all()
 
 
 def test_design_table_judges_each_change_like_the_zoo_and_names_non_functional_ones():

@@ -6,12 +6,13 @@ zoo is, a change's networks standing in for their base variants; the paper's
 own seed-0 networks are the `recipe 2` column. Every claim is judged twice:
 under the default measures (docs/science.md, section 4), and on functional
 populations only. The ratio claims C3 and C4 need the ratio sweep, which the
-study does not retrain: under a change they are `not yet measurable`. A change's column
+study does not retrain: under a change they are `not measurable`. A change's column
 holds its seed-0 networks, so its verdict is that one network's per variant, beside recipe 2's
 seed-0 networks. A change replicated at more seeds (`DesignChange.seeds`)
 gets a second column over all its seeds, judged as the paper's claims are
-(`holds` only when every network agrees), beside the paper's zoo over all its
-seeds: whether a seed-0 flip is the change's doing or one seed's.
+(effect sizes with intervals over its networks, `ei_zoo.paper.effects`), beside
+the paper's zoo over all its seeds: whether a seed-0 flip is the change's doing
+or one seed's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 from ei_zoo.analysis.measure import DEFAULT, NOT_MEASURED, Choice
 from ei_zoo.analysis.tables import combine
 from ei_zoo.paper.claims import CLAIM_VARIANTS, check_claims
+from ei_zoo.paper.effects import zoo_samples
 from ei_zoo.paper.study import CHANGES, parse_study_variant
 
 RECIPE = "recipe 2"  # the paper's zoo at seed 0: what every change departs from
@@ -71,9 +73,10 @@ def design_table(zoo, study, thresholds: dict) -> pd.DataFrame:
     for label, measurements in change_groups(zoo, study).items():
         for choice, suffix in ((DEFAULT, SPEC_SUFFIX), (FUNCTIONAL_CHOICE, FUNCTIONAL_SUFFIX)):
             table = combine(measurements, thresholds, choice, intervals=False)
-            for claim in check_claims(table, choice):
+            samples = zoo_samples(measurements, thresholds, choice)
+            for claim in check_claims(table, samples, choice):
                 row = rows.setdefault(claim.id, {"claim": f"{claim.id}: {claim.statement}"})
-                row[label + suffix] = claim.verdict
+                row[label + suffix] = claim.summary
                 if choice == DEFAULT:
                     row[label + OFF_SUFFIX] = non_functional_populations(
                         table, CLAIM_VARIANTS[claim.id])
@@ -106,14 +109,14 @@ def markdown(table: pd.DataFrame) -> list[str]:
         shown[label] = table[label] + " / " + table[label + FUNCTIONAL_SUFFIX]
     hypotheses = {change.name: change for change in CHANGES}
     replicated = ("A `(seeds ...)` column judges a replicated change over all its networks as "
-                  "the paper's claims are judged (`holds` only when every network agrees), "
-                  "beside the paper's zoo over all its seeds. "
+                  "the paper's claims are judged (effects averaged over the networks, with "
+                  "their intervals), beside the paper's zoo over all its seeds. "
                   if any(SEEDS_MARK in label for label in labels) else "")
     lines = [
         "Each change from recipe 2 trained on `standard`, `inh_pn` and `no_dale` at seed 0 "
         "(`ei_zoo.paper.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict "
         "under the default measures / on functional populations only, for that one network "
-        "per variant. "
+        "per variant (its interval is over neurons alone), by area where the areas differ. "
         f"{replicated}C3 and C4 need the ratio sweep, which the study does not retrain. "
         "Table: `design_sensitivity.csv`.",
         "",

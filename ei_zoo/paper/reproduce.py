@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ei_zoo.analysis.measure import (
+    DEFAULT,
     DENSITY,
     REFERENCE,
     RESPONSE_BATCH,
@@ -126,7 +127,7 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
     write_thresholds(out / "thresholds.json", thresholds)
     figures = out / "figures"
     figure_ratio_sweep(table, figures)
-    figure_differences({label: views[choice]
+    figure_differences({label: views[choice][0]
                         for label, choice in sensitivity.SELECTIVITY_LABELS.items()}, figures)
     figure_selectivity_per_neuron(all_measurements, figures)
     shown = [m for m in all_measurements if m.model in FIRST_SEEDS] or all_measurements[:3]
@@ -144,7 +145,7 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
         pd.concat(drives, ignore_index=True).to_csv(out / "drive.csv", index=False)
     header = _report_header(all_measurements, thresholds, table)
     (out / "claims.md").write_text(
-        report(check_claims(table), header, sensitivity.markdown(verdicts),
+        report(check_claims(*views[DEFAULT]), header, sensitivity.markdown(verdicts),
                design_markdown(designs) if designs is not None else ()))
 
 

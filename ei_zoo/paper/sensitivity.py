@@ -17,6 +17,7 @@ from ei_zoo.analysis.measure import DEFAULT, Choice
 from ei_zoo.analysis.tables import combine
 from ei_zoo.network.responses import OPTIONS
 from ei_zoo.paper.claims import MISSING, check_claims
+from ei_zoo.paper.effects import zoo_samples
 
 STEP_LABELS = {"last": "last step", "mean": "mean over steps"}
 POSITION_LABELS = {"mean": "spatial mean", "centre": "centre position"}
@@ -52,25 +53,27 @@ def choices(step: str = "last", position: str = "mean") -> dict[str, Choice]:
 
 
 def tables(all_measurements, thresholds: dict, wanted, default_table: pd.DataFrame | None = None
-           ) -> dict[Choice, pd.DataFrame]:
-    """The `combine` table under each wanted Choice (no bootstrap intervals: verdicts need
-    none); `default_table`, where given, stands for the default choice."""
+           ) -> dict[Choice, tuple[pd.DataFrame, dict]]:
+    """The `combine` table (no per-population intervals: verdicts need none) and the
+    effect samples (`ei_zoo.paper.effects.zoo_samples`) under each wanted Choice;
+    `default_table`, where given, stands for the default choice's table."""
     return {choice: (default_table if choice == DEFAULT and default_table is not None
-                     else combine(all_measurements, thresholds, choice, intervals=False))
+                     else combine(all_measurements, thresholds, choice, intervals=False),
+                     zoo_samples(all_measurements, thresholds, choice))
             for choice in set(wanted)}
 
 
-def sensitivity_table(tables_by_choice: dict[Choice, pd.DataFrame],
+def sensitivity_table(tables_by_choice: dict[Choice, tuple[pd.DataFrame, dict]],
                       columns: dict[str, Choice]) -> pd.DataFrame:
     """One row per claim, one column per choice (the verdict, or `—` where the claim
     does not use what that choice changes), and `robust`: the same verdict in every
     column that can measure the claim ("—" where none can)."""
     rows = {}
     for label, choice in columns.items():
-        for claim in check_claims(tables_by_choice[choice], choice):
+        for claim in check_claims(*tables_by_choice[choice], choice):
             row = rows.setdefault(claim.id, {"claim": f"{claim.id}: {claim.statement}"})
             applies = not choice.changes or choice.changes & set(claim.uses)
-            row[label] = claim.verdict if applies else NOT_USED
+            row[label] = claim.summary if applies else NOT_USED
     for row in rows.values():
         verdicts = {row[label] for label in columns} - {NOT_USED, MISSING}
         row[ROBUST] = NOT_USED if not verdicts else ("yes" if len(verdicts) == 1 else "no")
@@ -84,9 +87,9 @@ def markdown(table: pd.DataFrame) -> list[str]:
         "every other column changes one choice from it. "
         f"`{NOT_USED}`: the claim does not use what that column changes. "
         "`robust`: the same verdict in every column that can measure the claim "
-        "(`not yet measurable` columns do not count). "
-        "Verdict over the seeds of a variant: holds = every network has the predicted sign "
-        "in every area, does not hold = none has, inconclusive = otherwise.",
+        "(`not measurable` columns do not count). "
+        "Each verdict is SPEC's reading, labelled by effect size and interval as the rule "
+        "above says.",
         "",
         table.to_markdown(index=False),
         "",
