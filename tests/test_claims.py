@@ -41,6 +41,7 @@ def test_labels_of_a_predicted_difference():
     assert effects.conjunction([claims.HOLDS, claims.FAILS]) == claims.FAILS
     assert effects.conjunction([claims.MIXED, claims.NO_DIFFERENCE]) == claims.NO_DIFFERENCE
     assert effects.conjunction([claims.HOLDS, claims.MIXED]) == claims.MIXED
+    assert effects.conjunction([claims.HOLDS, claims.MISSING]) == claims.HOLDS
     assert effects.conjunction([]) == effects.conjunction([claims.MISSING]) == claims.MISSING
 
 

@@ -91,7 +91,7 @@ class Row:
     effect: Effect
     label: str
     predicted: str
-    part: str  # what of the claim it tests: SELECTIVITY or DENSITY_USE
+    part: str  # what of the claim it tests: a quantity and a comparison
 
 
 def _models(table: pd.DataFrame, variant: str) -> list[str]:
@@ -116,7 +116,7 @@ def _rows(samples, models, pairs, quantity, choice, reading, claim_id, predicted
                      else effects.greater(found, -1 if predicted == "less" else 1))
             rows.append(Row(reading, f"{name}({a}) - {name}({b})", area, found, label,
                             {"greater": "> 0", "less": "< 0", "not less": ">= 0"}[predicted],
-                            SELECTIVITY if quantity == SELECTIVITY_QUANTITY else DENSITY_USE))
+                            f"{quantity} {a}-{b}"))
     return rows
 
 
@@ -146,11 +146,10 @@ EFFECT_NOTE = (
 
 def _labels(labels: dict, claim_id, statement, evidence, networks, uses, readings) -> Claim:
     """A Claim from its rows' labels, {(reading, area, part): [label, ...]}: each part of
-    the claim (what it predicts of selectivity, of density) combined over its rows and
+    the claim (one comparison of selectivity or density, one trend) combined over its
     areas (`effects.combine`), the parts then joined (`effects.conjunction`)."""
-    parts = sorted({part for _, _, part in labels})
-
     def combined(reading, areas=AREAS):
+        parts = sorted({part for read, _, part in labels if read == reading})
         return effects.conjunction([effects.combine(
             label for area in areas for label in labels.get((reading, area, part), ()))
             for part in parts])
@@ -234,7 +233,7 @@ def claim_c3(table, samples, choice: Choice = DEFAULT) -> Claim:
                     found = _effect(samples, models, area, a, b, SELECTIVITY_QUANTITY, choice,
                                     f"C3/{reading}/{a}-{b}/{area}/{ratio}/{choice}")
                     label = effects.greater(found)
-                    labels.setdefault((reading, area, SELECTIVITY), []).append(label)
+                    labels.setdefault((reading, area, f"{a}-{b}"), []).append(label)
                     lines.append(f"| {reading} | {name}({a}) - {name}({b}) | {ratio} | "
                                  f"{len(models)} | {area} | {found.text()} | {found.margin:g} "
                                  f"| {label} |")
@@ -291,7 +290,7 @@ def claim_c4(table, samples, choice: Choice = DEFAULT) -> Claim:
             low, high = effects.interval(np.nan_to_num(_spearman(log_ratios, replicates)))
             found = Effect(rho, low, high, (), RHO_MARGIN)
             label = effects.greater(found, -1)
-            labels.setdefault((reading, area, "falls"), []).append(label)
+            labels.setdefault((reading, area, f"falls {group}"), []).append(label)
             lines.append(f"| {reading} | Spearman(ratio, {group} density) | {area} | "
                          f"{found.text()} | < 0 (margin {RHO_MARGIN:g}) | {label} |")
         estimates, replicates = _ratio_means(samples, by_ratio, area, "E",
@@ -390,12 +389,14 @@ RULES = [
     "or the effect is beyond it while the interval reaches 0; **no difference** when the "
     "effect lies within the margin. \"Not sparser\" holds when the interval excludes a "
     "deficit beyond the margin; \"steady\" when the interval of the E density's range / mean "
-    f"lies within {STEADY_SPREAD:g}. Each part of a claim (what it predicts of selectivity, "
-    "of density, of a trend) combines its rows and areas: holds when every row holds, no "
-    "difference when every row finds none, does not hold when no row holds or is mixed and "
-    "at least one does not hold, mixed otherwise. The claim's label joins its parts: does "
+    f"lies within {STEADY_SPREAD:g}. Each part of a claim (one comparison, such as PN "
+    "against OG in selectivity, or one trend) combines its areas (and ratios): holds when "
+    "every row holds, no difference when every row finds none, does not hold when no row "
+    "holds or is mixed and at least one does not hold, mixed otherwise. The claim's label, "
+    "and each area's, joins its parts: does "
     "not hold when a part does not, no difference when a part finds none, holds when every "
-    "part holds, mixed otherwise. Rows with a silent population are shown and not counted "
+    "part holds, mixed otherwise. Rows and parts with a silent (or, under `functional "
+    "populations only`, non-functional) population are shown and not counted "
     "(**not measurable** when none is left). SPEC's reading gives the verdict; the other "
     "reading treats the interneurons the other way (pooled or separate).",
 ]

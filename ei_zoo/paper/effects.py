@@ -272,13 +272,13 @@ def combine(labels) -> str:
 
 
 def conjunction(labels) -> str:
-    """The label of a claim made of parts that must all hold: not measurable if a part
-    is, holds if every part holds, does not hold if a part does not, no difference if a
-    part finds none, mixed otherwise."""
-    labels = list(labels)
+    """The label of a claim made of parts that must all hold (parts not measurable shown,
+    not counted): does not hold if a part does not, no difference if a part finds none,
+    holds if every part holds, mixed otherwise; not measurable if no part is measured."""
+    labels = [label for label in labels if label != MISSING]
     if not labels:
         return MISSING
-    for label in (MISSING, FAILS, NO_DIFFERENCE):
+    for label in (FAILS, NO_DIFFERENCE):
         if label in labels:
             return label
     return HOLDS if all(label == HOLDS for label in labels) else MIXED
