@@ -25,9 +25,11 @@ def test_ci_runs_the_readme_test_command_as_written():
 def test_a_relative_data_dir_is_resolved_where_it_is_read_and_import_changes_no_variable(
         tmp_path):
     """The README's relative TFDS_DATA_DIR names the same folder however it is handed on;
-    importing ei_zoo leaves the environment as it was."""
+    importing ei_zoo leaves the environment as it was (TensorFlow's own import sets
+    variables of its own, such as TF2_BEHAVIOR, so it is imported first)."""
     (tmp_path / "data").mkdir()
-    code = ("import os; before = dict(os.environ); import ei_zoo, ei_zoo.data; "
+    code = ("import os, tensorflow, tensorflow_datasets; before = dict(os.environ); "
+            "import ei_zoo, ei_zoo.data; "
             "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items()); "
             "print(ei_zoo.data.resolve_data_dir())")
     result = run_python([sys.executable, "-c", code], tmp_path, {"TFDS_DATA_DIR": "data"})
