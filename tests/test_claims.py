@@ -174,3 +174,16 @@ def test_verdicts_over_seeds_with_their_intervals():
     assert low < 0.007 < high and row.endswith("| no difference |")
     assert [c.verdict for c in claims.check_claims(table, samples) if c.id == "C5"] == \
         [claims.MISSING]  # no inh_pn networks
+
+
+def test_emerges_with_training_compares_area_labels():
+    def claim(area3, area4):
+        return claims.Claim("C1", "", claims.MIXED, [], 3,
+                            areas={"area3": area3, "area4": area4})
+
+    trained = claim(claims.HOLDS, claims.FAILS)
+    assert claims.emerges(trained, claim(claims.FAILS, claims.FAILS)) == "area3 yes, area4 —"
+    assert claims.emerges(claim(claims.HOLDS, claims.HOLDS),
+                          claim(claims.HOLDS, claims.HOLDS)) == "no (holds untrained)"
+    assert claims.emerges(claim(claims.FAILS, claims.MIXED), claim(claims.HOLDS, claims.HOLDS)) \
+        == "lost with training"

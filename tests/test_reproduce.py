@@ -120,3 +120,24 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
         reproduce(out, exported, num_images=50, data_dir=cifar_dir, verbose=False)
     assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["copy", "exported", "results"]
+
+
+def test_untrained_baselines_are_judged_beside_the_zoo_and_never_as_it(trained_tiny, cifar_dir,
+                                                                       tmp_path):
+    """Baselines in `exported/untrained/` get their own table and claims column; an
+    untrained export among the zoo's networks is left out of the claims."""
+    exported = tmp_path / "exported"
+    export_model(trained_tiny[0], exported / "standard-s0", metadata={"seed": 0})
+    untrained = {"trained": False, "epochs": 0, "trained_counterpart": "standard-s0"}
+    baseline = export_model(trained_tiny[0], exported / "untrained" / "standard-s0",
+                            metadata={"seed": 0, **untrained})
+    export_model(trained_tiny[0], exported / "standard-s1", metadata={"seed": 1, **untrained})
+    out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
+                    verbose=False)
+    assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
+    assert set(pd.read_csv(out / "table_untrained.csv")["model"]) == {"standard-s0"}
+    text = (out / "claims.md").read_text()
+    assert "| networks | untrained | emerges with training |" in text
+    assert "`untrained`: the same claim on the untrained baselines" in text
+    assert "# standard-s0 (untrained)" in (baseline / "README.md").read_text()
+    assert "**untrained**" in (baseline / "README.md").read_text()

@@ -44,6 +44,9 @@ STAGE_MOMENTS = "stage_moments.npz"
 # --save`), so that `ei-zoo reproduce` reads them instead of measuring again.
 MEASURED_FILES = (PERTURBATION, CLASS_TUNING, DRIVE, RESPONSE_MOMENTS, STAGE_MOMENTS)
 INDEX = "index.json"
+# Untrained baselines (each network of the paper's zoo as its recipe left it before the
+# first training step) live in this folder inside the zoo's, never beside its networks.
+UNTRAINED_DIR = "untrained"
 ARCHIVE_SUFFIX = ".tar.gz"
 
 
@@ -90,6 +93,11 @@ def file_hashes(folder: Path, exclude=(METADATA,)) -> dict[str, str]:
     return {file.relative_to(folder).as_posix(): sha256_file(file)
             for file in sorted(folder.rglob("*"))
             if file.is_file() and file.relative_to(folder).as_posix() not in exclude}
+
+
+def is_trained(metadata: dict) -> bool:
+    """False for an untrained baseline (`"trained": false` in its metadata)."""
+    return metadata.get("trained", True) is not False
 
 
 def is_export(folder: Path) -> bool:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import re
 
-from ei_zoo.hub.bundle import CONNECTIVITY, HISTORY, KERAS_MODEL, LEARNING_CURVE, SAVED_MODEL
+from ei_zoo.hub.bundle import (
+    CONNECTIVITY,
+    HISTORY,
+    KERAS_MODEL,
+    LEARNING_CURVE,
+    SAVED_MODEL,
+    is_trained,
+)
 from ei_zoo.network.config import AREAS, CELL_TYPES
 
 CODE_LICENSE = "MIT"
@@ -74,6 +81,8 @@ def _cell_type_rows(metadata: dict) -> list[str]:
 
 
 def _learning_curve(metadata: dict) -> list[str]:
+    if not is_trained(metadata):
+        return ["None: this network was never trained."]
     if metadata.get("learning_curve"):
         return [f"![Learning curve]({LEARNING_CURVE})", "",
                 f"Training and test loss and accuracy after every epoch (`{HISTORY}`). The "
@@ -86,6 +95,15 @@ def _learning_curve(metadata: dict) -> list[str]:
 def _training(metadata: dict) -> list[str]:
     training, config = metadata.get("training", {}), metadata["config"]
     recipe = metadata.get("recipe_version", "not recorded")
+    if not is_trained(metadata):
+        return [
+            "## Training", "",
+            f"- None. The network is ei_zoo recipe version {recipe}'s state before its first "
+            f"training step, seed {metadata.get('seed')}: initialised, its biases balanced on "
+            f"the first {training.get('balance_images')} training images, "
+            f"{metadata.get('precision')}. Trained, it is "
+            f"`{metadata.get('trained_counterpart', '?')}`.", "",
+        ]
     hardware = metadata.get("hardware", {})
     seconds = metadata.get("training_seconds")
     minutes = "not recorded" if seconds is None else f"{seconds / 60:.0f} min"
@@ -134,12 +152,14 @@ def model_card(metadata: dict) -> str:
     config = metadata["config"]
     lines = [
         _front_matter(metadata), "",
-        f"# {identifier}", "",
+        f"# {identifier}" + ("" if is_trained(metadata) else " (untrained)"), "",
         f"A `{metadata['variant']}` network of the ei_zoo model zoo: a convolutional "
         "recurrent network with excitatory and inhibitory cell types (principal neurons PN, "
         "input-gating IG and output-gating OG neurons) that obeys Dale's law as its variant "
-        f"defines it (`dale = {config['dale']}`), trained on CIFAR-10. "
-        f"Test accuracy: **{accuracy_text}** on {_test_images(metadata)}.", "",
+        f"defines it (`dale = {config['dale']}`), "
+        + ("trained on CIFAR-10. " if is_trained(metadata) else
+           "**untrained**: a baseline for what training changes, not a network to use. ")
+        + f"Test accuracy: **{accuracy_text}** on {_test_images(metadata)}.", "",
         "## Intended use", "",
         "Research in computational neuroscience: comparing the selectivity and connectivity "
         "of excitatory and inhibitory model neurons (`ei-zoo analyze`), and a starting "

@@ -402,18 +402,49 @@ RULES = [
 ]
 
 
+def emerges(trained: Claim, untrained: Claim) -> str:
+    """Per area, whether training creates what the claim finds: `yes` where it holds
+    trained and not untrained, `no (holds untrained)` where it holds in both, `lost with
+    training` where it holds untrained only, `—` where it holds in neither; one word where
+    the areas agree."""
+    def word(area):
+        held = (trained.areas.get(area) == HOLDS, untrained.areas.get(area) == HOLDS)
+        return {(True, False): "yes", (True, True): "no (holds untrained)",
+                (False, True): "lost with training"}.get(held, "—")
+
+    words = [word(area) for area in AREAS]
+    if len(set(words)) == 1:
+        return words[0]
+    return ", ".join(f"{area} {w}" for area, w in zip(AREAS, words))
+
+
+UNTRAINED_NOTE = (
+    "`untrained`: the same claim on the untrained baselines (each network of the zoo as its "
+    "recipe left it before the first training step: initialised with its seed, biases "
+    "balanced; `table_untrained.csv`), judged by the same rule with the same θ. "
+    "`emerges with training`: per area, whether the claim holds trained but not untrained.")
+
+
 def report(claims: list[Claim], header: list[str] = (), sensitivity: list[str] = (),
-           design: list[str] = ()) -> str:
-    """The claims report as Markdown: the verdicts first, then how robust they are to
-    the choice of measure and (`design`) to the zoo's training choices, the networks
+           design: list[str] = (), untrained: list[Claim] | None = None) -> str:
+    """The claims report as Markdown: the verdicts first (and, with `untrained`, the
+    untrained baselines' and whether training creates them), then how robust they are
+    to the choice of measure and (`design`) to the zoo's training choices, the networks
     and measures, and each claim's numbers."""
+    baseline = {claim.id: claim for claim in untrained or ()}
+    extra = " | untrained | emerges with training" if baseline else ""
     lines = ["# The paper's claims, checked against this zoo", "",
              f"| claim | verdict (SPEC's reading) | {' | '.join(AREAS)} | other reading "
-             "| networks |", "|---|---|" + "---|" * len(AREAS) + "---|---|"]
-    lines += [f"| {c.id}: {c.statement} | **{c.verdict}** ({c.readings.get(SPEC, '')}) | "
-              + " | ".join(c.areas.get(area, MISSING) for area in AREAS)
-              + f" | {c.other} ({c.readings.get(OTHER, '')}) | {c.networks} |" for c in claims]
-    lines += ["", *RULES]
+             f"| networks{extra} |",
+             "|---|---|" + "---|" * len(AREAS) + "---|---|" + "---|---|" * bool(baseline)]
+    for c in claims:
+        row = (f"| {c.id}: {c.statement} | **{c.verdict}** ({c.readings.get(SPEC, '')}) | "
+               + " | ".join(c.areas.get(area, MISSING) for area in AREAS)
+               + f" | {c.other} ({c.readings.get(OTHER, '')}) | {c.networks} |")
+        if baseline:
+            row += f" {baseline[c.id].summary} | {emerges(c, baseline[c.id])} |"
+        lines.append(row)
+    lines += ["", *RULES] + (["", UNTRAINED_NOTE] if baseline else [])
     lines += ["", "## Does each verdict survive the choice of measure?", "", *sensitivity]
     if design:
         lines += ["", "## Which of the zoo's design choices decide each verdict?", "", *design]

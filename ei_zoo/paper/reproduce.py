@@ -22,12 +22,13 @@ from ei_zoo.analysis.measure import (
 )
 from ei_zoo.analysis.tables import combine, pathway_table
 from ei_zoo.hub import files
-from ei_zoo.hub.bundle import export_folders, read_metadata
+from ei_zoo.hub.bundle import UNTRAINED_DIR, export_folders, is_trained, read_metadata
 from ei_zoo.hub.index import exported_dir
 from ei_zoo.paper import sensitivity
 from ei_zoo.paper.claims import check_claims, report
 from ei_zoo.paper.design import design_table
 from ei_zoo.paper.design import markdown as design_markdown
+from ei_zoo.paper.effects import zoo_samples
 from ei_zoo.paper.figures import (
     figure_differences,
     figure_perturbation,
@@ -48,15 +49,23 @@ def exported_models(exported: Path) -> list[Path]:
     paper's zoo alone (`study_models` has them).
     """
     folders = [folder for folder in export_folders(exported)
-               if "design_change" not in read_metadata(folder)]
+               if "design_change" not in (metadata := read_metadata(folder))
+               and is_trained(metadata)]
     return sorted(folders, key=lambda folder: folder.name != REFERENCE)
+
+
+def untrained_models(exported: Path) -> list[Path]:
+    """The untrained baselines kept in `exported`'s `UNTRAINED_DIR`
+    (`recipes/baselines.py`)."""
+    return [folder for folder in export_folders(exported / UNTRAINED_DIR)
+            if not is_trained(read_metadata(folder))]
 
 
 def study_models(exported: Path) -> list[Path]:
     """Export folders of the design study in `exported`: only the design-sensitivity
     table reads them (`ei_zoo.paper.design`)."""
     return [folder for folder in export_folders(exported)
-            if "design_change" in read_metadata(folder)]
+            if "design_change" in (metadata := read_metadata(folder)) and is_trained(metadata)]
 
 
 def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPONSE_BATCH,
@@ -70,6 +79,8 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     measure), `design_sensitivity.csv` where the design study's networks are
     exported (each claim's verdict under each change of recipe; of the rest they
     enter only `perturbation.csv` and `drive.csv`, which measure every export),
+    `table_untrained.csv` where `exported/untrained/` holds the untrained baselines
+    (`claims.md` then judges every claim on them too),
     `claims.md` and `figures/*.png|svg`. θ is calibrated on
     `standard-s0` when it is present. One pass over the images per network
     gives every response option; none, where the export keeps its response
@@ -83,18 +94,13 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
             f"No exported models in {exported}; train some (`ei-zoo train`) or pass --exported.")
     out = Path(out)
     files.check_writable_folder(out)
-    study = study_models(exported)
-    progress = Progress((len(folders) + len(study)) * num_images).add if verbose else None
-    all_measurements = [
-        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress,
-                kept=kept)
-        for folder in folders
-    ]
-    study_measurements = [
-        measure(folder, num_images, batch_size, step, position, data_dir, progress=progress,
-                kept=kept)
-        for folder in study
-    ]
+    study, baselines = study_models(exported), untrained_models(exported)
+    progress = (Progress((len(folders) + len(study) + len(baselines)) * num_images).add
+                if verbose else None)
+    all_measurements, study_measurements, untrained = (
+        [measure(folder, num_images, batch_size, step, position, data_dir, progress=progress,
+                 kept=kept) for folder in group]
+        for group in (folders, study, baselines))
     reference = all_measurements[0]
     thresholds = {**thresholds_of(reference.weights), "source": reference.model}
     table = combine(all_measurements, thresholds)
@@ -108,7 +114,7 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
     with files.staging(out, "reproduce") as staging:
         _write_results(staging, all_measurements, study_measurements, thresholds, table, views,
-                       verdicts, designs)
+                       verdicts, designs, untrained)
         for path in sorted(staging.rglob("*")):
             if path.is_file():
                 target = out / path.relative_to(staging)
@@ -118,8 +124,13 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
 
 
 def _write_results(out: Path, all_measurements, study_measurements, thresholds, table, views,
-                   verdicts, designs: pd.DataFrame | None) -> None:
+                   verdicts, designs: pd.DataFrame | None, untrained: list) -> None:
     table.to_csv(out / "table.csv", index=False)
+    untrained_claims = None
+    if untrained:  # the untrained baselines are there (`recipes/baselines.py`)
+        untrained_table = combine(untrained, thresholds)
+        untrained_table.to_csv(out / "table_untrained.csv", index=False)
+        untrained_claims = check_claims(untrained_table, zoo_samples(untrained, thresholds))
     if designs is not None:  # the design study's exports are there
         designs.to_csv(out / "design_sensitivity.csv", index=False)
     pathway_table(all_measurements, thresholds).to_csv(out / "pathways.csv", index=False)
@@ -146,7 +157,7 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
     header = _report_header(all_measurements, thresholds, table)
     (out / "claims.md").write_text(
         report(check_claims(*views[DEFAULT]), header, sensitivity.markdown(verdicts),
-               design_markdown(designs) if designs is not None else ()))
+               design_markdown(designs) if designs is not None else (), untrained_claims))
 
 
 def _report_header(all_measurements, thresholds, table: pd.DataFrame) -> list[str]:
