@@ -4,6 +4,7 @@
     table = ei_zoo.analysis.compare(["standard-s0", "inh_pn-s0"])
     perturbation, tuning = ei_zoo.analysis.perturb("standard-s0")   # what each population does
     drives = ei_zoo.analysis.drive("standard-s0")   # how much of each target it moves
+    arrays = ei_zoo.analysis.extract("standard-s0", images, ["area4.OG.t3"])  # labelled rates
 """
 
 from ei_zoo.analysis.connectivity import (
@@ -13,6 +14,7 @@ from ei_zoo.analysis.connectivity import (
     gini,
     top_share,
 )
+from ei_zoo.analysis.extract import extract
 from ei_zoo.analysis.function import drive, perturb, population_summary
 from ei_zoo.analysis.measure import Choice, Measurements, measure, reference_thresholds
 from ei_zoo.analysis.tables import (
@@ -37,6 +39,7 @@ __all__ = [
     "density_curve",
     "differences",
     "drive",
+    "extract",
     "gini",
     "measure",
     "pathway_table",
