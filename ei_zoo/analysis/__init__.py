@@ -5,6 +5,10 @@
     perturbation, tuning = ei_zoo.analysis.perturb("standard-s0")   # what each population does
     drives = ei_zoo.analysis.drive("standard-s0")   # how much of each target it moves
     arrays = ei_zoo.analysis.extract("standard-s0", images, ["area4.OG.t3"])  # labelled rates
+    found = ei_zoo.analysis.rdms(["standard-s0"], ["area4.PN"], images=images)  # rsatoolbox
+
+`rdms` and `compare_rdms` need rsatoolbox (`pip install "ei_zoo[analysis]"`) and are
+imported on first use.
 """
 
 from ei_zoo.analysis.connectivity import (
@@ -26,6 +30,7 @@ from ei_zoo.analysis.tables import (
     summarize,
 )
 from ei_zoo.network.responses import RunningMoments
+from ei_zoo.optional import lazy_exports
 
 __all__ = [
     "Choice",
@@ -35,6 +40,7 @@ __all__ = [
     "calibrate_threshold",
     "combine",
     "compare",
+    "compare_rdms",
     "connection_density",
     "density_curve",
     "differences",
@@ -45,7 +51,13 @@ __all__ = [
     "pathway_table",
     "perturb",
     "population_summary",
+    "rdms",
     "reference_thresholds",
     "summarize",
     "top_share",
 ]
+
+# RSA on first use: rsatoolbox is the `analysis` extra's.
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"rdms": "ei_zoo.analysis.rsa", "compare_rdms": "ei_zoo.analysis.rsa"},
+    __all__)

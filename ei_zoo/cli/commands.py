@@ -164,6 +164,36 @@ def command_analyze(args):
           f"thresholds and figures written to {out}")
 
 
+def command_rsa(args):
+    import numpy as np
+
+    from ei_zoo import data
+    from ei_zoo.analysis.extract import parse_name
+    from ei_zoo.analysis.rsa import compare_rdms, figure_rdms, figure_similarity, rdms
+    from ei_zoo.hub.bundle import check_model_reference
+    from ei_zoo.hub.zoo import resolve
+
+    for name in args.populations:  # refused before any image is read
+        parse_name(name)
+    for model in args.models:
+        check_model_reference(model)
+    files.check_writable_folder(args.out)
+    images, _ = data.test_images(args.images, args.data_dir)
+    found = rdms([resolve(model, args.mirror) for model in args.models], args.populations,
+                 images=images)
+    similarity = compare_rdms(found)
+    with files.staging(args.out, "rsa") as staging:
+        similarity.to_csv(staging / "similarity.csv")
+        np.savez(staging / "rdms.npz", rdms=found.get_matrices(),
+                 labels=np.array(similarity.index))
+        figure_rdms(found, staging / "rdms.png")
+        figure_similarity(similarity, staging / "similarity.png")
+        files.move_files(staging, args.out)
+    print(similarity.round(3).to_string())
+    print(f"{found.n_rdm} RDMs over the first {args.images} CIFAR-10 test images; "
+          f"similarity.csv, rdms.npz and figures written to {args.out}")
+
+
 def command_perturb(args):
     import pandas as pd
 

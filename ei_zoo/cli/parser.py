@@ -16,6 +16,7 @@ from ei_zoo.training.settings import add_arguments, positive_int
 from ei_zoo.version import __version__
 
 TOP_IMAGES = 8  # `explore --top`: test images shown per neuron
+RSA_IMAGES, RSA_MAX_IMAGES = 500, 2000  # `rsa --images`: an RDM holds N x N numbers
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -46,6 +47,15 @@ def test_images(text):
         raise argparse.ArgumentTypeError(
             f"{value} is more than the {TEST_IMAGES:,} CIFAR-10 test images; pass "
             f"{TEST_IMAGES} or fewer")
+    return value
+
+
+def rsa_images(text):
+    """--images of `rsa`: at least 3 (an RDM needs pairs), at most RSA_MAX_IMAGES."""
+    value = positive_int(text)
+    if not 3 <= value <= RSA_MAX_IMAGES:
+        raise argparse.ArgumentTypeError(
+            f"{value}: an RDM needs 3 to {RSA_MAX_IMAGES:,} images (it holds N x N numbers)")
     return value
 
 
@@ -181,7 +191,19 @@ def _add_analysis_commands(commands_) -> None:
     explore.add_argument("--top", type=positive_int, default=TOP_IMAGES,
                          help="test images shown per neuron, those it responds to most")
     explore.set_defaults(run=commands.command_explore)
-    for command in (analyze, perturb, explore):
+    rsa = commands_.add_parser(
+        "rsa", help="representational similarity: RDMs per population and step, compared")
+    rsa.add_argument("models", nargs="+", metavar="MODEL",
+                     help="model ids (e.g. standard-s0 standard-s1) or export folders")
+    rsa.add_argument("--populations", nargs="+", default=["area4.PN", "area4.IG", "area4.OG"],
+                     metavar="NAME", help="<area>.<cell type>[.t<step>] names")
+    rsa.add_argument("--images", type=rsa_images, default=RSA_IMAGES,
+                     help="first N CIFAR-10 test images (an RDM holds N x N numbers)")
+    rsa.add_argument("--out", type=Path, default=Path("results/rsa"),
+                     help="folder for similarity.csv, rdms.npz and the figures")
+    rsa.set_defaults(run=commands.command_rsa)
+    _data_dir(rsa)
+    for command in (analyze, perturb, explore, rsa):
         _mirror(command)
 
 

@@ -111,6 +111,16 @@ def remove_unfinished() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def move_files(staging: Path, out: Path) -> None:
+    """Move every file of the finished folder `staging` to the same place under `out`,
+    each by one rename; what else `out` holds stays."""
+    for path in sorted(staging.rglob("*")):
+        if path.is_file():
+            target = out / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+
+
 def staging_folder(target: Path, kind: str = "tmp") -> Path:
     """A new hidden folder beside `target`, to be written and then renamed into place.
 

@@ -4,7 +4,6 @@ tables and the claims report.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -115,11 +114,7 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     with files.staging(out, "reproduce") as staging:
         _write_results(staging, all_measurements, study_measurements, thresholds, table, views,
                        verdicts, designs, untrained)
-        for path in sorted(staging.rglob("*")):
-            if path.is_file():
-                target = out / path.relative_to(staging)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
+        files.move_files(staging, out)
     return out
 
 
