@@ -63,9 +63,13 @@ def test_the_rsa_command_writes_tables_and_figures(tiny_export, cifar_dir, tmp_p
     assert similarity.shape == (steps + 1, steps + 1) and steps >= 1
     for name in ("rdms.png", "similarity.png"):
         assert (out / name).stat().st_size > 5000
-    assert np.load(out / "rdms.npz")["rdms"].shape == (steps + 1, 20, 20)
+    kept = np.load(out / "rdms.npz")  # no pickles
+    assert kept["rdms"].shape == (steps + 1, 20, 20) and len(kept["labels"]) == steps + 1
+    assert sorted(kept["test_image"]) == list(range(20))
+    assert list(kept["image_class"]) == sorted(kept["image_class"])
     assert (out / "notes.txt").read_text() == "mine"
-    assert "RDMs over the first 20 CIFAR-10 test images" in capsys.readouterr().out
+    assert "RDMs over the first 20 CIFAR-10 test images (sorted by class)" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -48,7 +48,10 @@ def rdms(models, populations=("area4.PN",), images=None, steps=None,
 
     Returns:
         `rsatoolbox.rdm.RDMs` with rdm descriptors `model`, `area`, `cell_type`, `step`
-        and the image index as pattern descriptor.
+        and the image index as pattern descriptor. Under the correlation distance an
+        image to which every neuron of the population responds alike (all silent, say)
+        has no defined dissimilarity: its pairs are NaN, and `compare_rdms` leaves them
+        out (`unresponsive_images` counts them).
 
     Raises:
         ValueError: no models, a bad population name, or fewer than 3 images.
@@ -80,9 +83,16 @@ def rdms(models, populations=("area4.PN",), images=None, steps=None,
                     descriptors={"model": label, "area": area, "cell_type": cell_type,
                                  "step": int(t)},
                     obs_descriptors={"image": np.arange(len(responses))})
-                found.append(rsatoolbox.rdm.calc_rdm(dataset, method=method,
-                                                     descriptor="image"))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    found.append(rsatoolbox.rdm.calc_rdm(dataset, method=method,
+                                                         descriptor="image"))
     return rsatoolbox.rdm.concat(found)
+
+
+def unresponsive_images(found: rsatoolbox.rdm.RDMs) -> list[int]:
+    """Per RDM, how many images have an undefined dissimilarity to the others."""
+    return [int((np.isnan(matrix).sum(axis=1) >= len(matrix) - 1).sum())  # the diagonal is 0
+            for matrix in found.get_matrices()]
 
 
 def as_rdms(matrix_or_rdms, label: str = "user") -> rsatoolbox.rdm.RDMs:
@@ -124,9 +134,9 @@ def compare_rdms(found: rsatoolbox.rdm.RDMs, other=None, method: str = "corr") -
                         columns=[label_of(other, i) for i in range(other.n_rdm)])
 
 
-def figure_rdms(found: rsatoolbox.rdm.RDMs, path) -> Path:
+def figure_rdms(found: rsatoolbox.rdm.RDMs, path, images: str = "image") -> Path:
     """A grid of the RDMs (images x images, colour = dissimilarity), each titled by
-    `label_of`, to `path` (PNG)."""
+    `label_of`, to `path` (PNG); `images` names the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,8 +153,8 @@ def figure_rdms(found: rsatoolbox.rdm.RDMs, path) -> Path:
             continue
         image = axis.imshow(matrices[index], cmap="viridis")
         axis.set_title(label_of(found, index), fontsize=8)
-        axis.set_xlabel("image")
-        axis.set_ylabel("image")
+        axis.set_xlabel(images)
+        axis.set_ylabel(images)
         figure.colorbar(image, ax=axis, fraction=0.046, label="dissimilarity")
     figure.tight_layout()
     path = Path(path)

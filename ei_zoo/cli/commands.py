@@ -169,7 +169,14 @@ def command_rsa(args):
 
     from ei_zoo import data
     from ei_zoo.analysis.extract import parse_name
-    from ei_zoo.analysis.rsa import compare_rdms, figure_rdms, figure_similarity, rdms
+    from ei_zoo.analysis.rsa import (
+        compare_rdms,
+        figure_rdms,
+        figure_similarity,
+        label_of,
+        rdms,
+        unresponsive_images,
+    )
     from ei_zoo.hub.bundle import check_model_reference
     from ei_zoo.hub.zoo import resolve
 
@@ -178,19 +185,27 @@ def command_rsa(args):
     for model in args.models:
         check_model_reference(model)
     files.check_writable_folder(args.out)
-    images, _ = data.test_images(args.images, args.data_dir)
+    images, classes = data.test_images(args.images, args.data_dir)
+    order = np.argsort(classes, kind="stable")  # class blocks show in the RDMs
+    images, classes = images[order], classes[order]
     found = rdms([resolve(model, args.mirror) for model in args.models], args.populations,
                  images=images)
     similarity = compare_rdms(found)
     with files.staging(args.out, "rsa") as staging:
         similarity.to_csv(staging / "similarity.csv")
         np.savez(staging / "rdms.npz", rdms=found.get_matrices(),
-                 labels=np.array(similarity.index))
-        figure_rdms(found, staging / "rdms.png")
+                 labels=np.array(similarity.index, dtype=str), test_image=order,
+                 image_class=classes)
+        figure_rdms(found, staging / "rdms.png", "test image, sorted by class")
         figure_similarity(similarity, staging / "similarity.png")
         files.move_files(staging, args.out)
     print(similarity.round(3).to_string())
-    print(f"{found.n_rdm} RDMs over the first {args.images} CIFAR-10 test images; "
+    for index, count in enumerate(unresponsive_images(found)):
+        if count:
+            print(f"{label_of(found, index)}: {count} of {args.images} images draw the same "
+                  "response from every neuron; their pairs are undefined and left out")
+    print(f"{found.n_rdm} RDMs over the first {args.images} CIFAR-10 test images (sorted by "
+          "class); "
           f"similarity.csv, rdms.npz and figures written to {args.out}")
 
 
