@@ -10,6 +10,8 @@ with `--overwrite`, and refused, before any training, without it.
     python recipes/paper_zoo.py --dry-run      # the plan and its cost
     python recipes/paper_zoo.py                # the whole sweep, 30 epochs each
     python recipes/paper_zoo.py --shard 0/4    # a quarter of it (split across machines)
+    python recipes/paper_zoo.py --shard auto   # the quarter of a SLURM job array's task
+    python recipes/paper_zoo.py --collect shard0 shard1 shard2 shard3   # one zoo, verified
     python recipes/paper_zoo.py --table        # the README's zoo table, from the exports
     python recipes/paper_zoo.py --verify       # each export's accuracy, from its SavedModel
     python recipes/paper_zoo.py --only standard-s1 inh_pn-s1
@@ -19,18 +21,32 @@ with `--overwrite`, and refused, before any training, without it.
 `no_dale` at seed 0, each with one change from this recipe at a time, ids like
 `standard.gate_open-s0`: every change at seed 0, then the further seeds of the changes
 replicated over seeds (`ei_zoo.paper.study.DesignChange.seeds`).
+
+Shards are balanced by estimated cost: longest network first, each to the shard with
+the least estimated work so far, the same in every shard's process. `--shard auto`
+takes a SLURM job array's task (`SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_MIN`,
+`SLURM_ARRAY_TASK_COUNT`; `recipes/paper_zoo.sbatch`). `--collect DIR ...` merges the
+shards' `--out` folders into `--out`: it refuses, before copying anything, a network
+twice, one not in the plan, one trained with other settings than these arguments give
+(pass the shards' training options), or one that `--out` holds with other settings;
+then it rebuilds `--out/index.json` and re-measures every collected network from its
+SavedModel, as `--verify` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
 from ei_zoo import data
 from ei_zoo.errors import USER_ERRORS
-from ei_zoo.hub.bundle import is_export, model_id, read_metadata
+from ei_zoo.hub import files
+from ei_zoo.hub.bundle import export_folders, is_export, model_id, read_metadata
+from ei_zoo.hub.index import write_index
 from ei_zoo.hub.zoo import load
 from ei_zoo.network.config import AREAS, CELL_TYPES
 from ei_zoo.network.models import multiply_accumulates, resolve_config
@@ -94,6 +110,9 @@ def training_changes(network) -> dict:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
+    """`--shard`: `i/n`, or `auto` for a SLURM job array's task (`slurm_shard`)."""
+    if text == "auto":
+        return slurm_shard(os.environ)
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
@@ -101,6 +120,33 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"--shard {text!r}: need 0 <= i < n")
     return index, count
+
+
+def slurm_shard(environ) -> tuple[int, int]:
+    """(i, n) of a SLURM job array's task: its index from the array's first, of its count."""
+    try:
+        task, count = int(environ["SLURM_ARRAY_TASK_ID"]), int(environ["SLURM_ARRAY_TASK_COUNT"])
+        first = int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(
+            "--shard auto: not a SLURM job array's task (SLURM_ARRAY_TASK_ID and "
+            "SLURM_ARRAY_TASK_COUNT unset); submit with `sbatch --array=0-3 "
+            "recipes/paper_zoo.sbatch`, or pass i/n") from None
+    if not 0 <= task - first < count:
+        raise argparse.ArgumentTypeError(
+            f"--shard auto: task {task} is not among the array's {count} from {first}")
+    return task - first, count
+
+
+def balanced_shards(costs: dict, count: int) -> dict:
+    """id -> shard: longest first, each to the shard with the least estimated work so
+    far (ties: the lower shard, then plan order), so that the shards end together."""
+    loads, owner = [0.0] * count, {}
+    for identifier in sorted(costs, key=lambda key: -costs[key]):  # stable: plan order
+        shard = min(range(count), key=lambda index: (loads[index], index))
+        loads[shard] += costs[identifier]
+        owner[identifier] = shard
+    return owner
 
 
 def measured_epoch_seconds(path=MEASURED_EPOCH_SECONDS) -> dict:
@@ -225,8 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the design-sensitivity study's networks (ei_zoo.paper.study) instead "
                              "of the paper's zoo")
     parser.add_argument("--only", nargs="+", metavar="ID", help="train only these model ids")
-    parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
-                        help="train every n-th network starting at i (split across machines)")
+    parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n|auto",
+                        help="train shard i of n, shards balanced by estimated cost (auto: a "
+                             "SLURM job array's task)")
+    parser.add_argument("--collect", nargs="+", type=Path, metavar="DIR",
+                        help="merge these shards' --out folders into --out, rebuild its "
+                             "index.json and verify the collected networks")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="as `ei-zoo train`'s: Keras's bar, one plain line per epoch, or "
@@ -242,8 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _selected(plan, args, parser):
-    """The plan's entries that --only and --shard leave."""
+def network_epoch_estimate(network, measured: dict) -> tuple[float, str]:
+    """`epoch_estimate` of one network of the plan (a study network costs its base's)."""
+    parsed = parse_study_variant(resolve_config(network).variant)
+    return epoch_estimate(network if parsed is None else parsed[0], measured)
+
+
+def _selected(plan, configs, args, parser):
+    """The plan's entries that --only and --shard leave (shards balanced by estimated cost)."""
     known = {identifier for identifier, _, _ in plan}
     if args.only:
         unknown = sorted(set(args.only) - known)
@@ -252,7 +308,45 @@ def _selected(plan, args, parser):
             parser.error(f"--only: {unknown} not in the {plan_name}; choose from {sorted(known)}")
         plan = [entry for entry in plan if entry[0] in args.only]
     index, count = args.shard
-    return plan[index::count]
+    measured = measured_epoch_seconds(args.epoch_seconds)
+    owner = balanced_shards(
+        {identifier: network_epoch_estimate(network, measured)[0] * configs[identifier].epochs
+         for identifier, network, _ in plan}, count)
+    return [entry for entry in plan if owner[entry[0]] == index]
+
+
+def collect(folders, out: Path, plan, configs, overwrite: bool = False) -> list[str]:
+    """Copy the exports of the shards' `folders` into `out` and rebuild its index; the
+    ids collected. Everything is checked before anything is copied (ValueError)."""
+    networks = {identifier: network for identifier, network, _ in plan}
+    found = {}
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ValueError(f"--collect {folder}: no such folder; pass the shards' --out "
+                             "folders.")
+        for export in export_folders(folder):
+            identifier = export.name
+            if identifier in found:
+                raise ValueError(f"--collect: {identifier} is in both {found[identifier].parent} "
+                                 f"and {folder}; keep one.")
+            if identifier not in networks:
+                raise ValueError(f"--collect: {export} is not a network of this plan.")
+            network = resolve_config(networks[identifier])
+            if finished_export(export, network, configs[identifier]) is None:
+                raise ValueError(
+                    f"--collect: {export} was trained with other settings than these arguments "
+                    "give (or is damaged); pass the shards' own training options.")
+            check_replaceable(out / identifier, network, configs[identifier], overwrite)
+            found[identifier] = export
+    if not found:
+        raise ValueError(f"--collect: no exports in {', '.join(map(str, folders))}.")
+    files.check_writable_folder(out)
+    for identifier, export in found.items():
+        with files.staging(out / identifier, "collect") as staging:
+            shutil.copytree(export, staging / identifier)
+            files.replace_folder(staging / identifier, out / identifier, staging)
+    write_index(out)
+    return sorted(found)
 
 
 def _print_plan(plan, todo, configs, args) -> None:
@@ -260,8 +354,7 @@ def _print_plan(plan, todo, configs, args) -> None:
     measured = measured_epoch_seconds(args.epoch_seconds)
     total = 0.0
     for identifier, network, _seed in plan:
-        parsed = parse_study_variant(resolve_config(network).variant)
-        epoch_seconds, source = epoch_estimate(network if parsed is None else parsed[0], measured)
+        epoch_seconds, source = network_epoch_estimate(network, measured)
         epochs = configs[identifier].epochs
         pending = any(identifier == entry[0] for entry in todo)
         total += epoch_seconds * epochs if pending else 0.0
@@ -272,6 +365,15 @@ def _print_plan(plan, todo, configs, args) -> None:
     print(f"epoch times: {_estimate_source(measured, args.epoch_seconds)}")
 
 
+def _verified(plan, out: Path, batches, whole_test_set: bool) -> int:
+    failures = verify_zoo(out, plan, batches, whole_test_set=whole_test_set)
+    if failures:
+        print(f"{len(failures)} failure(s): {'; '.join(failures)}", file=sys.stderr)
+        return 1
+    print(f"all {len(plan)} networks verified")
+    return 0
+
+
 def run(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -279,17 +381,19 @@ def run(argv=None) -> int:
     if args.table:
         print(zoo_table(args.out, plan))
         return 0
-    plan = _selected(plan, args, parser)
-    if args.verify:
-        batches = data.test_dataset(500, data_dir=args.data_dir, limit=args.limit)
-        failures = verify_zoo(args.out, plan, batches, whole_test_set=args.limit is None)
-        if failures:
-            print(f"{len(failures)} failure(s): {'; '.join(failures)}", file=sys.stderr)
-            return 1
-        print(f"all {len(plan)} networks verified")
-        return 0
     configs = {identifier: config_from_arguments(args, seed=seed, **training_changes(network))
                for identifier, network, seed in plan}
+    if args.collect:
+        collected = collect(args.collect, args.out, plan, configs, args.overwrite)
+        print(f"collected {len(collected)} networks into {args.out}; verifying them")
+        test_limit = configs[collected[0]].test_limit
+        batches = data.test_dataset(500, data_dir=args.data_dir, limit=test_limit)
+        return _verified([entry for entry in plan if entry[0] in collected], args.out, batches,
+                         test_limit is None)
+    plan = _selected(plan, configs, args, parser)
+    if args.verify:
+        batches = data.test_dataset(500, data_dir=args.data_dir, limit=args.limit)
+        return _verified(plan, args.out, batches, args.limit is None)
     todo = [(identifier, network) for identifier, network, _ in plan
             if finished_export(args.out / identifier, resolve_config(network),
                                configs[identifier]) is None]

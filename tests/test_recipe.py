@@ -1,5 +1,6 @@
 """The training recipe: resume after a kill, export from a checkpoint, strategies, the sweep."""
 
+import argparse
 import dataclasses
 import json
 import os
@@ -172,8 +173,17 @@ def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
     plan = [identifier for identifier, _, _ in paper_zoo.paper_zoo()]
     assert len(plan) == len(set(plan)) == 17
     assert "ratio_1_4-s0" not in plan and "standard-s0" in plan and "no_dale-s2" in plan
-    shards = [plan[i::4] for i in range(4)]
+    # Four shards balanced by estimated cost: each network in one shard, the longest
+    # shard shorter than dealing them round-robin would make it.
+    measured = paper_zoo.measured_epoch_seconds()
+    costs = {identifier: paper_zoo.network_epoch_estimate(variant, measured)[0]
+             for identifier, variant, _ in paper_zoo.paper_zoo()}
+    owner = paper_zoo.balanced_shards(costs, 4)
+    shards = [[identifier for identifier in plan if owner[identifier] == i] for i in range(4)]
     assert sorted(sum(shards, [])) == sorted(plan)
+    longest = max(sum(costs[identifier] for identifier in shard) for shard in shards)
+    dealt = max(sum(costs[identifier] for identifier in plan[i::4]) for i in range(4))
+    assert longest < dealt and longest <= 1.1 * sum(costs.values()) / 4
 
     # An export of the zoo's settings counts as done; one of another budget does not.
     # An export made before a training field existed (here test_limit, the shipped
@@ -305,3 +315,66 @@ def test_design_study_plan(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{len(ids)} of {len(ids)} networks to train" in out
     assert re.search(r"standard\.epochs_60-s0 +train +~ *[\d.]+ min \(60 epochs", out)
+
+
+def test_shard_auto_reads_a_slurm_array_task():
+    environ = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4",
+               "SLURM_ARRAY_TASK_COUNT": "4"}
+    assert paper_zoo.slurm_shard(environ) == (1, 4)
+    with pytest.raises(argparse.ArgumentTypeError, match="not a SLURM job array's task"):
+        paper_zoo.slurm_shard({})
+    with pytest.raises(argparse.ArgumentTypeError, match="not among the array's 4"):
+        paper_zoo.slurm_shard({**environ, "SLURM_ARRAY_TASK_ID": "9"})
+
+
+def test_two_shards_in_two_processes_collect_into_one_verified_zoo(cifar_dir, tmp_path,
+                                                                   monkeypatch, capsys):
+    tiny = ["--epochs", "1", "--limit", "256", "--test-limit", "256", "--batch-size", "128",
+            "--only", "standard-s0", "inh_pn-s0", "--data-dir", str(cifar_dir)]
+    shards = [subprocess.Popen(
+        [sys.executable, str(REPO / "recipes" / "paper_zoo.py"), *tiny, "--shard", f"{index}/2",
+         "--out", str(tmp_path / f"shard{index}"), "--work-dir", str(tmp_path / f"runs{index}"),
+         "--progress", "epochs"],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for index in range(2)]
+    for shard in shards:
+        output = shard.communicate(timeout=600)[0]
+        assert shard.returncode == 0, output[-2000:]
+    trained = [sorted(path.name for path in (tmp_path / f"shard{index}").iterdir()
+                      if path.name != "index.json") for index in range(2)]
+    assert sorted(sum(trained, [])) == ["inh_pn-s0", "standard-s0"] and all(trained)
+
+    monkeypatch.setattr(paper_zoo, "ZOO_MIN_ACCURACY", 0.0)  # 1 epoch: near chance
+    zoo = tmp_path / "zoo"
+    collect = [*tiny, "--out", str(zoo), "--collect", str(tmp_path / "shard0"),
+               str(tmp_path / "shard1")]
+    assert paper_zoo.main(collect) == 0
+    out = capsys.readouterr().out
+    assert "collected 2 networks" in out and "all 2 networks verified" in out
+    assert [entry["id"] for entry in json.loads((zoo / "index.json").read_text())["models"]] \
+        == ["inh_pn-s0", "standard-s0"]
+    # Refused before copying: a network twice, or trained with other settings.
+    shutil.copytree(tmp_path / "shard0", tmp_path / "again")
+    assert paper_zoo.main([*collect, str(tmp_path / "again")]) == 2
+    assert "is in both" in capsys.readouterr().err
+    other = [*collect[:1], "2", *collect[2:]]  # --epochs 2
+    assert paper_zoo.main(other) == 2
+    assert "trained with other settings" in capsys.readouterr().err
+
+
+def test_the_sbatch_script_runs_one_balanced_shard(tmp_path):
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "SLURM_SUBMIT_DIR": str(REPO),
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               "SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4",
+               "SHARDS": str(tmp_path / "shards")}
+    result = subprocess.run(["bash", str(REPO / "recipes" / "paper_zoo.sbatch"), "--dry-run"],
+                            env=environ, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    measured = paper_zoo.measured_epoch_seconds()
+    owner = paper_zoo.balanced_shards(
+        {identifier: paper_zoo.network_epoch_estimate(variant, measured)[0]
+         for identifier, variant, _ in paper_zoo.paper_zoo()}, 4)
+    mine = sorted(identifier for identifier, shard in owner.items() if shard == 1)
+    assert f"{len(mine)} of {len(mine)} networks to train" in result.stdout
+    assert all(identifier in result.stdout for identifier in mine)
+    assert [path.name for path in tmp_path.iterdir()] == ["shards"]
