@@ -1,5 +1,6 @@
 """ei_zoo.hub.files: exports written whole or not at all, staging folders cleaned up."""
 
+import json
 import os
 import shutil
 import socket
@@ -123,3 +124,32 @@ def test_list_load_and_the_run_lock_work_without_fcntl(tiny_export, tmp_path):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-3:] == ["1", "EINetwork", "True"], result.stdout
+
+
+WRITER = """
+import json, sys
+from ei_zoo.hub import files
+path, me = sys.argv[1], sys.argv[2]
+torn = 0
+for count in range(300):
+    files.write_json(path, {"writer": me, "count": count, "pad": "x" * 2000})
+    try:
+        json.loads(open(path).read())
+    except (ValueError, FileNotFoundError):
+        torn += 1
+print(torn)
+"""
+
+
+def test_two_processes_writing_one_json_file_never_tear_it(tmp_path):
+    path = tmp_path / "index.json"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name],
+                                env={**os.environ, "PYTHONPATH": str(REPO)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for name in ("a", "b")]
+    results = [writer.communicate(timeout=300) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0], [err for _, err in results]
+    assert [out.strip() for out, _ in results] == ["0", "0"]  # no torn read, no missing file
+    assert json.loads(path.read_text())["count"] == 299
+    assert [p.name for p in tmp_path.iterdir()] == ["index.json"]  # no temporary file left
+    assert oct(path.stat().st_mode & 0o777) == "0o644"

@@ -33,12 +33,23 @@ def sync(path: str | Path) -> None:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file atomically: a kill leaves the old file or the new one, never a torn one."""
+    """Write a file atomically: a kill leaves the old file or the new one, never a torn one.
+
+    The data goes to a temporary file of a name no other writer uses, beside `path`,
+    then is renamed over it: two processes writing one file leave one's whole content.
+    """
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    sync(partial)
-    os.replace(partial, path)
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
+                                        dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as partial:
+            partial.write(data)
+        os.chmod(name, 0o644)  # mkstemp's 0600 would make the file private to its writer
+        sync(name)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     sync(path.parent)
 
 
