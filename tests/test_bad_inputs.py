@@ -274,3 +274,36 @@ def test_bad_input_gets_one_line_naming_the_fix(case, workspace, capsys):
     assert entries(workspace / "keras") == []  # nothing was downloaded or cached
     assert not (workspace / "runs" / "standard-s0").exists()  # no run was started
     assert not (workspace / "elsewhere").exists()  # nothing was exported
+
+
+@pytest.mark.parametrize("hostile", ["../../X<img src=x onerror=alert(1)>", "/tmp/elsewhere",
+                                     "a/b", "..", 5])
+def test_an_id_that_is_not_an_id_is_refused_before_it_names_a_path(hostile, tiny_export,
+                                                                   tmp_path, capsys):
+    import json
+
+    exported = tmp_path / "exported"
+    folder = exported / "standard-s0"
+    shutil.copytree(tiny_export, folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**metadata, "id": hostile}))
+    with pytest.raises(ValueError, match="which is not a model id"):
+        ei_zoo.read_metadata(folder)
+    site = tmp_path / "site" / "zoo"
+    assert cli_main(["explore", "--zoo", "--exported", str(exported), "--out", str(site),
+                     "--images", "20"]) == 2
+    assert "is not a model id" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exported"]  # nothing written
+
+
+@pytest.mark.parametrize("entry", [{"id": 5}, "x", None, {"id": "../up"}, {"variant": "s"}])
+def test_an_index_entry_without_a_model_id_is_refused_in_one_line(entry, tmp_path):
+    import json
+
+    from ei_zoo.hub.index import read_index
+
+    path = tmp_path / "index.json"
+    path.write_text(json.dumps({"models": [entry]}))
+    with pytest.raises(ValueError,
+                       match=r"is not a model zoo index .*has no model id.*ei-zoo index"):
+        read_index(path)

@@ -283,12 +283,12 @@ def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_di
                                 "exports (e.g. ./exported).")
     check_num_images(num_images)
     out = check_site_folder(out)
+    every = {folder: read_metadata(folder) for folder in folders}  # each refused before work
     rows = []
     with files.staging(out, "explore") as site:
         site.chmod(0o755)
         (site / SITE_MARKER).write_text("written by ei-zoo explore\n")
-        for folder in folders:
-            metadata = read_metadata(folder)
+        for folder, metadata in every.items():
             if progress is not None:
                 progress(metadata["id"])
             populations, labels = stream(folder, num_images, k, data_dir=data_dir)

@@ -224,7 +224,7 @@ def zoo_row(metadata: dict, drops_by_population: dict) -> str:
     idle = ([key.replace("/", " ") for key, drops in drops_by_population.items()
              if functional(drops["mean"]) == "no"] if drops_by_population else [NOT_MEASURED])
     accuracy = metadata.get("test_accuracy")
-    identifier = metadata["id"]
+    identifier = html.escape(metadata["id"])  # an id is a name (`is_model_id`); escaped anyway
     return (f"<tr><td><a href='{identifier}/{INDEX_PAGE}'>{identifier}</a></td>"
             f"<td>{html.escape(str(metadata.get('variant')))}</td><td>{metadata.get('seed')}</td>"
             f"<td>{metadata.get('recipe_version', 1)}</td>"

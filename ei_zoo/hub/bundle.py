@@ -53,6 +53,15 @@ ARCHIVE_SUFFIX = ".tar.gz"
 _MODEL_ID = re.compile(r"(?P<variant>[^/\\]+)-s(?P<seed>\d+)")
 
 
+# What a model id may be: a name, never a path or markup (it names folders and pages).
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def is_model_id(value) -> bool:
+    """Whether `value` can be a model id: `MODEL_ID`, with no `..`."""
+    return isinstance(value, str) and MODEL_ID.fullmatch(value) is not None and ".." not in value
+
+
 def model_id(variant: str, seed: int) -> str:
     """The zoo's name of a trained network, `<variant>-s<seed>`."""
     return f"{variant}-s{seed}"
@@ -133,6 +142,11 @@ def read_metadata(path: str | Path) -> dict:
     if not isinstance(metadata, dict):
         raise ValueError(
             f"{folder / METADATA} is not a metadata object; re-download or re-export "
+            f"{folder.name}.")
+    if "id" in metadata and not is_model_id(metadata["id"]):
+        raise ValueError(
+            f"{folder / METADATA} gives the id {str(metadata['id'])[:80]!r}, which is not a "
+            "model id (letters, digits, '.', '_', '-'; no path); re-download or re-export "
             f"{folder.name}.")
     return metadata
 

@@ -24,6 +24,7 @@ from ei_zoo.hub.bundle import (
     check_model_reference,
     export_folders,
     file_hashes,
+    is_model_id,
     read_metadata,
     verify_export,
 )
@@ -136,6 +137,9 @@ def parse_index(text: str | bytes, source: str, fix: str) -> list[dict]:
         models = json.loads(text)["models"]
         if not isinstance(models, list):
             raise TypeError("models is not a list")
+        for entry in models:
+            if not isinstance(entry, dict) or not is_model_id(entry.get("id")):
+                raise TypeError(f"an entry {str(entry)[:60]} has no model id")
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{source} is not a model zoo index ({error}); {fix}.") from None
     return models
