@@ -50,7 +50,7 @@ from ei_zoo.hub.index import write_index
 from ei_zoo.hub.zoo import load
 from ei_zoo.network.config import AREAS, CELL_TYPES
 from ei_zoo.network.models import multiply_accumulates, resolve_config
-from ei_zoo.network.registry import RATIOS, ratio_name
+from ei_zoo.paper.plan import paper_zoo
 from ei_zoo.paper.study import (
     CHANGES,
     STUDY_BASES,
@@ -84,14 +84,6 @@ ZOO_MIN_ACCURACY = 0.77
 # same network: bfloat16 rounds differently on other CPUs, so a few of the
 # 10,000 test predictions may flip; more than this is a broken export.
 ACCURACY_TOLERANCE = 0.002
-
-
-def paper_zoo() -> list[tuple[str, str, int]]:
-    """(model id, variant, seed) of every network the paper needs, in training order."""
-    plan = [("standard", 0), ("inh_pn", 0), ("no_dale", 0)]
-    plan += [(ratio_name(r), 0) for r in RATIOS if ratio_name(r) != "ratio_1_4"]
-    plan += [(variant, seed) for seed in (1, 2) for variant in ("standard", "inh_pn", "no_dale")]
-    return [(model_id(variant, seed), variant, seed) for variant, seed in plan]
 
 
 def design_study() -> list[tuple[str, object, int]]:

@@ -141,3 +141,26 @@ def test_untrained_baselines_are_judged_beside_the_zoo_and_never_as_it(trained_t
     assert "`untrained`: the same claim on the untrained baselines" in text
     assert "# standard-s0 (untrained)" in (baseline / "README.md").read_text()
     assert "**untrained**" in (baseline / "README.md").read_text()
+
+
+def test_a_users_networks_are_named_and_left_out_of_the_papers_claims(trained_tiny, cifar_dir,
+                                                                      tmp_path, capsys):
+    exported = tmp_path / "exported"
+    export_model(trained_tiny[0], exported / "standard-s0", metadata={"seed": 0})
+    export_model(trained_tiny[0], exported / "ratio_1_8-s7", metadata={"seed": 7})
+    quick = {"epochs": 1, "seed": 0, "limit": 2048}
+    export_model(trained_tiny[0], exported / "inh_pn-s0",
+                 metadata={"seed": 0, "training": quick})
+    out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir)
+    assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
+    printed = capsys.readouterr().out
+    assert "ratio_1_8-s7 is left out of the paper's claims: not a network of the paper's zoo" \
+        in printed
+    text = (out / "claims.md").read_text()
+    assert ("Left out of the paper's claims: `inh_pn-s0` (trained with other settings "
+            "(epochs 1, limit 2048))") in text
+    assert "`ratio_1_8-s7` (not a network of the paper's zoo)" in text
+    users = tmp_path / "users"  # a folder holding the user's network alone
+    shutil.copytree(exported / "ratio_1_8-s7", users / "ratio_1_8-s7")
+    with pytest.raises(FileNotFoundError, match="No networks of the paper's zoo .*ratio_1_8-s7"):
+        reproduce(tmp_path / "again", users, num_images=100, data_dir=cifar_dir, verbose=False)

@@ -35,22 +35,32 @@ from ei_zoo.paper.figures import (
     figure_selectivity_per_neuron,
     figure_threshold_sensitivity,
 )
+from ei_zoo.paper.plan import departure
 from ei_zoo.progress import Progress
 
 FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
 
 
-def exported_models(exported: Path) -> list[Path]:
-    """Export folders of the paper's zoo in `exported`, reference network first.
+def exported_models(exported: Path) -> tuple[list[Path], dict[str, str]]:
+    """Export folders of the paper's zoo in `exported`, reference network first, and
+    {id: why} of the other trained exports, left out of the paper's claims.
 
     The design study's networks (`ei_zoo.paper.study`; their metadata names a
-    `design_change`) are left out: the paper's claims are computed on the
-    paper's zoo alone (`study_models` has them).
+    `design_change`) are judged apart (`study_models`); an export that is not one
+    of the paper's 17 networks, or was trained otherwise (`plan.departure`: a user's
+    1-epoch `ratio_1_8-s7`, say), is named and left out.
     """
-    folders = [folder for folder in export_folders(exported)
-               if "design_change" not in (metadata := read_metadata(folder))
-               and is_trained(metadata)]
-    return sorted(folders, key=lambda folder: folder.name != REFERENCE)
+    folders, left_out = [], {}
+    for folder in export_folders(exported):
+        metadata = read_metadata(folder)
+        if "design_change" in metadata or not is_trained(metadata):
+            continue
+        why = departure(metadata)
+        if why is None:
+            folders.append(folder)
+        else:
+            left_out[metadata["id"]] = why
+    return sorted(folders, key=lambda folder: folder.name != REFERENCE), left_out
 
 
 def untrained_models(exported: Path) -> list[Path]:
@@ -87,10 +97,16 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     """
     exported = Path(exported) if exported is not None else exported_dir()
     check_num_images(num_images)
-    folders = exported_models(exported)
+    folders, left_out = exported_models(exported)
     if not folders:
         raise FileNotFoundError(
-            f"No exported models in {exported}; train some (`ei-zoo train`) or pass --exported.")
+            f"No networks of the paper's zoo in {exported}"
+            + (f" (left out: {', '.join(f'{k}, {v}' for k, v in left_out.items())})"
+               if left_out else "")
+            + "; train them (`python recipes/paper_zoo.py`) or pass --exported.")
+    if verbose:
+        for identifier, why in left_out.items():
+            print(f"{identifier} is left out of the paper's claims: {why}.")
     out = Path(out)
     files.check_writable_folder(out)
     study, baselines = study_models(exported), untrained_models(exported)
@@ -113,13 +129,14 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
     with files.staging(out, "reproduce") as staging:
         _write_results(staging, all_measurements, study_measurements, thresholds, table, views,
-                       verdicts, designs, untrained)
+                       verdicts, designs, untrained, left_out)
         files.move_files(staging, out)
     return out
 
 
 def _write_results(out: Path, all_measurements, study_measurements, thresholds, table, views,
-                   verdicts, designs: pd.DataFrame | None, untrained: list) -> None:
+                   verdicts, designs: pd.DataFrame | None, untrained: list,
+                   left_out: dict) -> None:
     table.to_csv(out / "table.csv", index=False)
     untrained_claims = None
     if untrained:  # the untrained baselines are there (`recipes/baselines.py`)
@@ -150,6 +167,10 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
     if drives:
         pd.concat(drives, ignore_index=True).to_csv(out / "drive.csv", index=False)
     header = _report_header(all_measurements, thresholds, table)
+    if left_out:
+        header = [*header[:1], "", "Left out of the paper's claims: " + "; ".join(
+            f"`{identifier}` ({why})" for identifier, why in left_out.items()) + ".",
+            *header[1:]]
     (out / "claims.md").write_text(
         report(check_claims(*views[DEFAULT]), header, sensitivity.markdown(verdicts),
                design_markdown(designs) if designs is not None else (), untrained_claims))
