@@ -1,6 +1,7 @@
 """The paper's questions: the design study's variants, claims C1-C6 and their
 verdicts, the sensitivity and design tables, the paper's figures, `reproduce`.
 
+    plan         the paper's zoo: its 17 networks and how they are trained
     study        the design study's changes (registers `<base>.<change>` variants)
     effects      effect sizes, hierarchical bootstrap intervals, labels
     claims       claims C1-C6 and their verdicts
