@@ -32,6 +32,9 @@ def test_reproduce_writes_figures_and_a_report_with_numbers(trained_tiny, cifar_
     assert {"D_sel", "D_den", "D_sel_pn", "D_den_pn", "n_near_silent", "lifetime_sparseness",
             "gini", "density_pathway"} <= set(table.columns)
     assert len(pd.read_csv(out / "pathways.csv")) == 2 * 2 * 6
+    representations = pd.read_csv(out / "representations.csv")
+    assert set(representations["variant"]) == {"standard"} and len(representations) == 36
+    assert (out / "figures" / "fig_representations.png").stat().st_size > 1000
     verdicts = pd.read_csv(out / "sensitivity.csv")
     assert verdicts["claim"].str[:2].tolist() == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert "robust" in verdicts.columns and "Gini of weights" in verdicts.columns

@@ -87,3 +87,20 @@ def test_the_rsa_command_refuses_bad_input_in_one_line(argv, message, tmp_path, 
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error and len(error.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_population_similarity_is_one_across_identical_seeds(trained_tiny, twelve_images,
+                                                             tmp_path):
+    from ei_zoo.analysis.rsa import population_similarity
+    from ei_zoo.hub.export import export_model
+
+    folders = [export_model(trained_tiny[0], tmp_path / f"standard-s{seed}",
+                            metadata={"seed": seed}) for seed in (0, 1)]
+    table = population_similarity({"standard": folders}, twelve_images)
+    assert len(table) == 36 and set(table["variant"]) == {"standard"}
+    same = table[table["population"] == table["other"]]
+    assert (same["pairs"] == 1).all()  # the one pair of different seeds
+    defined = same.dropna(subset=["similarity"])
+    assert len(defined) >= 3 and np.allclose(defined["similarity"], 1.0)
+    others = table[table["population"] != table["other"]]
+    assert (others["pairs"] <= 2).all()  # within each of the two networks

@@ -41,7 +41,7 @@ def rdms(models, populations=("area4.PN",), images=None, steps=None,
         populations: names `<area>.<cell type>` (every step, or those of `steps`) or
             `<area>.<cell type>.t<step>` (that step).
         images: raw pixels 0-255, [N, S, S, 3], N >= 3.
-        steps: the steps to keep for names without one (default: all).
+        steps: the steps to keep for names without one (default: all; -1 the last).
         method: an rsatoolbox `calc_rdm` method ("correlation", "euclidean", ...).
         batch_size: images per forward pass; activations are streamed, reduced to
             their spatial mean batch by batch.
@@ -74,8 +74,8 @@ def rdms(models, populations=("area4.PN",), images=None, steps=None,
                          batch_size=batch_size)
         for name, array in arrays.items():
             area, cell_type, step = parse_name(name)
-            kept = [step] if step is not None else (
-                list(array.coords["step"].values) if steps is None else list(steps))
+            kept = [step] if step is not None else _kept_steps(
+                list(array.coords["step"].values), steps)
             for t in kept:
                 responses = array.values if step is not None else array.sel(step=t).values
                 dataset = rsatoolbox.data.Dataset(
@@ -87,6 +87,16 @@ def rdms(models, populations=("area4.PN",), images=None, steps=None,
                     found.append(rsatoolbox.rdm.calc_rdm(dataset, method=method,
                                                          descriptor="image"))
     return rsatoolbox.rdm.concat(found)
+
+
+def _kept_steps(every: list, steps) -> list:
+    """`steps` of a population's `every` step (None: all; -1: the last)."""
+    if steps is None:
+        return every
+    if not all(-len(every) <= t < len(every) for t in steps):
+        raise ValueError(f"steps={list(steps)}: the network has steps 0..{len(every) - 1} "
+                         "(negative counts from the last).")
+    return [every[t] for t in steps]
 
 
 def unresponsive_images(found: rsatoolbox.rdm.RDMs) -> list[int]:
@@ -182,3 +192,53 @@ def figure_similarity(similarity: pd.DataFrame, path) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+CONSISTENCY_IMAGES = 500  # images of `population_similarity`'s RDMs: each N x N numbers
+SIMILARITY_COLUMNS = ("variant", "population", "other", "similarity", "low", "high", "pairs")
+
+
+def population_similarity(networks: dict, images) -> pd.DataFrame:
+    """How alike the representations of a variant's populations are, at the last step.
+
+    `networks`: variant -> its networks (model ids or export folders), one per seed.
+    Per variant and pair of populations (`area3 PN`, ..., `area4 OG`): the mean RDM
+    similarity (Pearson r of the RDMs) and its range, over seeds. A population with
+    itself: its seed consistency, over every pair of different seeds; two populations:
+    their likeness within each network, over the networks. `SIMILARITY_COLUMNS`.
+    """
+    names = [f"{area}.{cell_type}" for area in ("area3", "area4")
+             for cell_type in ("PN", "IG", "OG")]
+    rows = []
+    for variant, models in networks.items():
+        found = rdms(models, names, images=images, steps=[-1])
+        vectors = found.get_vectors()
+        labels = [(found.rdm_descriptors["model"][i],
+                   f"{found.rdm_descriptors['area'][i]} {found.rdm_descriptors['cell_type'][i]}")
+                  for i in range(found.n_rdm)]
+        similarity = _nan_correlations(vectors)
+        for a in dict.fromkeys(label for _, label in labels):
+            for b in dict.fromkeys(label for _, label in labels):
+                values = [similarity[i, j] for i, (model_i, pop_i) in enumerate(labels)
+                          for j, (model_j, pop_j) in enumerate(labels)
+                          if pop_i == a and pop_j == b
+                          and ((model_i < model_j) if a == b else model_i == model_j)]
+                values = [value for value in values if np.isfinite(value)]
+                rows.append({"variant": variant, "population": a, "other": b,
+                             "similarity": float(np.mean(values)) if values else np.nan,
+                             "low": float(np.min(values)) if values else np.nan,
+                             "high": float(np.max(values)) if values else np.nan,
+                             "pairs": len(values)})
+    return pd.DataFrame(rows, columns=list(SIMILARITY_COLUMNS))
+
+
+def _nan_correlations(vectors: np.ndarray) -> np.ndarray:
+    """Pearson r between every two RDM vectors over the image pairs both define."""
+    count = len(vectors)
+    result = np.full((count, count), np.nan)
+    for i in range(count):
+        for j in range(count):
+            both = np.isfinite(vectors[i]) & np.isfinite(vectors[j])
+            if both.sum() > 2 and np.ptp(vectors[i][both]) > 0 and np.ptp(vectors[j][both]) > 0:
+                result[i, j] = np.corrcoef(vectors[i][both], vectors[j][both])[0, 1]
+    return result

@@ -273,3 +273,29 @@ def figure_perturbation(perturbation: pd.DataFrame, folder: Path,
         axis.set_title(f"{model}: accuracy lost per class, mean clamp", fontsize=8)
     figure.tight_layout()
     return written + save(figure, folder / "fig_perturbation_per_class")
+
+
+def figure_representations(similarity: pd.DataFrame, folder: Path) -> list[Path]:
+    """Per variant, the RDM similarity of every two populations (`ei_zoo.analysis.rsa.
+    population_similarity`): on the diagonal a population's consistency across seeds,
+    off it two populations' likeness within a network."""
+    variants = list(dict.fromkeys(similarity["variant"]))
+    figure, axes = plt.subplots(1, len(variants), figsize=(5.0 * len(variants), 4.2),
+                                squeeze=False, gridspec_kw={"wspace": 0.45})
+    for axis, variant in zip(axes[0], variants):
+        rows = similarity[similarity["variant"] == variant]
+        populations = list(dict.fromkeys(rows["population"]))
+        values = rows.set_index(["population", "other"])["similarity"]
+        grid = np.array([[values.get((a, b), np.nan) for b in populations] for a in populations])
+        image = axis.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+        for (row, column), value in np.ndenumerate(grid):
+            axis.text(column, row, "—" if np.isnan(value) else f"{value:.2f}", ha="center",
+                      va="center", fontsize=7, color="black" if value > 0.6 else "white")
+        axis.set_xticks(range(len(populations)), populations, rotation=90, fontsize=7)
+        axis.set_yticks(range(len(populations)), populations, fontsize=7)
+        axis.set_title(f"{variant}: RDM similarity (r)", fontsize=9)
+    figure.colorbar(image, ax=list(axes[0]), fraction=0.02, label="Pearson r of the RDMs")
+    figure.suptitle("Last step, 500 test images. Diagonal: a population's consistency across "
+                    "seeds; off the diagonal: two populations within a network (mean over "
+                    "networks)", fontsize=8)
+    return save(figure, folder / "fig_representations")

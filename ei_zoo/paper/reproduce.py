@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ei_zoo import data
 from ei_zoo.analysis.measure import (
     DEFAULT,
     DENSITY,
@@ -19,6 +20,7 @@ from ei_zoo.analysis.measure import (
     thresholds_of,
     write_thresholds,
 )
+from ei_zoo.analysis.rsa import CONSISTENCY_IMAGES, population_similarity
 from ei_zoo.analysis.tables import combine, pathway_table
 from ei_zoo.hub import files
 from ei_zoo.hub.bundle import UNTRAINED_DIR, export_folders, is_trained, read_metadata
@@ -32,10 +34,11 @@ from ei_zoo.paper.figures import (
     figure_differences,
     figure_perturbation,
     figure_ratio_sweep,
+    figure_representations,
     figure_selectivity_per_neuron,
     figure_threshold_sensitivity,
 )
-from ei_zoo.paper.plan import departure
+from ei_zoo.paper.plan import PRINCIPAL_VARIANTS, departure
 from ei_zoo.progress import Progress
 
 FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
@@ -125,11 +128,18 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
         [*columns.values(), *sensitivity.SELECTIVITY_LABELS.values()], default_table=table)
     verdicts = sensitivity.sensitivity_table(views, columns)
     designs = design_table(all_measurements, study_measurements, thresholds) if study else None
+    by_variant = {variant: [folder for folder, m in zip(folders, all_measurements)
+                            if m.variant == variant] for variant in PRINCIPAL_VARIANTS}
+    images = data.test_images(min(CONSISTENCY_IMAGES, num_images), data_dir)[0]
+    representations = population_similarity(
+        {variant: found for variant, found in by_variant.items() if found}, images)
 
     # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
     with files.staging(out, "reproduce") as staging:
         _write_results(staging, all_measurements, study_measurements, thresholds, table, views,
                        verdicts, designs, untrained, left_out)
+        representations.to_csv(staging / "representations.csv", index=False)
+        figure_representations(representations, staging / "figures")
         files.move_files(staging, out)
     return out
 
