@@ -11,6 +11,7 @@ from ei_zoo.analysis.connectivity import weight_measures
 from ei_zoo.network.registry import RATIOS, ratio_name
 from ei_zoo.paper import claims, effects
 from ei_zoo.paper.effects import DENSITY_QUANTITY, SELECTIVITY_QUANTITY, Effect
+from ei_zoo.paper.report import emerges, report
 
 GROUPS = ("PN", "IG", "OG", "IG+OG", "E", "I")
 
@@ -146,7 +147,7 @@ def test_claims_on_a_synthetic_zoo():
     assert results["C6"].verdict == claims.FAILS  # PN sparser here: "not sparser" fails
     assert results["C6"].areas == {"area3": claims.FAILS, "area4": claims.FAILS}
     assert results["C1"].other == claims.HOLDS  # pooled IG+OG: 1.0 against 0.45
-    text = claims.report(list(results.values()))
+    text = report(list(results.values()))
     assert "Spearman" in text and "+0.500 [" in text and "inconclusive" not in text
     assert "| 1/64 | 1 | area3 |" in text
 
@@ -183,8 +184,8 @@ def test_emerges_with_training_compares_area_labels():
                             areas={"area3": area3, "area4": area4})
 
     trained = claim(claims.HOLDS, claims.FAILS)
-    assert claims.emerges(trained, claim(claims.FAILS, claims.FAILS)) == "area3 yes, area4 —"
-    assert claims.emerges(claim(claims.HOLDS, claims.HOLDS),
-                          claim(claims.HOLDS, claims.HOLDS)) == "no (holds untrained)"
-    assert claims.emerges(claim(claims.FAILS, claims.MIXED), claim(claims.HOLDS, claims.HOLDS)) \
+    assert emerges(trained, claim(claims.FAILS, claims.FAILS)) == "area3 yes, area4 —"
+    assert emerges(claim(claims.HOLDS, claims.HOLDS),
+                   claim(claims.HOLDS, claims.HOLDS)) == "no (holds untrained)"
+    assert emerges(claim(claims.FAILS, claims.MIXED), claim(claims.HOLDS, claims.HOLDS)) \
         == "lost with training"

@@ -26,7 +26,7 @@ from ei_zoo.hub import files
 from ei_zoo.hub.bundle import UNTRAINED_DIR, export_folders, is_trained, read_metadata
 from ei_zoo.hub.index import exported_dir
 from ei_zoo.paper import sensitivity
-from ei_zoo.paper.claims import check_claims, report
+from ei_zoo.paper.claims import check_claims
 from ei_zoo.paper.design import design_table
 from ei_zoo.paper.design import markdown as design_markdown
 from ei_zoo.paper.effects import zoo_samples
@@ -39,6 +39,7 @@ from ei_zoo.paper.figures import (
     figure_threshold_sensitivity,
 )
 from ei_zoo.paper.plan import PRINCIPAL_VARIANTS, departure
+from ei_zoo.paper.report import report
 from ei_zoo.progress import Progress
 
 FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
@@ -128,11 +129,8 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
         [*columns.values(), *sensitivity.SELECTIVITY_LABELS.values()], default_table=table)
     verdicts = sensitivity.sensitivity_table(views, columns)
     designs = design_table(all_measurements, study_measurements, thresholds) if study else None
-    by_variant = {variant: [folder for folder, m in zip(folders, all_measurements)
-                            if m.variant == variant] for variant in PRINCIPAL_VARIANTS}
-    images = data.test_images(min(CONSISTENCY_IMAGES, num_images), data_dir)[0]
-    representations = population_similarity(
-        {variant: found for variant, found in by_variant.items() if found}, images)
+    representations = _representations(folders, all_measurements,
+                                       min(CONSISTENCY_IMAGES, num_images), data_dir)
 
     # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
     with files.staging(out, "reproduce") as staging:
@@ -142,6 +140,15 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
         figure_representations(representations, staging / "figures")
         files.move_files(staging, out)
     return out
+
+
+def _representations(folders, all_measurements, num_images: int, data_dir) -> pd.DataFrame:
+    """`population_similarity` of `standard`, `inh_pn` and `no_dale` over their seeds."""
+    by_variant = {variant: [folder for folder, m in zip(folders, all_measurements)
+                            if m.variant == variant] for variant in PRINCIPAL_VARIANTS}
+    images = data.test_images(num_images, data_dir)[0]
+    return population_similarity({variant: found for variant, found in by_variant.items()
+                                  if found}, images)
 
 
 def _write_results(out: Path, all_measurements, study_measurements, thresholds, table, views,
