@@ -76,7 +76,7 @@ def verdicts(values: dict) -> dict:
 
 
 def markdown(result: dict) -> str:
-    """The README's performance table, from a result of `main`."""
+    """The performance table of docs/performance.md, from a result of `main`."""
     machine = result["machine"]
     lines = [
         f"Measured {result['measured_at'][:10]} by `python benchmarks/run.py` ({result['mode']} "

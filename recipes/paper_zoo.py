@@ -12,7 +12,7 @@ with `--overwrite`, and refused, before any training, without it.
     python recipes/paper_zoo.py --shard 0/4    # a quarter of it (split across machines)
     python recipes/paper_zoo.py --shard auto   # the quarter of a SLURM job array's task
     python recipes/paper_zoo.py --collect shard0 shard1 shard2 shard3   # one zoo, verified
-    python recipes/paper_zoo.py --table        # the README's zoo table, from the exports
+    python recipes/paper_zoo.py --table        # docs/zoo.md's zoo table, from the exports
     python recipes/paper_zoo.py --verify       # each export's accuracy, from its SavedModel
     python recipes/paper_zoo.py --only standard-s1 inh_pn-s1
     python recipes/paper_zoo.py --study --dry-run   # the design-sensitivity study instead
@@ -190,7 +190,7 @@ def _estimate_source(measured: dict, path) -> str:
 
 
 def zoo_table(exported: Path, plan=None) -> str:
-    """The README's zoo table (Markdown): one row per network of `plan` (default: the
+    """The zoo table of docs/zoo.md (Markdown): one row per network of `plan` (default: the
     paper's zoo), exported or not."""
     rows = ["| model | test accuracy | epochs | recipe | training time | size | "
             "silent area 3 (PN/IG/OG) | silent area 4 (PN/IG/OG) |",

@@ -4,7 +4,7 @@ Runs in the TensorFlow suite, and in CI a second time in a virtual environment
 with keras and jax and no TensorFlow (.ci/run), there with test_models.py and
 test_dale.py (every variant built, Dale's law after optimizer steps,
 activations, `.keras` round trips). PyTorch: the same command by hand with
-KERAS_BACKEND=torch (README, "Other Keras backends").
+KERAS_BACKEND=torch (docs/backends.md).
 
 The shipped `standard-s0` is held to what TensorFlow computed for it, stored
 in backend_reference.npz (tests/make_backend_reference.py says what it holds

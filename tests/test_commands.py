@@ -180,10 +180,12 @@ def test_list_shows_the_cached_models_too(tiny_export, tmp_path, capsys):
 
 
 def test_readme_examples_never_write_into_the_shipped_zoo():
-    """Every `ei-zoo train` or `export` the README shows names its own --out, and no
-    example passes --overwrite (the synopsis lists it as optional): run from the
+    """Every `ei-zoo train` or `export` the README and the docs show names its own --out,
+    and no example passes --overwrite (the synopsis lists it as optional): run from the
     repository's root, none can touch exported/."""
-    blocks = re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    blocks = [block for page in pages
+              for block in re.findall(r"```bash\n(.*?)```", page.read_text(), re.S)]
     commands = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()
                 if re.search(r"ei-zoo (train|export) ", line)]
     assert len(commands) >= 4

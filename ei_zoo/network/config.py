@@ -3,7 +3,7 @@ the cell's settings and the configuration that fixes every architectural choice.
 
 The defaults are those of docs/science.md, sections 1-2; a field's description says
 where a choice was left open by the paper or departs from it (the cell's
-`silence_penalty`, `resting_drive` and `signed_weight_scale`; README, "Initialisation");
+`silence_penalty`, `resting_drive` and `signed_weight_scale`; docs/network.md, "Initialisation");
 nothing about the network is a hidden constant. A config round-trips through
 JSON exactly, so a trained model can always be rebuilt from its `metadata.json`.
 """

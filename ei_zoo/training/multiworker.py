@@ -1,6 +1,6 @@
 """Training on several machines: `train_and_export(..., strategy="multiworker")`.
 
-Every machine runs the same command with its own `TF_CONFIG` (README,
+Every machine runs the same command with its own `TF_CONFIG` (docs/training.md,
 "Training on several machines"). The workers train one model in lockstep,
 each on its share of every batch; worker 0, the chief, keeps the run folder
 and writes the export, and the others write only to a temporary folder, so
@@ -76,7 +76,7 @@ def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
         raise ValueError(
             "--strategy multiworker needs TF_CONFIG to list the workers and name this one, "
             'e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}; see the README.')
+            '"task": {"type": "worker", "index": 0}}; see docs/training.md.')
     context.context().configure_coordination_service(
         service_type="standalone", service_leader="/job:worker/replica:0/task:0",
         cluster_register_timeout_in_ms=JOIN_SECONDS * 1000,
