@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ei_zoo.analysis.extract import extract, parse_name
+from ei_zoo.network.config import AREAS, CELL_TYPES
 
 try:
     import rsatoolbox
@@ -207,8 +208,7 @@ def population_similarity(networks: dict, images) -> pd.DataFrame:
     itself: its seed consistency, over every pair of different seeds; two populations:
     their likeness within each network, over the networks. `SIMILARITY_COLUMNS`.
     """
-    names = [f"{area}.{cell_type}" for area in ("area3", "area4")
-             for cell_type in ("PN", "IG", "OG")]
+    names = [f"{area}.{cell_type}" for area in AREAS for cell_type in CELL_TYPES]
     rows = []
     for variant, models in networks.items():
         found = rdms(models, names, images=images, steps=[-1])

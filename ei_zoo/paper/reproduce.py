@@ -183,20 +183,20 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
     drives = [m.drive for m in every_network if m.drive is not None]
     if drives:
         pd.concat(drives, ignore_index=True).to_csv(out / "drive.csv", index=False)
-    header = _report_header(all_measurements, thresholds, table)
-    if left_out:
-        header = [*header[:1], "", "Left out of the paper's claims: " + "; ".join(
-            f"`{identifier}` ({why})" for identifier, why in left_out.items()) + ".",
-            *header[1:]]
+    header = _report_header(all_measurements, thresholds, table, left_out)
     (out / "claims.md").write_text(
         report(check_claims(*views[DEFAULT]), header, sensitivity.markdown(verdicts),
                design_markdown(designs) if designs is not None else (), untrained_claims))
 
 
-def _report_header(all_measurements, thresholds, table: pd.DataFrame) -> list[str]:
+def _report_header(all_measurements, thresholds, table: pd.DataFrame,
+                   left_out: dict) -> list[str]:
     first = all_measurements[0]
     networks = ", ".join(f"`{m.model}` ({m.test_accuracy:.1%})" if m.test_accuracy is not None
                          else f"`{m.model}`" for m in all_measurements)
+    left = (["", "Left out of the paper's claims: " + "; ".join(
+        f"`{identifier}` ({why})" for identifier, why in left_out.items()) + "."]
+        if left_out else [])
     summary = table[["model", "area", "cell_type", "n_neurons", "n_silent",
                      "n_near_silent"]].copy()
     for column in SELECTIVITY:
@@ -205,6 +205,7 @@ def _report_header(all_measurements, thresholds, table: pd.DataFrame) -> list[st
     summary[list(DENSITY) + ["top10_share"]] = table[list(DENSITY) + ["top10_share"]]
     return [
         f"Networks ({len(all_measurements)}, test accuracy): {networks}.",
+        *left,
         "",
         f"Responses: {first.num_images} CIFAR-10 test images (TFDS order), "
         f"{first.step} time step, {first.position} over positions. Per neuron, over images: "
