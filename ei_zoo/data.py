@@ -54,7 +54,9 @@ def load_split(split: str, data_dir=None, download: bool = True) -> tf.data.Data
     at once, instead of hanging on a download, with a message naming the fix.
     """
     data_dir = resolve_data_dir(data_dir)
-    options = dict(split=split, data_dir=data_dir, as_supervised=True, shuffle_files=False)
+    # No automatic cache: a split read in part would warn that its cache was left half read.
+    options = dict(split=split, data_dir=data_dir, as_supervised=True, shuffle_files=False,
+                   read_config=tfds.ReadConfig(try_autocache=False))
     try:
         return tfds.load(DATASET, download=False, **options)
     # TFDS raises AssertionError ("could not find data in ...") for an

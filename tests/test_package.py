@@ -71,13 +71,3 @@ def test_test_images_reads_the_split_in_order(cifar_dir):
     np.testing.assert_array_equal(images, np.concatenate([x for x, _ in batches]))
     with pytest.raises(ValueError, match="from 1 to 10,000"):
         ei_zoo.test_images(10_001)
-
-
-def test_the_readme_python_quickstart_runs(cifar_dir, tmp_path):
-    """The README's Python block, as written, on the shipped standard-s0."""
-    [block] = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
-    result = run_python([sys.executable, "-c", block], tmp_path,
-                        {"TFDS_DATA_DIR": cifar_dir, "EI_ZOO_EXPORTED": str(REPO / "exported")})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "accuracy 0.8" in result.stdout and "area4        OG" in result.stdout
-    assert not any(tmp_path.iterdir())  # it writes nothing

@@ -115,15 +115,23 @@ class EIConvLSTMCell(keras.layers.Layer):
     frame, not per step) and returns every cell type's rates.
 
     Args:
-        principal, input_gating, output_gating: channels of PN, IG and OG.
+        principal: channels of PN.
+        input_gating: channels of IG.
+        output_gating: channels of OG.
         kernel_size: size of the x -> target and PN -> target kernels.
         dale: `standard`, `inh_pn` or `no_dale` (the sign table of docs/science.md).
         input_from_principal: True when x is the PN output of a lower E/I area,
             so the input kernel carries that area's PN sign; False for input
             from an area without cell types (area 2), whose kernel is free.
-        resting_drive, forget_bias, gate_drive, signed_weight_scale,
-            silence_penalty, signed_principal_output: the cell's settings
-            (`ei_zoo.network.config.CellSettings` says what each does).
+        resting_drive: target mean pre-activation of g, IG and OG at init.
+        forget_bias: target mean pre-activation of the forget gate at init.
+        gate_drive: target mean pre-activation of the input and output gates at init.
+        signed_weight_scale: init range of sign-constrained magnitudes, as a
+            fraction of the free (He) init's.
+        silence_penalty: weight of the loss that returns silent ReLU channels to
+            their threshold during training; 0 turns it off.
+        signed_principal_output: the plain ConvLSTM form (g = tanh, signed PN output).
+            `ei_zoo.network.config.CellSettings` says more of each setting.
         **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Example:

@@ -31,10 +31,18 @@ class EIConvLSTM(keras.layers.Layer):
     `OG` [..., output_gating], so activations are read without surgery.
 
     Args:
-        principal, input_gating, output_gating, kernel_size, dale,
-            input_from_principal, resting_drive, forget_bias, gate_drive,
-            signed_weight_scale, silence_penalty, signed_principal_output: the
-            cell's (`EIConvLSTMCell`).
+        principal: as `EIConvLSTMCell`'s.
+        input_gating: as `EIConvLSTMCell`'s.
+        output_gating: as `EIConvLSTMCell`'s.
+        kernel_size: as `EIConvLSTMCell`'s.
+        dale: as `EIConvLSTMCell`'s.
+        input_from_principal: as `EIConvLSTMCell`'s.
+        resting_drive: as `EIConvLSTMCell`'s.
+        forget_bias: as `EIConvLSTMCell`'s.
+        gate_drive: as `EIConvLSTMCell`'s.
+        signed_weight_scale: as `EIConvLSTMCell`'s.
+        silence_penalty: as `EIConvLSTMCell`'s.
+        signed_principal_output: as `EIConvLSTMCell`'s.
         timesteps: T, the steps the area runs.
         **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
 

@@ -295,9 +295,10 @@ def claim_c4(table, samples, choice: Choice = DEFAULT) -> Claim:
                          f"{found.text()} | < 0 (margin {RHO_MARGIN:g}) | {label} |")
         estimates, replicates = _ratio_means(samples, by_ratio, area, "E",
                                              f"C4/E/{area}/{choice}")
-        spread = float(np.ptp(estimates) / abs(estimates.mean()))
-        low, high = effects.basic_interval(
-            spread, np.ptp(replicates, axis=0) / np.abs(replicates.mean(axis=0)))
+        with np.errstate(invalid="ignore"):  # no E weight above θ (untrained): NaN
+            spread = float(np.ptp(estimates) / abs(estimates.mean()))
+            low, high = effects.basic_interval(
+                spread, np.ptp(replicates, axis=0) / np.abs(replicates.mean(axis=0)))
         low = max(low, 0.0)
         label = effects.at_most(spread, low, high, STEADY_SPREAD)
         for reading in (SPEC, OTHER):
