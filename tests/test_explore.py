@@ -2,10 +2,12 @@
 browser (Debian's chromium; `.ci/run` installs it, so in CI this never skips)."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,13 +22,17 @@ from ei_zoo.analysis.explore import (
     explore_zoo,
     page_name,
 )
+from ei_zoo.analysis.explorer_card import card_html
+from ei_zoo.analysis.explorer_charts import histogram_svg
+from ei_zoo.analysis.explorer_pages import network_page, zoo_row
 from ei_zoo.cli import main as cli_main
-from ei_zoo.hub.bundle import DRIVE, read_metadata
-from ei_zoo.hub.export import write_measured
-from ei_zoo.network.config import AREAS, CELL_TYPES
+from ei_zoo.hub.bundle import DRIVE, LEARNING_CURVE, read_metadata
+from ei_zoo.hub.export import export_model, write_measured
+from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_CLASSES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IMAGES = 300
+TOP = 4
 
 
 @settings(max_examples=40, deadline=None)
@@ -49,6 +55,55 @@ def test_top_images_streamed_batch_by_batch_equal_the_top_of_all_images(k, batch
     np.testing.assert_array_equal(top.images, images[order])
 
 
+def test_a_histogram_counts_on_a_log_axis_so_one_image_shows_beside_thousands():
+    values = np.zeros(9_000)
+    values[-1] = 1.0
+    svg = histogram_svg(values, bins=10, x_label="response")
+    heights = [float(height) for height in re.findall(r"<rect [^>]*height='([0-9.]+)'", svg)]
+    assert len(heights) == 10 and heights[1:-1] == [0.0] * 8
+    assert heights[-1] > 0.05 * heights[0], "a bin of one image must be a visible bar"
+    labels = re.findall(r"<text [^>]*>([^<]*)</text>", svg)
+    assert {"1", "10", "100", "1,000", "10,000", "images (log)", "response", "0"} \
+        <= set(labels)
+
+
+HOSTILE_CARD = """---
+license: <b>mine</b>
+tags:
+- '<script>alert(1)</script>'
+---
+# A card <script>alert(2)</script>
+
+<img src=x onerror=alert(3)> [run](javascript:alert(4)) [also](JaVa\tScript:alert(5))
+![picture](learning_curve.png) [paper](https://example.org/paper)
+
+| area | neurons |
+|---|---|
+| area3 | 64 |
+"""
+
+
+def test_a_model_card_is_rendered_with_its_front_matter_as_a_table_and_nothing_raw():
+    page = card_html(HOSTILE_CARD)
+    assert "<script" not in page and "<b>" not in page and "onerror=alert(3)>" not in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    assert "javascript:" not in page.lower() and "script:alert(5)" not in page.lower()
+    assert "<th>license</th><td>&lt;b&gt;mine&lt;/b&gt;</td>" in page
+    assert "---" not in page and "license:" not in page
+    assert '<img alt="picture" src="learning_curve.png" />' in page
+    assert '<a href="https://example.org/paper">paper</a>' in page
+    assert "<td>area3</td>" in page and "<h1>A card" in page
+
+
+def test_pages_escape_what_an_export_says():
+    metadata = {"id": "standard-s0", "variant": "<i>v</i>", "seed": "<b>0</b>",
+                "recipe_version": "<u>2</u>", "config": {},
+                "silent_units": {"<em>area3</em>": {"PN": 1}}}
+    written = network_page(metadata, pd.DataFrame(), 10, None) + zoo_row(metadata, {})
+    for tag in ("<i>", "<b>0", "<u>", "<em>"):
+        assert tag not in written
+
+
 @pytest.fixture(scope="module")
 def measured_export(tiny_export, cifar_dir, tmp_path_factory):
     """A copy of the tiny export that keeps its drive table (as `ei-zoo perturb --save`)."""
@@ -61,7 +116,7 @@ def measured_export(tiny_export, cifar_dir, tmp_path_factory):
 def site(measured_export, cifar_dir, tmp_path_factory):
     """The explorer of the tiny export on the first test images, written by the CLI."""
     out = tmp_path_factory.mktemp("explorer") / "standard-s0"
-    assert cli_main(["explore", str(measured_export), "--images", str(IMAGES), "--top", "4",
+    assert cli_main(["explore", str(measured_export), "--images", str(IMAGES), "--top", str(TOP),
                      "--data-dir", cifar_dir, "--out", str(out)]) == 0
     return out
 
@@ -113,9 +168,16 @@ def test_explore_replaces_its_own_earlier_site(site, tiny_export, cifar_dir, tmp
 
 
 @pytest.fixture(scope="module")
-def zoo_site(tiny_export, cifar_dir, tmp_path_factory):
+def zoo_site(tiny_export, trained_tiny, cifar_dir, tmp_path_factory):
+    """Two exports: the tiny one, whose history has no test curve, and one with a
+    learning curve (as a recipe-2 training writes it)."""
     exported = tmp_path_factory.mktemp("zoo_exports")
     shutil.copytree(tiny_export, exported / "standard-s0")
+    curves = {"loss": [2.3, 2.2], "accuracy": [0.1, 0.12], "test_loss": [2.3, 2.25],
+              "test_accuracy": [0.1, 0.125]}
+    export_model(trained_tiny[0], exported / "standard-s1", history=curves,
+                 metadata={"seed": 1, "test_accuracy": 0.125, "learning_curve": True})
+    assert (exported / "standard-s1" / LEARNING_CURVE).is_file()
     return explore_zoo(exported, tmp_path_factory.mktemp("zoo_site") / "zoo", num_images=100,
                        k=2, data_dir=cifar_dir)
 
@@ -207,6 +269,54 @@ def test_every_page_loads_whole_in_chromium_and_the_cards_sort(site, zoo_site, t
     page.click("text=standard-s0")
     page.wait_for_load_state("load")
     assert page.url.endswith("standard-s0/index.html")
+    assert _broken_images(page) == [] and problems == []
+    page.close()
+
+
+def _texts(scope, selector: str) -> list[str]:
+    """The text of every element under `scope` (a page or a locator) that `selector` finds."""
+    return [text.strip() for text in scope.locator(selector).all_text_contents()]
+
+
+def test_a_neuron_card_labels_its_axes_classes_and_top_responses_in_chromium(site, browser):
+    page, problems = _open(browser, site / page_name("area4", "OG"))
+    assert "OG rate, a ReLU output" in page.inner_text("body")
+    card = page.locator("article.neuron").first
+    histogram, classes = card.locator("svg.chart").all()
+    histogram_labels = _texts(histogram, "text")
+    assert {"images (log)", "response = OG rate (dimensionless)", "1"} <= set(histogram_labels)
+    assert len(histogram_labels) >= 6, "ticks on both axes"
+    class_labels = _texts(classes, "text")
+    assert set(CIFAR10_CLASSES) | {"mean response = OG rate (dimensionless)"} <= set(class_labels)
+    values = [float(text) for text in _texts(card, ".values span")]
+    assert len(values) == TOP and values == sorted(values, reverse=True)
+    assert card.locator(".values span").first.is_visible()
+    box, strip = card.locator(".values").bounding_box(), card.locator("img.top").bounding_box()
+    assert abs(box["width"] - strip["width"]) < 1, "one value under each image"
+    assert problems == []
+    page.close()
+
+
+def test_a_network_shows_its_learning_curve_or_says_it_was_not_recorded(zoo_site, browser):
+    for model, recorded in (("standard-s0", False), ("standard-s1", True)):
+        page, problems = _open(browser, zoo_site / model / INDEX_PAGE)
+        curve = page.locator("h2:text('Learning curve') + .curve")
+        assert curve.count() == 1
+        if recorded:
+            assert curve.locator(f"img[src='{LEARNING_CURVE}']").count() == 1
+        else:
+            assert curve.inner_text().startswith("Not recorded")
+        assert _broken_images(page) == [] and problems == []
+        page.close()
+
+
+def test_the_model_card_page_is_rendered_html_in_chromium(site, browser):
+    page, problems = _open(browser, site / "model_card.html")
+    text = page.inner_text("body")
+    assert "---" not in text and "license: cc-by-4.0" not in text
+    assert _texts(page, "table.front-matter th")[:2] == ["license", "library_name"]
+    assert page.locator(".card h1").count() == 1 and page.locator(".card h2").count() >= 5
+    assert page.locator(".card table td").count() > 0, "the cell types' table"
     assert _broken_images(page) == [] and problems == []
     page.close()
 

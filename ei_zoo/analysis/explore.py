@@ -1,10 +1,12 @@
 """The neuron explorer: a static site that shows what every neuron of an export does.
 
 `explore(model, out)` writes `out/index.html` (the network: its populations,
-their summaries and its figures) and one page per area and cell type, where
-every neuron is a card: the test images that drive it most, the histogram of
-its responses, its mean response to each class, and its selectivity and class
-tuning measures; the cards sort by each measure. Where the export keeps them
+their summaries, their figure and its learning curve or a line saying it was
+not recorded), its model card as HTML, and one page per area and cell type,
+where every neuron is a card: the test images that drive it most with their
+responses, the histogram of its responses (counts on a log axis), its mean
+response to each class, and its selectivity and class tuning measures; the
+cards sort by each measure. Where the export keeps them
 (`ei-zoo perturb --save`), a population's page shows what clamping it costs
 and what share of each target's drive it carries. `explore_zoo(exported, out)`
 adds an overview of every export, linking to each network's pages.
@@ -20,7 +22,6 @@ k images per neuron, never the whole test set.
 
 from __future__ import annotations
 
-import html
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,12 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ei_zoo import data
+from ei_zoo.analysis.explorer_card import card_html
 from ei_zoo.analysis.explorer_pages import (
     CARD_PAGE,
     INDEX_PAGE,
     MEASURES,
+    SUMMARY_FIGURE,
     network_page,
     page,
     page_name,
@@ -87,6 +90,7 @@ class Population:
     top_values: np.ndarray  # [neurons, k], highest first
     top_indices: np.ndarray  # [neurons, k] test-image indices
     top_images: np.ndarray  # [neurons, k, 32, 32, 3] uint8
+    grid: tuple[int, int, int]  # the rates' steps, height and width behind a response
 
     def measures(self, labels: np.ndarray) -> pd.DataFrame:
         """One row per neuron: `MEASURES`, silence, preferred class."""
@@ -140,11 +144,12 @@ def stream(folder: Path, num_images: int, k: int = TOP_K, batch_size: int = 250,
     check_num_images(num_images)
     served = tf.saved_model.load(str(folder / SAVED_MODEL))
     batches = data.load_split("test", data_dir).take(num_images).batch(batch_size)
-    kept, top, labels, seen = {}, {}, [], 0
+    kept, top, grids, labels, seen = {}, {}, {}, [], 0
     for images, batch_labels in batches.as_numpy_iterator():
         rates = served.activations(tf.constant(images, tf.float32))
         for key, values in rates.items():
             batch_responses = responses(values.numpy()).astype("float32")
+            grids[key] = tuple(values.shape[1:4])
             kept.setdefault(key, []).append(batch_responses)
             top.setdefault(key, TopImages(batch_responses.shape[1], k)).update(
                 batch_responses, images, seen)
@@ -157,7 +162,8 @@ def stream(folder: Path, num_images: int, k: int = TOP_K, batch_size: int = 250,
         for cell_type in CELL_TYPES:
             key = population_key(area, cell_type)
             populations[key] = Population(area, cell_type, np.concatenate(kept[key]),
-                                          top[key].values, top[key].indices, top[key].images)
+                                          top[key].values, top[key].indices, top[key].images,
+                                          grids[key])
     return populations, np.concatenate(labels).astype("int64")
 
 
@@ -190,20 +196,14 @@ def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
         drives = population_drives(folder, population.area, population.cell_type)
         (site / page_name(population.area, population.cell_type)).write_text(
             population_page(metadata, population, table, summary, labels, drives))
-    summaries = pd.DataFrame(summaries)
-    figures = []
+    summary_figure(tables).savefig(site / SUMMARY_FIGURE, dpi=90, metadata={"Software": None})
     if (folder / LEARNING_CURVE).is_file():
         shutil.copy(folder / LEARNING_CURVE, site / LEARNING_CURVE)
-        figures.append((LEARNING_CURVE, "Learning curve (training batches and the test split)"))
-    summary_figure(tables).savefig(site / "populations.png", dpi=90,
-                                                metadata={"Software": None})
-    figures.insert(0, ("populations.png", "Responses per population"))
     card = (folder / MODEL_CARD).read_text() if (folder / MODEL_CARD).is_file() else ""
-    (site / CARD_PAGE).write_text(page(f"{metadata['id']}: model card",
-                                        f"<pre class='card'>{html.escape(card)}</pre>",
-                                        back=(INDEX_PAGE, metadata["id"])))
+    (site / CARD_PAGE).write_text(page(f"{metadata['id']}: model card", card_html(card),
+                                       back=(INDEX_PAGE, metadata["id"])))
     (site / INDEX_PAGE).write_text(
-        network_page(metadata, summaries, figures, len(labels), zoo_link))
+        network_page(metadata, pd.DataFrame(summaries), len(labels), zoo_link))
 
 
 def population_drives(folder: Path, area: str, cell_type: str) -> pd.DataFrame | None:
@@ -252,15 +252,17 @@ def _population_summary(population: Population, table: pd.DataFrame, drops) -> d
 
 
 def summary_figure(tables: dict[str, pd.DataFrame]) -> Figure:
-    """Lifetime sparseness and skewness of the neurons of every population."""
-    figure = Figure(figsize=(9, 3.2), layout="constrained")
+    """Lifetime sparseness and skewness of the neurons of every population, a box each."""
+    figure = Figure(figsize=(10, 3.4), layout="constrained")
     axes = figure.subplots(1, 2)
-    names = list(tables)
+    names = [name.replace("/", " ") for name in tables]
     for axis, measure in zip(axes, ("lifetime_sparseness", "skewness")):
-        values = [tables[name][measure].dropna().to_numpy() for name in names]
+        values = [table[measure].dropna().to_numpy() for table in tables.values()]
         axis.boxplot([value if len(value) else [np.nan] for value in values])
-        axis.set_xticks(range(1, len(names) + 1), names, rotation=45, fontsize=8)
-        axis.set_title(MEASURES[measure])
+        axis.set_xticks(range(1, len(names) + 1), names, fontsize=9)
+        axis.set_xlabel("population")
+        axis.set_ylabel(MEASURES[measure])
+        axis.grid(axis="y", alpha=0.3)
     return figure
 
 

@@ -80,7 +80,8 @@ def _cell_type_rows(metadata: dict) -> list[str]:
     return rows
 
 
-def _learning_curve(metadata: dict) -> list[str]:
+def learning_curve_lines(metadata: dict) -> list[str]:
+    """The card's Markdown on the learning curve: its picture, or why there is none."""
     if not is_trained(metadata):
         return ["None: this network was never trained."]
     if metadata.get("learning_curve"):
@@ -167,7 +168,7 @@ def model_card(metadata: dict) -> str:
         "applications: 32x32 CIFAR-10 classes only, at the accuracy above.", "",
         *_training(metadata),
         "## Learning curve", "",
-        *_learning_curve(metadata), "",
+        *learning_curve_lines(metadata), "",
         "## Cell types", "",
         *_cell_type_rows(metadata), "",
         "A neuron is silent when its response (last step, spatial mean) does not vary "
