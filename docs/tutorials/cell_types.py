@@ -95,3 +95,23 @@ points.round(1)  # accuracy lost, in points
 found = analysis.rdms(["standard-s0"], ["area4.PN", "area4.IG", "area4.OG"],
                       images=images[:300], steps=[3])
 analysis.compare_rdms(found).round(2)
+
+# %% [markdown]
+# ## The explorer
+#
+# `ei-zoo explore` (or `ei_zoo.analysis.explore.explore`) writes a static site with a
+# page per population and a card per neuron: its top images with their responses, the
+# histogram of its responses, its mean response to each class. Open its `index.html` in
+# a browser; here, its overview of the populations (300 images keep it quick):
+
+# %%
+import tempfile
+
+from IPython.display import Image
+
+from ei_zoo.analysis.explore import explore
+
+site = explore("standard-s0", tempfile.mkdtemp(prefix="ei_zoo_explorer_") + "/standard-s0",
+               num_images=300)
+print(sorted(path.name for path in site.glob("*.html")))
+Image(filename=str(site / "populations.png"), width=700)
