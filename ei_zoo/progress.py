@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import sys
 
-import keras
 from keras.utils import Progbar
 
 
@@ -52,16 +51,3 @@ def keras_verbose(mode: str = "auto") -> int:
         raise ValueError(f"Unknown progress mode {mode!r}; use one of {PROGRESS_MODES}.")
     return 1 if mode == "bar" or (mode == "auto" and interactive()) else 2
 
-
-@contextlib.contextmanager
-def keras_progress_on_terminal_only():
-    """Keras's own progress bars (e.g. `get_file`'s) while the block runs only where
-    stderr is a terminal; off one they would write ANSI codes into a log."""
-    if interactive() or not keras.config.is_interactive_logging_enabled():
-        yield
-        return
-    keras.config.disable_interactive_logging()
-    try:
-        yield
-    finally:
-        keras.config.enable_interactive_logging()

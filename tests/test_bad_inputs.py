@@ -1,6 +1,7 @@
 """One line naming the fix, for every bad input to the API and the CLI (a table)."""
 
 import collections
+import json
 import re
 import shutil
 import socket
@@ -13,6 +14,9 @@ import ei_zoo.hub.export
 from ei_zoo import analysis, data
 from ei_zoo.cli import main as cli_main
 from ei_zoo.hub import files
+from ei_zoo.hub.bundle import sha256_file
+from ei_zoo.hub.index import write_index
+from ei_zoo.hub.zoo import pack
 from ei_zoo.network.config import NetworkConfig
 from ei_zoo.network.models import check_images
 from ei_zoo.training.recipe import export_run, train_and_export
@@ -58,6 +62,31 @@ def workspace(tiny_export, tmp_path, monkeypatch):
 
 
 Case = collections.namedtuple("Case", "name call error message")
+
+
+def _mirror(w, change=None, ship=False, **claims):
+    """A mirror folder, `w/mirror`, of the workspace's standard-s0 as `change(folder)` leaves
+    a copy of it, its index claiming `claims`; with `ship`, the workspace's zoo (exported/)
+    ships standard-s0 as it is. Returns its path, for --mirror."""
+    if ship:
+        write_index(w / "exported")
+    source = w / "mirror_source"
+    shutil.copytree(w / "exported" / "standard-s0", source / "standard-s0")
+    if change is not None:
+        change(source / "standard-s0")
+    mirror = pack(source, w / "mirror")
+    index = json.loads((mirror / "index.json").read_text())
+    index["models"][0].update(claims)
+    (mirror / "index.json").write_text(json.dumps(index))
+    return str(mirror)
+
+
+def _rewrite_listed(folder, name, data):
+    """Change a file of an export and the sha256 its metadata.json lists for it."""
+    (folder / name).write_bytes(data)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["files"][name] = sha256_file(folder / name)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
 
 
 IMAGES_OK = np.full((2, 32, 32, 3), 128, dtype="float32")
@@ -244,10 +273,37 @@ BAD_INPUTS = [
          lambda w: ["download", "standard-s0", "--mirror", f"http://127.0.0.1:{_closed_port()}"],
          r"Could not download index\.json from http://127\.0\.0\.1:\d+/index\.json: .*refused; "
          r"check the mirror URL"),
+    # Hostile mirrors (issue 34: #4, #5, #17): refused in one line, the cache left empty.
+    _cli("cli_download_of_a_shipped_id_the_mirror_changed",
+         lambda w: ["download", "standard-s0", "--mirror", _mirror(
+             w, lambda folder: _rewrite_listed(folder, "README.md", b"# forged\n"), ship=True)],
+         r"standard-s0\.tar\.gz is not the standard-s0 this project ships: its README\.md "
+         r"differs from the one .*index\.json gives; do not use this mirror"),
+    _cli("cli_download_of_a_file_its_metadata_does_not_list",
+         lambda w: ["download", "standard-s0", "--mirror", _mirror(
+             w, lambda folder: (folder / "extra.py").write_text("import os\n"))],
+         r"standard-s0\.tar\.gz holds 'extra\.py', which its metadata\.json does not list; do "
+         r"not use this mirror"),
+    _cli("cli_download_of_an_archive_larger_than_its_index_says",
+         lambda w: ["download", "standard-s0", "--mirror", _mirror(w, archive_bytes=1000)],
+         r"standard-s0\.tar\.gz from file://\S+ is larger than 1,000 bytes, the size the "
+         r"mirror's index\.json gives it; do not use this mirror"),
+    _cli("cli_download_of_an_archive_claimed_above_the_cap",
+         lambda w: ["download", "standard-s0", "--max-mb", "1", "--mirror", _mirror(
+             w, archive_bytes=2_000_000)],
+         r"gives 'standard-s0' an archive of 2,000,000 bytes, more than the 1,000,000 a "
+         r"download may take; if you trust this mirror, allow more with `ei-zoo download "
+         r"--max-mb MB`"),
+    _cli("cli_download_timeout_zero", lambda w: ["download", "standard-s0", "--timeout", "0"],
+         r"argument --timeout: 0\.0 must be positive"),
     _cli("cli_model_id_that_is_a_path",
          lambda w: ["download", "../standard-s0", "--mirror", str(w / "plain")],
          r"'\.\./standard-s0' is not a model id; ids look like 'standard-s0'"),
 ]
+
+
+# What a download writes to stderr before it is refused: progress, not errors.
+DOWNLOAD_PROGRESS = re.compile(r"Downloading \S+|\S+: \d+/\d+ bytes")
 
 
 def test_bad_input_table_is_large():
@@ -268,7 +324,7 @@ def test_bad_input_gets_one_line_naming_the_fix(case, workspace, capsys):
     except SystemExit as exit_info:  # argparse's own errors
         code = exit_info.code
     err = capsys.readouterr().err
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if not DOWNLOAD_PROGRESS.fullmatch(line)]
     assert code == 2 and "Traceback" not in err, err
     assert len(lines) == 1 and re.search(case.message, lines[0]), err
     assert entries(workspace / "keras") == []  # nothing was downloaded or cached

@@ -82,6 +82,21 @@ def test_export_cleans_up_after_a_killed_writer(trained_tiny, tiny_export, tmp_p
     assert entries(models) == sorted([elsewhere, live, "standard-s0"])
 
 
+def test_a_failed_write_removes_the_folders_it_made_but_not_others(tmp_path):
+    """A download that fails leaves no empty cache folder behind, nor a folder that other
+    files had come to share; a finished one keeps its folders."""
+    with pytest.raises(OSError), files.staging(tmp_path / "keras" / "ei_zoo" / "m"):
+        raise OSError("refused")
+    assert entries(tmp_path) == []
+    with pytest.raises(OSError), files.staging(tmp_path / "keras" / "ei_zoo" / "m"):
+        (tmp_path / "keras" / "other").write_text("x")
+        raise OSError("refused")
+    assert entries(tmp_path / "keras") == ["other"]
+    with files.staging(tmp_path / "out" / "m") as staging:
+        files.replace_folder(staging, tmp_path / "out" / "m")
+    assert entries(tmp_path / "out") == ["m"]
+
+
 def test_an_interrupt_removes_unfinished_staging_folders_but_not_finished_ones(tmp_path):
     """What `ei-zoo`'s Ctrl-C handler deletes before it exits: staging folders still
     being written, never one that `replace_folder` has begun to move into place."""

@@ -260,8 +260,9 @@ def test_paper_zoo_verify_remeasures_each_savedmodel(tiny_export, cifar_dir, tmp
         assert verdict in capsys.readouterr().out
 
 
-def test_cli_zoo_commands(tiny_export, tmp_path, capsys):
+def test_cli_zoo_commands(tiny_export, tmp_path, capsys, monkeypatch):
     exported = tiny_export.parent
+    monkeypatch.setenv("EI_ZOO_EXPORTED", str(exported))  # the zoo that downloads must match
     mirror = tmp_path / "mirror"
     assert cli_main(["pack", "--exported", str(exported), "--out", str(mirror)]) == 0
     assert cli_main(["index", "--exported", str(exported)]) == 0

@@ -12,7 +12,7 @@ import ei_zoo.hub.zoo as zoo
 from ei_zoo.hub import index
 from ei_zoo.hub.bundle import sha256_file, verify_export
 
-from conftest import entries, serve_folder
+from conftest import REPO, entries, serve_folder
 
 
 @pytest.fixture
@@ -80,6 +80,30 @@ def test_local_models_need_no_mirror(exported, cache, monkeypatch):
         zoo.download("standard-s0")
 
 
+def test_the_zoo_on_this_machine_is_the_repository_s_from_any_folder(tmp_path, monkeypatch):
+    """Without $EI_ZOO_EXPORTED or ./exported, an editable install's zoo is the repository's
+    exported/: what `load` finds, and what a download of a shipped id must match."""
+    monkeypatch.delenv("EI_ZOO_EXPORTED", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert index.exported_dir() == REPO / "exported"
+    [shipped] = [entry for entry in index.read_index(REPO / "exported" / "index.json")
+                 if entry["id"] == "standard-s0"]
+    assert index.shipped_files("standard-s0") == shipped["files"]
+    assert index.shipped_files("standard-s99") is None
+
+
+def test_load_reads_the_keras_model_in_safe_mode(tiny_export, tmp_path):
+    """A `.keras` holding Python code (a Lambda layer's) is refused, never run."""
+    folder = shutil.copytree(tiny_export, tmp_path / "standard-s0")
+    inputs = keras.Input((32, 32, 3))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(folder / "model.keras")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["files"]["model.keras"] = sha256_file(folder / "model.keras")
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        zoo.load(folder)
+
+
 def test_list_models(exported, tmp_path):
     index.write_index(exported)
     listed = index.list_models(exported)
@@ -116,7 +140,7 @@ def test_pack_never_leaves_a_torn_archive(exported, tmp_path, monkeypatch):
         archive.write_bytes(b"\x1f\x8b half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(zoo, "_write_archive", half_written)
+    monkeypatch.setattr(zoo, "write_archive", half_written)
     with pytest.raises(OSError):
         zoo.pack(exported, mirror)
     assert (mirror / "standard-s0.tar.gz").read_bytes() == before

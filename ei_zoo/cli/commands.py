@@ -127,7 +127,8 @@ def command_download(args):
 
     # Progress goes to stderr so that stdout is just the path: `$(ei-zoo download ID)`.
     with contextlib.redirect_stdout(sys.stderr):
-        path = download(args.model, mirror=args.mirror, cache_dir=args.cache_dir)
+        path = download(args.model, mirror=args.mirror, cache_dir=args.cache_dir,
+                        timeout=args.timeout, max_bytes=args.max_mb * 10**6)
     print(path)
 
 

@@ -11,8 +11,10 @@ import argparse
 from pathlib import Path
 
 from ei_zoo.cli import commands
+from ei_zoo.hub.transfer import MAX_BYTES as DOWNLOAD_MAX_BYTES
+from ei_zoo.hub.transfer import TIMEOUT as DOWNLOAD_TIMEOUT
 from ei_zoo.network.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
-from ei_zoo.training.settings import add_arguments, positive_int
+from ei_zoo.training.settings import add_arguments, positive_float, positive_int
 from ei_zoo.version import __version__
 
 TOP_IMAGES = 8  # `explore --top`: test images shown per neuron
@@ -149,6 +151,10 @@ def _add_zoo_commands(commands_) -> None:
     info.add_argument("--card", action="store_true", help="print the model card (README.md)")
     download = commands_.add_parser("download", help="fetch a model from the mirror into the cache")
     download.add_argument("model", help="model id, e.g. standard-s0")
+    download.add_argument("--timeout", type=positive_float, default=DOWNLOAD_TIMEOUT,
+                          help="seconds the whole download may take")
+    download.add_argument("--max-mb", type=positive_int, default=DOWNLOAD_MAX_BYTES // 10**6,
+                          help="the most MB (10^6 bytes) the archive and the export may take")
     for command, run in ((info, commands.command_info), (download, commands.command_download)):
         _mirror(command)
         _cache_dir(command)

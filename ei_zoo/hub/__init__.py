@@ -7,4 +7,6 @@ cards, loading, downloading and `create_model`.
     cards       model cards
     index       index.json, list_models, finding an export on this machine
     zoo         load, create_model, download, pack (a mirror)
+    archive     a mirror's <id>.tar.gz: written deterministically, unpacked with limits
+    transfer    fetching a URL within one deadline and a byte cap
 """

@@ -151,11 +151,22 @@ def read_metadata(path: str | Path) -> dict:
     return metadata
 
 
+def unlisted_files(path: str | Path) -> list[str]:
+    """The files below an export folder that its `metadata.json` does not list, by POSIX
+    relative path, sorted: none in an export as `export_model` writes it."""
+    folder = Path(path)
+    files = read_metadata(folder).get("files")
+    listed = {METADATA, *(files if isinstance(files, dict) else ())}
+    names = (file.relative_to(folder).as_posix() for file in sorted(folder.rglob("*"))
+             if file.is_file())
+    return [name for name in names if name not in listed]
+
+
 def verify_export(path: str | Path) -> None:
     """Raise `ValueError` naming the first listed file that is missing or changed."""
     folder = Path(path)
     files = read_metadata(folder).get("files")
-    if not files:
+    if not files or not isinstance(files, dict):
         raise ValueError(
             f"{folder / METADATA} lists no files to verify; re-download or re-export it.")
     for name, expected in sorted(files.items()):

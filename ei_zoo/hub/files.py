@@ -106,7 +106,9 @@ _UNFINISHED: set[Path] = set()
 @contextlib.contextmanager
 def staging(target: Path, kind: str = "tmp"):
     """A `staging_folder` for `target`, deleted when the block ends unless it was
-    moved into place (`replace_folder`), and by `remove_unfinished` until then."""
+    moved into place (`replace_folder`), and by `remove_unfinished` until then.
+    The folders made to hold it go too, where they are left empty."""
+    made = [parent for parent in Path(target).absolute().parents if not parent.exists()]
     folder = staging_folder(target, kind)
     _UNFINISHED.add(folder)
     try:
@@ -114,6 +116,11 @@ def staging(target: Path, kind: str = "tmp"):
     finally:
         _UNFINISHED.discard(folder)
         shutil.rmtree(folder, ignore_errors=True)
+        for parent in made:  # the deepest first
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: it holds `target`, or another writer's files
+                break
 
 
 def remove_unfinished() -> None:

@@ -39,7 +39,7 @@ def exported_dir() -> Path:
     local = Path("exported")
     if local.is_dir():
         return local
-    repository = Path(__file__).resolve().parents[1] / "exported"  # editable install
+    repository = Path(__file__).resolve().parents[2] / "exported"  # editable install
     return repository if repository.is_dir() else local
 
 
@@ -87,6 +87,23 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
     raise FileNotFoundError(
         f"No model {identifier!r} in {' or '.join(str(place.parent) for place in places)}"
         f"{hint}; pass mirror=URL (--mirror) or set EI_ZOO_MIRROR to download it.")
+
+
+def shipped_files(model_id: str) -> dict[str, str] | None:
+    """The sha256 of every file of `model_id` as the zoo on this machine ships it:
+    `exported_dir()/index.json`'s entry (a download must match it file by file); None
+    where that index does not list the id, or does not exist."""
+    path = exported_dir() / INDEX
+    if not path.is_file():
+        return None
+    for entry in read_index(path):
+        if entry["id"] == model_id:
+            hashes = entry.get("files")
+            if not isinstance(hashes, dict) or not hashes:
+                raise ValueError(f"{path} lists no files for {model_id}; regenerate it with "
+                                 "`ei-zoo index`.")
+            return hashes
+    return None
 
 
 def design_change(metadata: dict) -> str | None:

@@ -2,42 +2,47 @@
 
 A mirror (any static file server, or a local folder) holds `index.json` and
 one `<model_id>.tar.gz` per model (docs/science.md, section 6). `pack` writes them from
-the export folders; `download` fetches one into the cache, checks it against
-the index's sha256 before unpacking, and refuses archive members that could
-write outside the model's folder. `load` finds a model locally first, so only
-the first use of a model touches the network.
+the export folders; `download` fetches one into the cache within one deadline
+and the bytes the index gives, checks it against the index's sha256 before
+unpacking, refuses archive members that could write outside the model's
+folder or unpack to far more than the archive, and files the export's
+metadata does not list; an id the zoo on this machine ships must match its
+`exported/index.json` file by file. `load` finds a model locally first, so
+only the first use of a model touches the network.
 """
 
 from __future__ import annotations
 
 import difflib
-import gzip
+import http.client
+import io
 import os
-import socket
 import sys
-import tarfile
 import urllib.error
 import urllib.parse
-import urllib.request
-import zlib
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import keras
 import numpy as np
 
-from ei_zoo.hub import files
+from ei_zoo.hub import files, transfer
+from ei_zoo.hub.archive import extract_archive, write_archive
 from ei_zoo.hub.bundle import (
     FORMAT_VERSION,
     INDEX,
     KERAS_MODEL,
+    METADATA,
     SAVED_MODEL,
     archive_name,
     check_model_reference,
     export_folders,
+    file_hashes,
     model_id,
     parse_model_id,
     read_metadata,
     sha256_file,
+    unlisted_files,
     verify_export,
 )
 from ei_zoo.hub.index import (
@@ -47,16 +52,17 @@ from ei_zoo.hub.index import (
     find_local,
     index_entry,
     parse_index,
+    shipped_files,
 )
+from ei_zoo.hub.transfer import MAX_BYTES, TIMEOUT, Deadline
 from ei_zoo.network.models import EINetwork, build_model, check_images
 from ei_zoo.network.registry import get_config
 from ei_zoo.optional import tensorflow
-from ei_zoo.progress import interactive, keras_progress_on_terminal_only
+from ei_zoo.progress import Progress
 
 FORMATS = ("keras", "saved_model")
-# Exports hold weights, which barely compress (about 1.5x; 5x for a tiny model's
-# graph): an archive that unpacks to far more than this is broken or a zip bomb.
-MAX_UNPACK_RATIO = 100
+# What a mirror's index.json may take (48 models take 90 kB).
+MAX_INDEX_BYTES = 1 << 24
 
 
 def pack(exported: str | Path | None = None, out: str | Path | None = None) -> Path:
@@ -82,7 +88,7 @@ def pack(exported: str | Path | None = None, out: str | Path | None = None) -> P
         archive = out / archive_name(folder.name)
         partial = archive.with_name(f".{archive.name}.partial")
         try:
-            _write_archive(folder, partial)
+            write_archive(folder, partial)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -91,29 +97,6 @@ def pack(exported: str | Path | None = None, out: str | Path | None = None) -> P
                        "sha256": sha256_file(archive)})
     files.write_json(out / INDEX, {"format_version": FORMAT_VERSION, "models": models})
     return out
-
-
-def _write_archive(folder: Path, archive: Path) -> None:
-    """Tar-gzip `folder` as `<name>/...` so that the same files give the same bytes.
-
-    Members are sorted, and every time, owner and mode are fixed, so an
-    archive's sha256 changes only when a model does.
-    """
-    with archive.open("wb") as raw, \
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as compressed, \
-            tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in [folder, *sorted(folder.rglob("*"))]:
-            if path.is_symlink() or not (path.is_dir() or path.is_file()):
-                raise ValueError(f"{path} is not a plain file or folder; exports hold only those.")
-            name = (PurePosixPath(folder.name) / path.relative_to(folder).as_posix()).as_posix()
-            info = tar.gettarinfo(path, arcname=name)
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            info.mode = 0o755 if info.isdir() else 0o644
-            if info.isdir():
-                tar.addfile(info)
-            else:
-                with path.open("rb") as file:
-                    tar.addfile(info, file)
 
 
 def _mirror_url(mirror: str | None) -> str:
@@ -145,30 +128,51 @@ def _failure(error: BaseException) -> str:
     return str(error)
 
 
-def _fetch_index(mirror: str, timeout: float) -> list[dict]:
-    url = f"{mirror}/{INDEX}"
+def _fetch(url: str, out: BinaryIO, limit: int, deadline: Deadline, beyond: str,
+           progress=None) -> str:
+    """`transfer.fetch`, its failures as one-line ValueErrors; `beyond` says what the
+    `limit` is and what to do when more arrives. Returns the sha256 of what arrived."""
+    name = PurePosixPath(url).name
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            text = response.read()
-    except OSError as error:  # URLError, HTTPError and timeouts are OSErrors
-        raise ValueError(f"Could not download {INDEX} from {url}: {_failure(error)}; "
+        return transfer.fetch(url, out, limit, deadline, progress)
+    except transfer.TooLarge:
+        raise ValueError(f"{name} from {url} is larger than {limit:,} bytes, {beyond}") from None
+    except (OSError, http.client.HTTPException) as error:
+        if isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None),
+                                                         TimeoutError):
+            raise ValueError(
+                f"Could not download {name} from {url} within the download's "
+                f"{deadline.seconds:g} s; try again, or allow more time with `ei-zoo download "
+                "--timeout SECONDS` (timeout=).") from None
+        raise ValueError(f"Could not download {name} from {url}: {_failure(error)}; "
                          "check the mirror URL.") from None
-    return parse_index(text, url, "check the mirror URL")
 
 
-def _index_entry(models: list[dict], model_id: str, mirror: str) -> dict:
+def _fetch_index(mirror: str, deadline: Deadline) -> list[dict]:
+    url = f"{mirror}/{INDEX}"
+    text = io.BytesIO()
+    _fetch(url, text, MAX_INDEX_BYTES, deadline,
+           "far more than an index takes; check the mirror URL.")
+    return parse_index(text.getvalue(), url, "check the mirror URL")
+
+
+def _index_entry(models: list[dict], model_id: str, mirror: str, max_bytes: int) -> dict:
     for entry in models:
         if isinstance(entry, dict) and entry.get("id") == model_id:
             if not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
-                # Without a hash get_file would accept anything the mirror serves.
                 raise ValueError(
                     f"The mirror's {INDEX} gives no sha256 for {model_id!r}; re-pack the mirror.")
             size = entry.get("archive_bytes")
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                # The size bounds what the archive may unpack to.
+                # The size bounds what the transfer may read.
                 raise ValueError(
                     f"The mirror's {INDEX} gives no archive_bytes for {model_id!r}; re-pack "
                     "the mirror.")
+            if size > max_bytes:
+                raise ValueError(
+                    f"The mirror's {INDEX} gives {model_id!r} an archive of {size:,} bytes, "
+                    f"more than the {max_bytes:,} a download may take; if you trust this "
+                    "mirror, allow more with `ei-zoo download --max-mb MB` (max_bytes=).")
             return entry
     ids = sorted(str(entry.get("id")) for entry in models if isinstance(entry, dict))
     closest = difflib.get_close_matches(model_id, ids, n=3, cutoff=0.5)
@@ -177,109 +181,106 @@ def _index_entry(models: list[dict], model_id: str, mirror: str) -> dict:
     raise ValueError(f"The mirror {mirror} has no model {model_id!r}; {hint}")
 
 
+def _check_limits(timeout, max_bytes) -> None:
+    """Refuse a download's `timeout` or `max_bytes` that is not a positive number."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
+            or timeout == float("inf"):
+        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds, e.g. 300.")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes={max_bytes!r} must be a positive integer, e.g. {MAX_BYTES}.")
+
+
 def download(model_id: str, mirror: str | None = None, cache_dir: str | Path | None = None,
-             timeout: float = 30) -> Path:
+             timeout: float = TIMEOUT, max_bytes: int = MAX_BYTES) -> Path:
     """Fetch a model from the mirror into the cache and return its folder.
 
     Always downloads, and replaces a cached copy only once the new one is
     complete and verified. On any failure the cache is left as it was.
-    `timeout` (seconds) bounds every network wait (connecting, and each read)
-    of the index and the archive request.
+
+    Args:
+        model_id: the model's id, e.g. "standard-s0".
+        mirror: the mirror's URL or folder (default: `$EI_ZOO_MIRROR`).
+        cache_dir: the download cache (default: `$KERAS_HOME/ei_zoo`).
+        timeout: seconds the whole download, index and archive, may take
+            (`ei_zoo.hub.transfer.fetch` says how closely a transfer keeps to it).
+        max_bytes: the most the archive may take, and the export it unpacks to
+            (which may also take at most `ei_zoo.hub.archive.MAX_UNPACK_RATIO`
+            times the archive).
+
+    Returns:
+        The model's folder in the cache, `<cache_dir>/<model_id>`.
+
+    Raises:
+        ValueError: a bad argument; a mirror that cannot be reached, is too slow, or
+            serves more than its index or `max_bytes` allow; or an archive that is
+            not the export it claims to be: a wrong sha256, a member outside the
+            model's folder, a file its `metadata.json` does not list, or, for an id
+            the zoo on this machine ships (`exported/index.json`), any file that
+            differs from what that index gives.
     """
     if not model_id or PurePosixPath(model_id).name != model_id or model_id.startswith("."):
         raise ValueError(f"{model_id!r} is not a model id; ids look like 'standard-s0'.")
+    _check_limits(timeout, max_bytes)
     mirror = _mirror_url(mirror)
     root = files.check_writable_folder(
         cache_root(cache_dir), "The download cache ($KERAS_HOME/ei_zoo, or --cache-dir)")
-    entry = _index_entry(_fetch_index(mirror, timeout), model_id, mirror)
+    pinned = shipped_files(model_id)
+    deadline = Deadline(timeout)
+    entry = _index_entry(_fetch_index(mirror, deadline), model_id, mirror, max_bytes)
     # Also removes what a download killed midway left behind, or puts it back.
     with files.staging(root / model_id, DOWNLOAD) as staging:
-        archive = _fetch_archive(f"{mirror}/{archive_name(model_id)}", entry["sha256"], staging,
-                                 timeout)
-        extract_archive(archive, staging / "unpacked", model_id,
-                        max_bytes=MAX_UNPACK_RATIO * entry["archive_bytes"])
-        unpacked = staging / "unpacked" / model_id
-        verify_export(unpacked)
-        holds = read_metadata(unpacked).get("id")
-        if holds != model_id:
-            raise ValueError(
-                f"{archive.name} holds model {holds!r}, not {model_id!r}; re-pack the mirror.")
-        files.replace_folder(unpacked, root / model_id, staging)
+        archive = _fetch_archive(f"{mirror}/{archive_name(model_id)}", entry, staging, deadline)
+        extract_archive(archive, staging / "unpacked", model_id, max_bytes)
+        _check_download(staging / "unpacked" / model_id, archive.name, model_id, pinned)
+        files.replace_folder(staging / "unpacked" / model_id, root / model_id, staging)
     return root / model_id
 
 
-def _fetch_archive(url: str, sha256: str, folder: Path, timeout: float) -> Path:
-    """Download `url` into `folder` with `keras.utils.get_file`, checked against `sha256`.
+def _fetch_archive(url: str, entry: dict, folder: Path, deadline: Deadline) -> Path:
+    """Download `url` into `folder`, at most the index's `archive_bytes`, and check it
+    against the index's `sha256`."""
+    archive = folder / PurePosixPath(url).name
+    print(f"Downloading {url}", file=sys.stderr, flush=True)
+    progress = Progress(entry["archive_bytes"], unit="byte", label=f"{archive.name}: ")
+    with archive.open("wb") as out:
+        sha256 = _fetch(url, out, entry["archive_bytes"], deadline,
+                        f"the size the mirror's {INDEX} gives it; do not use this mirror.",
+                        progress.add)
+    if sha256 != entry["sha256"]:
+        raise ValueError(
+            f"{archive.name} from {url} does not match the sha256 in the mirror's {INDEX}; the "
+            "mirror is damaged or changed while downloading: try again or re-pack it.")
+    return archive
 
-    get_file takes no timeout and opens its connection with the socket
-    default, so that default is set to `timeout` while it runs. This keeps
-    get_file's progress bar, hash check and clean-up of partial files; the
-    price is that sockets other threads open meanwhile get it too.
+
+def _check_download(unpacked: Path, archive: str, model_id: str, pinned: dict | None) -> None:
+    """Refuse an unpacked archive that is not the export it claims to be.
+
+    For an id the zoo on this machine ships, every file must be the one
+    `exported/index.json` gives (`pinned`); for any id, every file must be
+    listed in its `metadata.json`, with the sha256 there, and its id must be
+    `model_id`.
     """
-    name = PurePosixPath(url).name
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
-    if not interactive():  # get_file's own line and bar show on a terminal only
-        print(f"Downloading {url}", file=sys.stderr, flush=True)
-    try:
-        with keras_progress_on_terminal_only():
-            return Path(keras.utils.get_file(
-                fname=name, origin=url, file_hash=sha256, hash_algorithm="sha256",
-                cache_dir=folder, cache_subdir="."))
-    except ValueError:  # get_file's hash check; it leaves the bad file, our caller removes it
+    if pinned is not None:
+        found, shipped = file_hashes(unpacked, exclude=()), exported_dir() / INDEX
+        wrong = sorted(name for name in found.keys() | pinned.keys()
+                       if found.get(name) != pinned.get(name))
+        if wrong:
+            name = wrong[0]
+            detail = (f"it lacks {name}, which {shipped} lists" if name not in found else
+                      f"it holds {name}, which {shipped} does not list" if name not in pinned
+                      else f"its {name} differs from the one {shipped} gives")
+            raise ValueError(f"{archive} is not the {model_id} this project ships: {detail}; do "
+                             "not use this mirror.")
+    extra = unlisted_files(unpacked)
+    if extra:
+        raise ValueError(f"{archive} holds {extra[0]!r}, which its {METADATA} does not list; do "
+                         "not use this mirror, or re-pack it from the exports.")
+    verify_export(unpacked)
+    holds = read_metadata(unpacked).get("id")
+    if holds != model_id:
         raise ValueError(
-            f"{name} from {url} does not match the sha256 in the mirror's {INDEX}; the "
-            "mirror is damaged or changed while downloading: try again or re-pack it.") from None
-    except Exception as error:
-        # get_file wraps URL errors in a bare Exception; others (a timeout while
-        # reading, a dropped connection) come through as they are.
-        cause = error.__context__ if type(error) is Exception and error.__context__ else error
-        raise ValueError(
-            f"Could not download {name} from {url}: {_failure(cause)}; "
-            "check the mirror URL.") from None
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def extract_archive(archive: Path, destination: Path, model_id: str,
-                    max_bytes: int | None = None) -> None:
-    """Unpack a model archive, refusing anything that could land outside `<model_id>/`.
-
-    Absolute paths, `..`, links and special files are refused explicitly
-    before anything is written, and tarfile's `data` filter checks again.
-    `max_bytes` bounds what the members may unpack to (see `MAX_UNPACK_RATIO`).
-    """
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members, total = [], 0
-            for member in tar:  # header by header: a bomb is refused before its data is read
-                members.append(member)
-                parts = PurePosixPath(member.name).parts
-                total += member.size
-                if max_bytes is not None and total > max_bytes:
-                    raise ValueError(
-                        f"Refusing to unpack {archive.name}: member {member.name!r} "
-                        f"({member.size} bytes) takes it past {max_bytes} bytes, "
-                        f"{MAX_UNPACK_RATIO}x the archive size the index gives; do not use "
-                        "this mirror.")
-                if member.issym() or member.islnk():
-                    problem = "a link"
-                elif not (member.isfile() or member.isdir()):
-                    problem = "not a plain file or folder"
-                elif member.name.startswith("/") or ".." in parts or "\\" in member.name:
-                    problem = "an absolute or parent path"
-                elif parts[:1] != (model_id,):
-                    problem = f"outside {model_id}/"
-                else:
-                    continue
-                raise ValueError(
-                    f"Refusing to unpack {archive.name}: member {member.name!r} is {problem}; "
-                    "do not use this mirror.")
-            tar.extractall(destination, members=members, filter="data")
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise ValueError(
-            f"{archive.name} is not a readable model archive ({error}); re-download it or "
-            "re-pack the mirror.") from None
+            f"{archive} holds model {holds!r}, not {model_id!r}; re-pack the mirror.")
 
 
 def resolve(model_id_or_path: str | Path, mirror: str | None = None,
