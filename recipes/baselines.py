@@ -26,7 +26,8 @@ from ei_zoo.hub.bundle import (
     is_trained,
     read_metadata,
 )
-from ei_zoo.hub.export import export_model, write_measured
+from ei_zoo.hub.export import export_model
+from ei_zoo.hub.measured import write_measured
 from ei_zoo.network.config import CIFAR10_TEST_IMAGES, NetworkConfig
 from ei_zoo.network.responses import moments_to_arrays
 from ei_zoo.training.fit import evaluation_batches, first_images, prepare_model, training_batches
@@ -67,8 +68,7 @@ def done(folder: Path) -> bool:
     """Whether `folder` is a baseline already exported with both moments."""
     if not is_export(folder):
         return False
-    metadata = read_metadata(folder)
-    return all(kept_moments(folder, metadata, CIFAR10_TEST_IMAGES, RESPONSE_BATCH, name)
+    return all(kept_moments(folder, CIFAR10_TEST_IMAGES, RESPONSE_BATCH, name)
                is not None for name in (RESPONSE_MOMENTS, STAGE_MOMENTS))
 
 

@@ -27,7 +27,8 @@ from ei_zoo.analysis.explorer_charts import histogram_svg
 from ei_zoo.analysis.explorer_pages import network_page, zoo_row
 from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import DRIVE, LEARNING_CURVE, read_metadata
-from ei_zoo.hub.export import export_model, write_measured
+from ei_zoo.hub.export import export_model
+from ei_zoo.hub.measured import write_measured
 from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_CLASSES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

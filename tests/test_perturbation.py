@@ -24,12 +24,13 @@ from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import (
     CLASS_TUNING,
     DRIVE,
+    MEASURED,
+    METADATA,
     PERTURBATION,
     RESPONSE_MOMENTS,
-    read_metadata,
     verify_export,
 )
-from ei_zoo.hub.export import write_measured
+from ei_zoo.hub.measured import read_measured, write_measured
 from ei_zoo.network.models import activation_model
 from ei_zoo.network.responses import MOMENT_FIELDS, moments_to_arrays
 
@@ -122,11 +123,13 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
         NOT_MEASURED).all()
     drives = analysis.drive(folder, 100, data_dir=cifar_dir)
     assert set(drives["model"]) == {"standard-s0"} and len(drives) == 2 * 10 + 1
+    own = (folder / METADATA).read_bytes()
     write_measured(folder, {PERTURBATION: table, CLASS_TUNING: tuning, DRIVE: drives})
     verify_export(folder)
-    assert {PERTURBATION, CLASS_TUNING, DRIVE} <= set(read_metadata(folder)["files"])
+    assert (folder / METADATA).read_bytes() == own  # the export's own files stay as they were
+    assert set(read_measured(folder)) == {PERTURBATION, CLASS_TUNING, DRIVE}
     measured = measure(folder, 100, data_dir=cifar_dir)
-    pd.testing.assert_frame_equal(measured.drive, drives)
+    pd.testing.assert_frame_equal(measured.drive, drives, rtol=1e-6)  # 7 significant digits
     summary = summarize(measured, thresholds_of(measured.weights))
     row = summary[(summary["area"] == "area4") & (summary["cell_type"] == "OG")].iloc[0]
     expected = overall[(overall["area"] == "area4") & (overall["cell_type"] == "OG")]
@@ -144,7 +147,7 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
 def test_kept_response_moments_are_read_instead_of_streamed(tiny_export, cifar_dir, tmp_path,
                                                            monkeypatch):
     """`measure` reads the moments an export keeps, exactly what streaming gives, but only
-    for the same images and batches, and only the file `metadata.json` lists."""
+    for the same images and batches, and only the file its measured manifest lists."""
     folder = shutil.copytree(tiny_export, tmp_path / "standard-s0")
     streamed = measure(folder, 100, batch_size=50, data_dir=cifar_dir)
     write_measured(folder, {RESPONSE_MOMENTS: moments_to_arrays(
@@ -169,13 +172,13 @@ def test_kept_response_moments_are_read_instead_of_streamed(tiny_export, cifar_d
         measure(folder, images, batch_size=batch_size)
     measure(folder, 100, batch_size=50, kept=False)
     assert len(seen) == 1 + 3
-    # A file the metadata does not list (a write a kill cut short) is not read.
+    # A file no manifest lists (beside the export's own files) is not read.
     unlisted = shutil.copytree(tiny_export, tmp_path / "unlisted" / "standard-s0")
-    shutil.copy(folder / RESPONSE_MOMENTS, unlisted)
+    shutil.copy(folder / MEASURED / RESPONSE_MOMENTS, unlisted)
     measure(unlisted, 100, batch_size=50)
     assert len(seen) == 1 + 4
-    # A listed file that changed is refused with the export, as any listed file.
-    np.savez(folder / RESPONSE_MOMENTS, count=np.array(100), batch_size=np.array(50))
+    # A kept file that changed is refused.
+    np.savez(folder / MEASURED / RESPONSE_MOMENTS, count=np.array(100), batch_size=np.array(50))
     with pytest.raises(ValueError, match="response_moments.npz does not match its sha256"):
         measure(folder, 100, batch_size=50)
 

@@ -12,7 +12,8 @@ from ei_zoo.analysis import (
 from ei_zoo.analysis.check import compare_results
 from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import CLASS_TUNING, PERTURBATION
-from ei_zoo.hub.export import export_model, write_measured
+from ei_zoo.hub.export import export_model
+from ei_zoo.hub.measured import write_measured
 from ei_zoo.paper.reproduce import reproduce
 
 

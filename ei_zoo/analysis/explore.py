@@ -58,7 +58,9 @@ from ei_zoo.hub.bundle import (
     SAVED_MODEL,
     export_folders,
     read_metadata,
+    verify_export,
 )
+from ei_zoo.hub.measured import measured_table, read_measured
 from ei_zoo.hub.zoo import resolve
 from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_CLASSES, population_key
 from ei_zoo.network.responses import RunningMoments, responses
@@ -173,6 +175,7 @@ def explore(model_id_or_path, out, num_images: int = 10_000, k: int = TOP_K, dat
     out = check_site_folder(out)
     folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
+    read_measured(folder)  # kept measures that do not verify are refused before the work
     populations, labels = stream(folder, num_images, k, data_dir=data_dir, progress=progress)
     with files.staging(out, "explore") as site:
         site.chmod(0o755)
@@ -209,10 +212,9 @@ def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
 def population_drives(folder: Path, area: str, cell_type: str) -> pd.DataFrame | None:
     """The rows of the export's drive table (`ei-zoo perturb --save`) whose source is
     this population: its targets in its area, and for PN the next area or the readout."""
-    path = folder / DRIVE
-    if not path.is_file():
+    table = measured_table(folder, DRIVE)
+    if table is None:
         return None
-    table = pd.read_csv(path)
     own = (table["area"] == area) & (table["source"] == cell_type)
     onward = table["source"] == f"{area} {cell_type}"  # area-3 PN in area 4, area-4 PN read out
     return table[own | onward]
@@ -221,10 +223,9 @@ def population_drives(folder: Path, area: str, cell_type: str) -> pd.DataFrame |
 def population_function(folder: Path) -> dict[str, dict]:
     """{"area3/PN": {"zero": drop, "mean": drop}} from the export's perturbation table,
     or {} where `ei-zoo perturb --save` has not measured it."""
-    path = folder / PERTURBATION
-    if not path.is_file():
+    table = measured_table(folder, PERTURBATION, {"class": str})
+    if table is None:
         return {}
-    table = pd.read_csv(path, dtype={"class": str})
     overall = table[(table["class"] == "all") & (table["clamp"] != "none")]
     result = {}
     for row in overall.itertuples():
@@ -275,6 +276,13 @@ def _write_thumbnails(folder: Path, population: Population) -> None:
         Image.fromarray(strip).save(folder / thumbnail_name(population, neuron))
 
 
+def _verified(folder: Path) -> dict:
+    """The metadata of an export whose own files and kept measures verify."""
+    verify_export(folder)
+    read_measured(folder)
+    return read_metadata(folder)
+
+
 def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_dir=None,
                 progress=None) -> Path:
     """Every export of `exported`: an overview page and each network's pages in
@@ -285,7 +293,7 @@ def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_di
                                 "exports (e.g. ./exported).")
     check_num_images(num_images)
     out = check_site_folder(out)
-    every = {folder: read_metadata(folder) for folder in folders}  # each refused before work
+    every = {folder: _verified(folder) for folder in folders}  # each refused before work
     rows = []
     with files.staging(out, "explore") as site:
         site.chmod(0o755)

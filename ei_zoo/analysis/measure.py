@@ -37,6 +37,7 @@ from ei_zoo.hub.bundle import (
     check_model_reference,
     read_metadata,
 )
+from ei_zoo.hub.measured import measured_table, read_measured
 from ei_zoo.hub.zoo import resolve
 from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_TEST_IMAGES
 from ei_zoo.network.responses import (
@@ -270,16 +271,14 @@ def response_moments(folder: Path, num_images=10_000, batch_size=RESPONSE_BATCH,
     return stream_moments(batches, progress)
 
 
-def kept_moments(folder: Path, metadata: dict, num_images: int, batch_size: int,
+def kept_moments(folder: Path, num_images: int, batch_size: int,
                  name: str = RESPONSE_MOMENTS) -> dict | None:
     """The moments the export keeps in `name` (`ei-zoo perturb --save`: the rates'
-    `RESPONSE_MOMENTS`, the stages' `STAGE_MOMENTS`), if they are what streaming
-    `num_images` in batches of `batch_size` would give: the same images and batches,
-    so the same float64 numbers. None otherwise, or if `metadata.json` does not list
-    the file (a write that a kill cut short); `ei_zoo.hub.zoo.resolve` has checked the
-    sha256 of every file it lists."""
-    path = folder / name
-    if name not in metadata.get("files", {}) or not path.is_file():
+    `RESPONSE_MOMENTS`, the stages' `STAGE_MOMENTS`; verified, `ei_zoo.hub.measured`), if
+    they are what streaming `num_images` in batches of `batch_size` would give: the same
+    images and batches, so the same float64 numbers. None otherwise."""
+    path = read_measured(folder).get(name)
+    if path is None:
         return None
     with np.load(path) as archive:
         moments, kept_batch_size = moments_from_arrays(archive)
@@ -303,14 +302,14 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
     folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     check_num_images(num_images)
-    moments = kept_moments(folder, metadata, num_images, batch_size) if kept else None
+    moments = kept_moments(folder, num_images, batch_size) if kept else None
     if moments is not None and progress is not None:
         progress(num_images)
     if moments is None:
         moments = response_moments(folder, num_images, batch_size, data_dir, progress)
     at_stages = None
     if stages:
-        at_stages = (kept_moments(folder, metadata, num_images, batch_size, STAGE_MOMENTS)
+        at_stages = (kept_moments(folder, num_images, batch_size, STAGE_MOMENTS)
                      if kept else None)
         if at_stages is None:
             at_stages = stage_moments(folder, num_images, batch_size, data_dir)
@@ -326,15 +325,11 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
                  for option, by_key in moments.items()},
         weights=weights, num_images=moments[OPTIONS[0]]["area3/PN"].count,
         step=step, position=position, test_accuracy=metadata.get("test_accuracy"),
-        perturbation=_optional_table(folder / PERTURBATION, {"class": str}),
-        tuning=_optional_table(folder / CLASS_TUNING),
-        drive=_optional_table(folder / DRIVE),
+        perturbation=measured_table(folder, PERTURBATION, {"class": str}),
+        tuning=measured_table(folder, CLASS_TUNING),
+        drive=measured_table(folder, DRIVE),
         stages=at_stages,
     )
-
-
-def _optional_table(path: Path, dtype=None) -> pd.DataFrame | None:
-    return pd.read_csv(path, dtype=dtype) if path.is_file() else None
 
 
 def thresholds_of(weights: dict) -> dict:

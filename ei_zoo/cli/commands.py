@@ -220,12 +220,13 @@ def command_perturb(args):
         CLASS_TUNING,
         DRIVE,
         INDEX,
+        MEASURED_FILES,
         PERTURBATION,
         RESPONSE_MOMENTS,
         STAGE_MOMENTS,
     )
-    from ei_zoo.hub.export import write_measured
     from ei_zoo.hub.index import write_index
+    from ei_zoo.hub.measured import check_can_keep, write_measured
     from ei_zoo.hub.zoo import resolve
     from ei_zoo.network.responses import moments_to_arrays
 
@@ -233,6 +234,8 @@ def command_perturb(args):
         raise ValueError(f"--save keeps measures of the whole test split; drop --images "
                          f"{args.images} (or keep them unsaved)")
     folder = resolve(args.model, args.mirror)
+    if args.save:
+        check_can_keep(folder, MEASURED_FILES, replace=args.overwrite)
     perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
     drives = drive(folder, args.images, data_dir=args.data_dir)
     intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]
@@ -250,7 +253,7 @@ def command_perturb(args):
         kept = {PERTURBATION: perturbation, CLASS_TUNING: tuning, DRIVE: drives,
                 RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH),
                 STAGE_MOMENTS: moments_to_arrays(stages, RESPONSE_BATCH)}
-        write_measured(folder, kept)
+        write_measured(folder, kept, replace=args.overwrite)
         if (folder.parent / INDEX).is_file():
             write_index(folder.parent)
         print(f"Kept in {folder} ({', '.join(kept)})")

@@ -182,7 +182,11 @@ def _add_analysis_commands(commands_) -> None:
         "perturb", help="accuracy with each population clamped, drive shares, class tuning")
     _model(perturb)
     perturb.add_argument("--save", action="store_true",
-                         help="keep the tables in the export, where `reproduce` reads them")
+                         help="keep the tables beside the export (its measured/ folder), "
+                              "where `reproduce` reads them")
+    perturb.add_argument("--overwrite", action="store_true",
+                         help="with --save: replace the measures the export already keeps; "
+                              "without it that is refused before any work")
     perturb.set_defaults(run=commands.command_perturb)
 
     explore = commands_.add_parser(

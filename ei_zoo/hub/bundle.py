@@ -12,12 +12,10 @@ model id:
     <model_id>/history.csv        per-epoch training curves
     <model_id>/README.md          the model card (`ei_zoo.hub.cards`)
     <model_id>/learning_curve.png the card's picture of history.csv, where it has the test curve
-    <model_id>/perturbation.csv   optional: accuracy with each population clamped
-    <model_id>/class_tuning.csv   optional: every neuron's class tuning (`analysis.perturbation`)
-    <model_id>/drive.csv          optional: each source's share of each target's drive
-    <model_id>/response_moments.npz  optional: streamed moments of every population's rates
-    <model_id>/stage_moments.npz  optional: the same of the PN state and every drive
-                                  (`analysis.stages`)
+    <model_id>/measured/          optional, apart from the export's own files, under its own
+                                  manifest (`ei_zoo.hub.measured`): what analysis derived on
+                                  the whole test split (perturbation.csv, class_tuning.csv,
+                                  drive.csv, response_moments.npz, stage_moments.npz)
 """
 
 from __future__ import annotations
@@ -35,13 +33,15 @@ CONNECTIVITY = "connectivity.npz"
 HISTORY = "history.csv"
 MODEL_CARD = "README.md"
 LEARNING_CURVE = "learning_curve.png"
+MEASURED = "measured"
+MEASURED_MANIFEST = "manifest.json"
 PERTURBATION = "perturbation.csv"
 CLASS_TUNING = "class_tuning.csv"
 DRIVE = "drive.csv"
 RESPONSE_MOMENTS = "response_moments.npz"
 STAGE_MOMENTS = "stage_moments.npz"
-# What an export may keep of its measures on the whole test split (`ei-zoo perturb
-# --save`), so that `ei-zoo reproduce` reads them instead of measuring again.
+# What an export may keep of its measures on the whole test split in `MEASURED` (`ei-zoo
+# perturb --save`), so that `ei-zoo reproduce` reads them instead of measuring again.
 MEASURED_FILES = (PERTURBATION, CLASS_TUNING, DRIVE, RESPONSE_MOMENTS, STAGE_MOMENTS)
 INDEX = "index.json"
 # Untrained baselines (each network of the paper's zoo as its recipe left it before the
@@ -151,12 +151,37 @@ def read_metadata(path: str | Path) -> dict:
     return metadata
 
 
+def measured_manifest(folder: Path) -> dict | None:
+    """An export's `measured/manifest.json` (`ei_zoo.hub.measured`), checked for shape but
+    not against the files; None where the export keeps no measures."""
+    where = folder / MEASURED
+    if not where.exists():
+        return None
+    path = where / MEASURED_MANIFEST
+    fix = f"measure it again with `ei-zoo perturb {folder} --save --overwrite`"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(f"{path} is missing or damaged; {fix}.") from None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if (not isinstance(listed, dict) or not isinstance(manifest.get("metadata_sha256"), str)
+            or not all(name in MEASURED_FILES and isinstance(sha, str)
+                       for name, sha in listed.items())):
+        raise ValueError(f"{path} is not a measured manifest (it needs metadata_sha256 and "
+                         f"files of {', '.join(MEASURED_FILES)}); {fix}.")
+    return manifest
+
+
 def unlisted_files(path: str | Path) -> list[str]:
-    """The files below an export folder that its `metadata.json` does not list, by POSIX
-    relative path, sorted: none in an export as `export_model` writes it."""
+    """The files below an export folder that neither its `metadata.json` nor its measured
+    manifest lists, by POSIX relative path, sorted: none in an export as `export_model`
+    and `ei_zoo.hub.measured.write_measured` write it."""
     folder = Path(path)
     files = read_metadata(folder).get("files")
-    listed = {METADATA, *(files if isinstance(files, dict) else ())}
+    manifest = measured_manifest(folder)
+    measured = ((MEASURED_MANIFEST, *manifest["files"]) if manifest else ())
+    listed = {METADATA, *(files if isinstance(files, dict) else ()),
+              *(f"{MEASURED}/{name}" for name in measured)}
     names = (file.relative_to(folder).as_posix() for file in sorted(folder.rglob("*"))
              if file.is_file())
     return [name for name in names if name not in listed]

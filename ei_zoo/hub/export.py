@@ -11,7 +11,6 @@ of every file, which `ei_zoo.hub.bundle.verify_export` checks.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
@@ -31,12 +30,10 @@ from ei_zoo.hub.bundle import (
     HISTORY,
     KERAS_MODEL,
     LEARNING_CURVE,
-    MEASURED_FILES,
     METADATA,
     MODEL_CARD,
     SAVED_MODEL,
     file_hashes,
-    read_metadata,
 )
 from ei_zoo.hub.cards import model_card
 from ei_zoo.network.config import AREAS, CELL_TYPES
@@ -107,32 +104,6 @@ def learning_curve_figure(history: pd.DataFrame, title: str):
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     return figure
-
-
-def write_measured(folder: str | Path, measured: dict) -> list[Path]:
-    """Keep measures in an export and record their sha256: `{file name: value}`, a
-    DataFrame for a table (`.csv`: the perturbation, class tuning and drive tables of
-    `ei_zoo.analysis.perturbation`) or a dict of arrays for an `.npz` (the response moments).
-
-    Each file is written atomically, then `metadata.json` lists it: a kill in between
-    leaves a file the export does not list, which the next call replaces.
-    """
-    folder = Path(folder)
-    metadata = read_metadata(folder)
-    written = []
-    for name, value in measured.items():
-        if name not in MEASURED_FILES:
-            raise ValueError(f"{name} is not a measure an export keeps; use one of "
-                             f"{', '.join(MEASURED_FILES)}.")
-        if isinstance(value, pd.DataFrame):
-            files.write_text(folder / name, value.to_csv(index=False))
-        else:
-            buffer = io.BytesIO()
-            np.savez(buffer, **value)
-            files.write_bytes(folder / name, buffer.getvalue())
-        written.append(folder / name)
-    _write_metadata(folder, {key: value for key, value in metadata.items() if key != "files"})
-    return written
 
 
 def pretrained(model: keras.Model) -> keras.Model:

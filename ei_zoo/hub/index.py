@@ -28,6 +28,7 @@ from ei_zoo.hub.bundle import (
     read_metadata,
     verify_export,
 )
+from ei_zoo.hub.measured import read_measured
 
 INDEX_COLUMNS = ("id", "variant", "seed", "epochs", "test_accuracy", "bytes", "design_change")
 
@@ -115,6 +116,7 @@ def design_change(metadata: dict) -> str | None:
 def index_entry(folder: Path) -> dict:
     """What the index says of one export: facts from its metadata and its files' sha256."""
     verify_export(folder)  # a damaged export is never listed
+    read_measured(folder)  # nor one whose kept measures do not verify
     metadata = read_metadata(folder)
     if metadata.get("id", folder.name) != folder.name:
         raise ValueError(

@@ -54,6 +54,7 @@ from ei_zoo.hub.index import (
     parse_index,
     shipped_files,
 )
+from ei_zoo.hub.measured import read_measured
 from ei_zoo.hub.transfer import MAX_BYTES, TIMEOUT, Deadline
 from ei_zoo.network.models import EINetwork, build_model, check_images
 from ei_zoo.network.registry import get_config
@@ -277,6 +278,7 @@ def _check_download(unpacked: Path, archive: str, model_id: str, pinned: dict | 
         raise ValueError(f"{archive} holds {extra[0]!r}, which its {METADATA} does not list; do "
                          "not use this mirror, or re-pack it from the exports.")
     verify_export(unpacked)
+    read_measured(unpacked)  # the measures it keeps verify too
     holds = read_metadata(unpacked).get("id")
     if holds != model_id:
         raise ValueError(
