@@ -63,17 +63,6 @@ def measure_once(kind: str, folder: Path, num_images: int) -> dict:
             "peak_rss_mib": common.peak_rss_mib()}
 
 
-def make_export(folder: Path, mode: str) -> Path:
-    """Export an untrained `standard` (mixed_bfloat16, as the zoo trains): weights do not
-    change the speed."""
-    from ei_zoo.hub.export import export_model
-    from ei_zoo.network.models import build_model, dtype_policy
-
-    with dtype_policy("mixed_bfloat16"):
-        model = build_model("standard", **common.network_overrides(mode))
-    return export_model(model, folder / "standard-s0", metadata={"seed": 0})
-
-
 def compare(folder: Path, sizes: tuple[int, ...]) -> dict:
     """Every kind at every size, each in a fresh process; figures at the largest size."""
     runs = {kind: {} for kind in KINDS}
@@ -127,7 +116,7 @@ def main(argv=None) -> int:
             folder = TRAINED_EXPORT
         source = str(folder) if folder is not None else "untrained standard, exported for this run"
         if folder is None:
-            folder = make_export(Path(scratch), mode)
+            folder = common.make_export(Path(scratch), "standard-s0", mode)
         common.say(f"analysis: measuring {source}")
         result = compare(Path(folder), sizes)
     common.emit({**result, "export": source, "mode": mode})

@@ -42,18 +42,22 @@ TINY_NETWORK = dict(principal=8, input_gating=2, output_gating=2, area1_channels
 # that every part runs (under a minute; the unit test uses it). `quick` still
 # analyses 5,000 images: at 1,000, loading and the per-network work of
 # `analyze` outweigh the forward passes and its ratio to `serve` read 1.5-1.7
-# where 10,000 images give 0.9-1.2.
+# where 10,000 images give 0.9-1.2. `rsa_speed.py` and `extract_speed.py` (not run
+# by `run.py`) use the `rsa_*` and `extract_images` sizes.
 SIZES = {
     "full": dict(batch=128, warmup=3, steps=10, pairs=7,
                  analysis_images=(2_000, 10_000), pipeline_limit=None,
-                 ratio_warmup=2, ratio_steps=8, ratio_repeats=3, ratio_variants=None),
+                 ratio_warmup=2, ratio_steps=8, ratio_repeats=3, ratio_variants=None,
+                 rsa_images=1_000, rsa_networks=4, extract_images=(1_000, 4_000)),
     "quick": dict(batch=128, warmup=2, steps=4, pairs=3,
                   analysis_images=(1_000, 5_000), pipeline_limit=10_000,
-                  ratio_warmup=1, ratio_steps=3, ratio_repeats=1, ratio_variants=None),
+                  ratio_warmup=1, ratio_steps=3, ratio_repeats=1, ratio_variants=None,
+                  rsa_images=250, rsa_networks=2, extract_images=(500, 2_000)),
     "tiny": dict(batch=16, warmup=1, steps=2, pairs=2,
                  analysis_images=(64,), pipeline_limit=256,
                  ratio_warmup=1, ratio_steps=1, ratio_repeats=1,
-                 ratio_variants=("ratio_1_64", "ratio_1_4", "ratio_4_1")),
+                 ratio_variants=("ratio_1_64", "ratio_1_4", "ratio_4_1"),
+                 rsa_images=16, rsa_networks=2, extract_images=(16, 64)),
 }
 
 
@@ -79,6 +83,20 @@ def mode_flags(mode: str) -> list[str]:
 def network_overrides(mode: str) -> dict:
     """`build_model` overrides of a mode: the real networks except in `tiny`."""
     return dict(TINY_NETWORK) if mode == "tiny" else {}
+
+
+def make_export(folder: Path, model_id: str, mode: str) -> Path:
+    """Export an untrained network of `model_id`'s variant and seed into `folder`
+    (mixed_bfloat16, as the zoo trains; tiny in `tiny` mode): weights do not change the
+    speed."""
+    from ei_zoo.hub.bundle import parse_model_id
+    from ei_zoo.hub.export import export_model
+    from ei_zoo.network.models import build_model, dtype_policy
+
+    variant, seed = parse_model_id(model_id)
+    with dtype_policy("mixed_bfloat16"):
+        model = build_model(variant, **network_overrides(mode))
+    return export_model(model, Path(folder) / model_id, metadata={"seed": seed})
 
 
 def seconds_of(function, repeat: int = 1) -> float:

@@ -22,22 +22,21 @@ with `--overwrite`, and refused, before any training, without it.
 `standard.gate_open-s0`: every change at seed 0, then the further seeds of the changes
 replicated over seeds (`ei_zoo.paper.study.DesignChange.seeds`).
 
-Shards are balanced by estimated cost: longest network first, each to the shard with
-the least estimated work so far, the same in every shard's process. `--shard auto`
-takes a SLURM job array's task (`SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_MIN`,
-`SLURM_ARRAY_TASK_COUNT`; `recipes/paper_zoo.sbatch`). `--collect DIR ...` merges the
-shards' `--out` folders into `--out`: it refuses, before copying anything, a network
-twice, one not in the plan, one trained with other settings than these arguments give
-(pass the shards' training options), or one that `--out` holds with other settings;
-then it rebuilds `--out/index.json` and re-measures every collected network from its
-SavedModel, as `--verify` does.
+Shards are balanced by estimated cost (`ei_zoo.shards`): longest network first, each to
+the shard with the least estimated work so far, the same in every shard's process.
+`--shard auto` takes a SLURM job array's task (`SLURM_ARRAY_TASK_ID`,
+`SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT`; `recipes/paper_zoo.sbatch`).
+`--collect DIR ...` merges the shards' `--out` folders into `--out`: it refuses, before
+copying anything, a network twice, one not in the plan, one trained with other settings
+than these arguments give (pass the shards' training options), or one that `--out`
+holds with other settings; then it rebuilds `--out/index.json` and re-measures every
+collected network from its SavedModel, as `--verify` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -60,6 +59,7 @@ from ei_zoo.paper.study import (
 )
 from ei_zoo.paper.study import training_changes as study_training_changes
 from ei_zoo.progress import PROGRESS_MODES, keras_verbose
+from ei_zoo.shards import parse_shard, shard_of
 from ei_zoo.training.recipe import check_replaceable, finished_export, train_and_export
 from ei_zoo.training.settings import (
     ZOO_EPOCHS,
@@ -99,46 +99,6 @@ def design_study() -> list[tuple[str, object, int]]:
 def training_changes(network) -> dict:
     """The TrainingConfig fields a study network changes from this recipe ({} for the zoo's)."""
     return study_training_changes(resolve_config(network).variant)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """`--shard`: `i/n`, or `auto` for a SLURM job array's task (`slurm_shard`)."""
-    if text == "auto":
-        return slurm_shard(os.environ)
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: use i/n, e.g. 0/4") from None
-    if not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 0 <= i < n")
-    return index, count
-
-
-def slurm_shard(environ) -> tuple[int, int]:
-    """(i, n) of a SLURM job array's task: its index from the array's first, of its count."""
-    try:
-        task, count = int(environ["SLURM_ARRAY_TASK_ID"]), int(environ["SLURM_ARRAY_TASK_COUNT"])
-        first = int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
-    except (KeyError, ValueError):
-        raise argparse.ArgumentTypeError(
-            "--shard auto: not a SLURM job array's task (SLURM_ARRAY_TASK_ID and "
-            "SLURM_ARRAY_TASK_COUNT unset); submit with `sbatch --array=0-3 "
-            "recipes/paper_zoo.sbatch`, or pass i/n") from None
-    if not 0 <= task - first < count:
-        raise argparse.ArgumentTypeError(
-            f"--shard auto: task {task} is not among the array's {count} from {first}")
-    return task - first, count
-
-
-def balanced_shards(costs: dict, count: int) -> dict:
-    """id -> shard: longest first, each to the shard with the least estimated work so
-    far (ties: the lower shard, then plan order), so that the shards end together."""
-    loads, owner = [0.0] * count, {}
-    for identifier in sorted(costs, key=lambda key: -costs[key]):  # stable: plan order
-        shard = min(range(count), key=lambda index: (loads[index], index))
-        loads[shard] += costs[identifier]
-        owner[identifier] = shard
-    return owner
 
 
 def measured_epoch_seconds(path=MEASURED_EPOCH_SECONDS) -> dict:
@@ -299,12 +259,11 @@ def _selected(plan, configs, args, parser):
             plan_name = "study" if args.study else "paper's zoo"
             parser.error(f"--only: {unknown} not in the {plan_name}; choose from {sorted(known)}")
         plan = [entry for entry in plan if entry[0] in args.only]
-    index, count = args.shard
     measured = measured_epoch_seconds(args.epoch_seconds)
-    owner = balanced_shards(
+    mine = shard_of(
         {identifier: network_epoch_estimate(network, measured)[0] * configs[identifier].epochs
-         for identifier, network, _ in plan}, count)
-    return [entry for entry in plan if owner[entry[0]] == index]
+         for identifier, network, _ in plan}, *args.shard)
+    return [entry for entry in plan if entry[0] in mine]
 
 
 def collect(folders, out: Path, plan, configs, overwrite: bool = False) -> list[str]:

@@ -82,3 +82,40 @@ def test_profile_step_tiny(tmp_path):
     assert profile["by_category"]["convolution / matmul"]["ms"] > 0
     assert {"area3", "area4"} <= profile["by_part"].keys()
     assert "| kind of op |" in result.stdout
+
+
+def _run_tiny(script, cifar_dir, tmp_path):
+    env = dict(os.environ, TFDS_DATA_DIR=cifar_dir, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--tiny"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not any(tmp_path.iterdir())  # it writes nothing
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_rsa_speed_tiny(cifar_dir, tmp_path):
+    """RSA's timing runs: every network's RDM at every step, all compared."""
+    report = _run_tiny("rsa_speed.py", cifar_dir, tmp_path)
+    assert report["mode"] == "tiny" and report["networks"] == ["standard-s0", "standard-s1"]
+    assert report["rdms"] == 2 * 2 and report["similarity_shape"] == [4, 4]  # tiny: T = 2
+    for key in ("forward_seconds", "rdms_seconds", "compare_seconds", "peak_rss_mib"):
+        assert _positive(report[key]), (key, report[key])
+
+
+def test_extract_speed_tiny(cifar_dir, tmp_path):
+    """extract's timing and memory run at each size and reduction, each in its process."""
+    report = _run_tiny("extract_speed.py", cifar_dir, tmp_path)
+    sizes = [str(n) for n in report["images"]]
+    assert report["mode"] == "tiny" and len(sizes) == 2
+    for reduce in ("mean_space", "none"):
+        runs = report["runs"][reduce]
+        assert sorted(runs, key=int) == sizes
+        for run in runs.values():
+            assert all(_positive(run[key]) for key in
+                       ("seconds", "traced_peak_mib", "peak_rss_mib", "images_mib"))
+        assert report["traced_growth_mib"][reduce] == round(
+            runs[sizes[1]]["traced_peak_mib"] - runs[sizes[0]]["traced_peak_mib"], 1)
+    # Every position kept: the result is H x W times the spatial mean's.
+    assert report["runs"]["none"][sizes[1]]["result_mib"] > report["runs"]["mean_space"][
+        sizes[1]]["result_mib"]

@@ -9,18 +9,29 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 
 import ei_zoo
 from ei_zoo.cli import main as cli_main
 from ei_zoo.hub import files
-from ei_zoo.hub.index import list_models
+from ei_zoo.hub.bundle import (
+    MEASURED_FILES,
+    export_folders,
+    file_hashes,
+    parse_model_id,
+    read_metadata,
+    verify_export,
+)
+from ei_zoo.hub.index import list_models, read_index
 from ei_zoo.training.recipe import export_run, train_and_export
 from ei_zoo.training.run_folder import read_checkpoint
 from ei_zoo.training.settings import TrainingConfig
 
-from conftest import REPO
+from conftest import REPO, TINY
 
 NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard")
 
@@ -193,3 +204,46 @@ def test_readme_examples_never_write_into_the_shipped_zoo():
         out = re.search(r"--out (\S+)", line)
         assert out and not out.group(1).strip("[]/").startswith("exported"), line
         assert "--overwrite" not in line.replace("[--overwrite]", ""), line  # shown as optional
+
+
+def _tiny_exports(folder):
+    """Three untrained tiny exports and their index in `folder`; `standard-s0`, with twice
+    the PN channels, costs more than the other two together."""
+    from ei_zoo.hub.export import export_model
+    from ei_zoo.hub.index import write_index
+
+    images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    for identifier, principal in (("inh_pn-s0", 8), ("standard-s0", 16), ("standard-s1", 8)):
+        variant, seed = parse_model_id(identifier)
+        keras.utils.set_random_seed(seed)
+        model = ei_zoo.build_model(variant, **{**TINY, "principal": principal})
+        ei_zoo.balance_biases(model, images)
+        export_model(model, folder / identifier, metadata={"seed": seed, "test_accuracy": 0.1})
+    write_index(folder)
+
+
+def test_perturb_zoo_save_in_two_array_tasks_measures_every_export_once(cifar_dir, tmp_path):
+    """recipes/perturb_zoo.sbatch as two tasks of a SLURM job array, side by side on one
+    folder of exports: each measures and keeps the tables of its shard (balanced by cost,
+    not dealt by name), together every export once, and the index lists every change."""
+    exported = tmp_path / "exported"
+    _tiny_exports(exported)
+    env = _env(cifar_dir, SLURM_SUBMIT_DIR=str(REPO), SLURM_ARRAY_TASK_COUNT="2",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    tasks = [subprocess.Popen(
+        ["bash", str(REPO / "recipes" / "perturb_zoo.sbatch"), "--exported", str(exported)],
+        env={**env, "SLURM_ARRAY_TASK_ID": str(task)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for task in range(2)]
+    outputs = []
+    for task in tasks:
+        out, err = task.communicate(timeout=600)
+        assert task.returncode == 0, err[-2000:]
+        outputs.append(out)
+    measured = [re.findall(r"^== (\S+)$", out, re.M) for out in outputs]
+    kept = [re.findall(r"^Kept in \S+/(\S+) \(", out, re.M) for out in outputs]
+    assert measured == kept == [["standard-s0"], ["inh_pn-s0", "standard-s1"]]
+    index = {entry["id"]: entry for entry in read_index(exported / "index.json")}
+    for folder in export_folders(exported):
+        verify_export(folder)
+        assert set(MEASURED_FILES) <= set(read_metadata(folder)["files"])
+        assert index[folder.name]["files"] == file_hashes(folder, exclude=())

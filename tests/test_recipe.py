@@ -1,6 +1,5 @@
 """The training recipe: resume after a kill, export from a checkpoint, strategies, the sweep."""
 
-import argparse
 import dataclasses
 import json
 import os
@@ -22,6 +21,7 @@ from ei_zoo import data
 from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import read_metadata, verify_export
 from ei_zoo.paper import study
+from ei_zoo.shards import balanced_shards
 from ei_zoo.training.recipe import export_run, train_and_export
 from ei_zoo.training.settings import RECIPE_VERSION, TrainingConfig
 
@@ -178,7 +178,7 @@ def test_paper_zoo_plan(tiny_export, tmp_path, capsys):
     measured = paper_zoo.measured_epoch_seconds()
     costs = {identifier: paper_zoo.network_epoch_estimate(variant, measured)[0]
              for identifier, variant, _ in paper_zoo.paper_zoo()}
-    owner = paper_zoo.balanced_shards(costs, 4)
+    owner = balanced_shards(costs, 4)
     shards = [[identifier for identifier in plan if owner[identifier] == i] for i in range(4)]
     assert sorted(sum(shards, [])) == sorted(plan)
     longest = max(sum(costs[identifier] for identifier in shard) for shard in shards)
@@ -318,16 +318,6 @@ def test_design_study_plan(tmp_path, capsys):
     assert re.search(r"standard\.epochs_60-s0 +train +~ *[\d.]+ min \(60 epochs", out)
 
 
-def test_shard_auto_reads_a_slurm_array_task():
-    environ = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4",
-               "SLURM_ARRAY_TASK_COUNT": "4"}
-    assert paper_zoo.slurm_shard(environ) == (1, 4)
-    with pytest.raises(argparse.ArgumentTypeError, match="not a SLURM job array's task"):
-        paper_zoo.slurm_shard({})
-    with pytest.raises(argparse.ArgumentTypeError, match="not among the array's 4"):
-        paper_zoo.slurm_shard({**environ, "SLURM_ARRAY_TASK_ID": "9"})
-
-
 def test_two_shards_in_two_processes_collect_into_one_verified_zoo(cifar_dir, tmp_path,
                                                                    monkeypatch, capsys):
     tiny = ["--epochs", "1", "--limit", "256", "--test-limit", "256", "--batch-size", "128",
@@ -363,6 +353,40 @@ def test_two_shards_in_two_processes_collect_into_one_verified_zoo(cifar_dir, tm
     assert "trained with other settings" in capsys.readouterr().err
 
 
+def test_design_study_shards_collect_into_one_verified_zoo(cifar_dir, tmp_path, monkeypatch,
+                                                         capsys):
+    """`--study --collect`: the study's plan and settings, each network's own change
+    included (no weight decay for `weight_decay_0`), decide what the shards' exports must
+    match; the paper's zoo refuses them."""
+    tiny = ["--study", "--epochs", "1", "--limit", "256", "--test-limit", "256",
+            "--batch-size", "128", "--only", "standard.weight_decay_0-s0", "inh_pn.gate_open-s0",
+            "--data-dir", str(cifar_dir), "--progress", "epochs"]
+    shards = [tmp_path / f"shard{index}" for index in range(2)]
+    for index, shard in enumerate(shards):
+        assert paper_zoo.main([*tiny, "--shard", f"{index}/2", "--out", str(shard),
+                               "--work-dir", str(tmp_path / f"runs{index}")]) == 0
+    assert all(len([path for path in shard.iterdir() if path.is_dir()]) == 1
+               for shard in shards)
+    capsys.readouterr()
+
+    monkeypatch.setattr(paper_zoo, "ZOO_MIN_ACCURACY", 0.0)  # 1 epoch: near chance
+    zoo = tmp_path / "zoo"
+    collect = [*tiny, "--out", str(zoo), "--collect", *map(str, shards)]
+    assert paper_zoo.main(collect[1:]) == 2  # without --study: the paper's zoo has neither
+    assert "is not a network of this plan" in capsys.readouterr().err
+    assert not zoo.exists()
+    assert paper_zoo.main(collect) == 0
+    out = capsys.readouterr().out
+    assert "collected 2 networks" in out and "all 2 networks verified" in out
+    models = {entry["id"]: entry for entry in json.loads((zoo / "index.json").read_text())[
+        "models"]}
+    assert {identifier: entry["design_change"] for identifier, entry in models.items()} == {
+        "inh_pn.gate_open-s0": "gate_open", "standard.weight_decay_0-s0": "weight_decay_0"}
+    for identifier in models:
+        verify_export(zoo / identifier)
+    assert read_metadata(zoo / "standard.weight_decay_0-s0")["training"]["weight_decay"] == 0.0
+
+
 def test_the_sbatch_script_runs_one_balanced_shard(tmp_path):
     environ = {**os.environ, "PYTHONPATH": str(REPO), "SLURM_SUBMIT_DIR": str(REPO),
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -372,7 +396,7 @@ def test_the_sbatch_script_runs_one_balanced_shard(tmp_path):
                             env=environ, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     measured = paper_zoo.measured_epoch_seconds()
-    owner = paper_zoo.balanced_shards(
+    owner = balanced_shards(
         {identifier: paper_zoo.network_epoch_estimate(variant, measured)[0]
          for identifier, variant, _ in paper_zoo.paper_zoo()}, 4)
     mine = sorted(identifier for identifier, shard in owner.items() if shard == 1)

@@ -20,6 +20,7 @@ from ei_zoo.analysis.measure import check_num_images
 from ei_zoo.analysis.perturbation import drive_table, passes, perturbation_tables
 from ei_zoo.hub.bundle import check_model_reference, read_metadata
 from ei_zoo.hub.zoo import load, resolve
+from ei_zoo.network.models import multiply_accumulates
 from ei_zoo.progress import Progress
 
 
@@ -49,6 +50,13 @@ def drive(model_id_or_path, num_images=10_000, batch_size=500, data_dir=None,
     table = drive_table(load(folder), images, batch_size)
     table.insert(0, "model", read_metadata(folder)["id"])
     return table
+
+
+def perturbation_cost(folder, num_images=10_000) -> int:
+    """Estimated work of `perturb` and `drive` on one export folder: the multiply-accumulates
+    of its network's forward pass on one image x `num_images` x the passes they make;
+    what `ei-zoo perturb --zoo --shard` balances its shards by."""
+    return multiply_accumulates(read_metadata(folder)["config"]) * num_images * (passes() + 1)
 
 
 @contextlib.contextmanager

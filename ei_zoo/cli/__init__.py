@@ -8,6 +8,7 @@
     ei-zoo pack [--out DIR]                 archives and index for a download mirror
     ei-zoo analyze ID [--images N]          selectivity and density of one model
     ei-zoo perturb ID [--save]              each population clamped; drive shares; class tuning
+    ei-zoo perturb --zoo [--shard i/n|auto] --save   ... of every export (a SLURM array)
     ei-zoo explore ID | --zoo [--out DIR]   a neuron explorer site: what every neuron does
     ei-zoo reproduce [--out DIR]            every figure, table and the claims report
 
@@ -41,7 +42,7 @@ INTERRUPTED = {
     "export": "; nothing was exported",
     "download": "; the cache is as it was",
     "analyze": "; nothing was written",
-    "perturb": "; nothing was written",
+    "perturb": "; nothing was written but the tables of the exports it printed as kept",
     "explore": "; nothing was written",
     "reproduce": "; nothing was written",
     "pack": "; the archives written so far are whole",

@@ -211,6 +211,68 @@ def command_rsa(args):
 
 
 def command_perturb(args):
+    if args.save and args.images != TEST_IMAGES:
+        raise ValueError(f"--save keeps measures of the whole test split; drop --images "
+                         f"{args.images} (or keep them unsaved)")
+    folders = _perturbed_exports(args)
+    if args.save:
+        folders = _to_save(folders, args)
+    for folder in folders:
+        if args.zoo:
+            print(f"== {folder.name}", flush=True)
+        _perturb_export(folder, args)
+    if args.zoo:
+        index, count = args.shard or (0, 1)
+        print(f"Shard {index} of {count} (balanced by estimated cost) perturbed "
+              f"{len(folders)} export(s): {', '.join(folder.name for folder in folders)}")
+
+
+def _perturbed_exports(args) -> list:
+    """The export folders `perturb` measures: its model, or with --zoo those of
+    --exported that --shard gives this process."""
+    from ei_zoo.analysis.function import perturbation_cost
+    from ei_zoo.hub.bundle import export_folders
+    from ei_zoo.hub.index import exported_dir
+    from ei_zoo.hub.zoo import resolve
+    from ei_zoo.shards import shard_of
+
+    if (args.model is None) == (not args.zoo):
+        raise ValueError("name one model (e.g. `ei-zoo perturb standard-s0`) or pass --zoo "
+                         "for every export, not both")
+    if args.shard is not None and not args.zoo:
+        raise ValueError("--shard splits the exports of --zoo; pass --zoo, or drop --shard")
+    if not args.zoo:
+        return [resolve(args.model, args.mirror)]
+    exported = args.exported or exported_dir()
+    folders = export_folders(exported)
+    if not folders:
+        raise FileNotFoundError(f"--zoo: no exports in {exported}; pass --exported DIR, a "
+                                "folder of exports")
+    costs = {folder: perturbation_cost(folder, args.images) for folder in folders}
+    return shard_of(costs, *(args.shard or (0, 1)))
+
+
+def _to_save(folders, args) -> list:
+    """The exports `perturb --save` measures, every one checked before any work: writable,
+    and keeping no measure it would replace unless --overwrite. With --zoo, exports that
+    keep every measure already are skipped, so a task started again resumes."""
+    from ei_zoo.hub.bundle import MEASURED_FILES
+    from ei_zoo.hub.measured import check_can_keep, read_measured
+
+    todo = []
+    for folder in folders:
+        files.check_writable_folder(folder, "--save")
+        if args.zoo and not args.overwrite and set(read_measured(folder)) == set(MEASURED_FILES):
+            print(f"{folder.name}: keeps every measure already, skipped (--overwrite measures "
+                  "it again)", flush=True)
+            continue
+        check_can_keep(folder, MEASURED_FILES, args.overwrite)
+        todo.append(folder)
+    return todo
+
+
+def _perturb_export(folder, args):
+    """`perturb` of one export: print its tables; with --save keep them in it."""
     import pandas as pd
 
     from ei_zoo.analysis.function import drive, perturb, population_summary
@@ -220,22 +282,14 @@ def command_perturb(args):
         CLASS_TUNING,
         DRIVE,
         INDEX,
-        MEASURED_FILES,
         PERTURBATION,
         RESPONSE_MOMENTS,
         STAGE_MOMENTS,
     )
     from ei_zoo.hub.index import write_index
-    from ei_zoo.hub.measured import check_can_keep, write_measured
-    from ei_zoo.hub.zoo import resolve
+    from ei_zoo.hub.measured import write_measured
     from ei_zoo.network.responses import moments_to_arrays
 
-    if args.save and args.images != TEST_IMAGES:
-        raise ValueError(f"--save keeps measures of the whole test split; drop --images "
-                         f"{args.images} (or keep them unsaved)")
-    folder = resolve(args.model, args.mirror)
-    if args.save:
-        check_can_keep(folder, MEASURED_FILES, replace=args.overwrite)
     perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
     drives = drive(folder, args.images, data_dir=args.data_dir)
     intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]
@@ -246,7 +300,7 @@ def command_perturb(args):
             index=False, float_format=lambda value: f"{value:.3f}"))
     print(f"Intact accuracy {intact['accuracy'].iloc[0]:.4f} on the first {args.images} "
           "CIFAR-10 test images; accuracy_drop_*: intact minus clamped; share: of the "
-          "variance of the target's pre-activation, the share its source carries")
+          "variance of the target's pre-activation, the share its source carries", flush=True)
     if args.save:
         moments = response_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
         stages = stage_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
@@ -254,9 +308,9 @@ def command_perturb(args):
                 RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH),
                 STAGE_MOMENTS: moments_to_arrays(stages, RESPONSE_BATCH)}
         write_measured(folder, kept, replace=args.overwrite)
-        if (folder.parent / INDEX).is_file():
-            write_index(folder.parent)
-        print(f"Kept in {folder} ({', '.join(kept)})")
+        if (folder.parent / INDEX).is_file():  # other tasks may be saving beside it
+            write_index(folder.parent, shared=True)
+        print(f"Kept in {folder} ({', '.join(kept)})", flush=True)
 
 
 def command_explore(args):

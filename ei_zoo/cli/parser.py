@@ -14,6 +14,7 @@ from ei_zoo.cli import commands
 from ei_zoo.hub.transfer import MAX_BYTES as DOWNLOAD_MAX_BYTES
 from ei_zoo.hub.transfer import TIMEOUT as DOWNLOAD_TIMEOUT
 from ei_zoo.network.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
+from ei_zoo.shards import parse_shard
 from ei_zoo.training.settings import add_arguments, positive_float, positive_int
 from ei_zoo.version import __version__
 
@@ -180,13 +181,19 @@ def _add_analysis_commands(commands_) -> None:
 
     perturb = commands_.add_parser(
         "perturb", help="accuracy with each population clamped, drive shares, class tuning")
-    _model(perturb)
+    _model(perturb, optional=True)
     perturb.add_argument("--save", action="store_true",
                          help="keep the tables beside the export (its measured/ folder), "
                               "where `reproduce` reads them")
     perturb.add_argument("--overwrite", action="store_true",
-                         help="with --save: replace the measures the export already keeps; "
-                              "without it that is refused before any work")
+                         help="with --save: replace the measures an export already keeps; "
+                              "without it that is refused before any work (with --zoo, "
+                              "exports that keep every measure are skipped)")
+    perturb.add_argument("--zoo", action="store_true", help="every export of --exported")
+    _exported(perturb, "with --zoo: ")
+    perturb.add_argument("--shard", type=parse_shard, default=None, metavar="i/n|auto",
+                         help="with --zoo: shard i of n of the exports, balanced by estimated "
+                              "cost (auto: a SLURM job array's task)")
     perturb.set_defaults(run=commands.command_perturb)
 
     explore = commands_.add_parser(

@@ -9,12 +9,14 @@ zlib build, so those live only with the archives they describe).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import re
 from pathlib import Path
 
+import filelock
 import pandas as pd
 
 from ei_zoo.hub import files
@@ -31,6 +33,8 @@ from ei_zoo.hub.bundle import (
 from ei_zoo.hub.measured import read_measured
 
 INDEX_COLUMNS = ("id", "variant", "seed", "epochs", "test_accuracy", "bytes", "design_change")
+# Taken by `write_index(..., shared=True)`; the operating system drops it when its holder ends.
+INDEX_LOCK = ".index.lock"
 
 
 def exported_dir() -> Path:
@@ -134,16 +138,30 @@ def index_entry(folder: Path) -> dict:
     }
 
 
-def write_index(exported: str | Path) -> Path:
-    """Write `<exported>/index.json` for the exports in that folder, atomically."""
+def write_index(exported: str | Path, shared: bool = False) -> Path:
+    """Write `<exported>/index.json` for the exports in that folder, atomically.
+
+    Args:
+        exported: the folder of exports.
+        shared: other processes may change exports of the folder meanwhile (the
+            tasks of `ei-zoo perturb --zoo --save --shard`): the exports are then
+            read and the index written under a lock on `<exported>/.index.lock`
+            (left in place), one writer after the other, so that the last one
+            lists every change.
+
+    Returns:
+        The index's path.
+    """
     exported = Path(exported)
     if not exported.is_dir():
         raise FileNotFoundError(
             f"{exported} is not a folder of exports; run this beside exported/ (the "
             "repository's root) or pass --exported DIR.")
-    models = [index_entry(folder) for folder in export_folders(exported)]
     path = exported / INDEX
-    files.write_json(path, {"format_version": FORMAT_VERSION, "models": models})
+    with (filelock.FileLock(exported / INDEX_LOCK, thread_local=False) if shared
+          else contextlib.nullcontext()):
+        models = [index_entry(folder) for folder in export_folders(exported)]
+        files.write_json(path, {"format_version": FORMAT_VERSION, "models": models})
     return path
 
 
