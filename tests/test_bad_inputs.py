@@ -89,6 +89,37 @@ def _rewrite_listed(folder, name, data):
     (folder / "metadata.json").write_text(json.dumps(metadata))
 
 
+def _forged(w, change, indexed=False):
+    """The workspace's standard-s0 with its metadata.json changed by `change(metadata)`, the
+    export's own sha256 left as they were: `exported/standard-s0` under the index that
+    `indexed` writes first, else a copy in `forged/` (no index beside it)."""
+    if indexed:
+        write_index(w / "exported")
+        folder = w / "exported" / "standard-s0"
+    else:
+        folder = shutil.copytree(w / "exported" / "standard-s0", w / "forged" / "standard-s0")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    change(metadata)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    return folder
+
+
+def _renamed(variant):
+    """A forgery consistent in itself: the variant renamed in the metadata and its config."""
+    def change(metadata):
+        metadata["variant"] = metadata["config"]["variant"] = variant
+    return change
+
+
+def _as_dale(dale, signs):
+    def change(metadata):
+        metadata["config"]["dale"] = dale
+        for types in metadata["cell_types"].values():
+            for cell_type, sign in signs.items():
+                types[cell_type]["sign"] = sign
+    return change
+
+
 IMAGES_OK = np.full((2, 32, 32, 3), 128, dtype="float32")
 
 
@@ -296,6 +327,39 @@ BAD_INPUTS = [
          r"--max-mb MB`"),
     _cli("cli_download_timeout_zero", lambda w: ["download", "standard-s0", "--timeout", "0"],
          r"argument --timeout: 0\.0 must be positive"),
+    # Forged or malformed metadata (issue 34: #6, #14): one line naming the file and field.
+    _api("metadata_files_a_list", lambda w: ei_zoo.load(_forged(
+        w, lambda m: m.update(files=list(m["files"])))), ValueError,
+         r"metadata\.json: its field 'files' must be a JSON object, found list; re-download"),
+    _api("metadata_files_a_string", lambda w: ei_zoo.load(_forged(
+        w, lambda m: m.update(files="all"))), ValueError,
+         r"its field 'files' must be a JSON object, found str"),
+    _api("metadata_without_config", lambda w: ei_zoo.load(_forged(
+        w, lambda m: m.pop("config"))), ValueError,
+         r"its field 'config' must be a JSON object, found nothing"),
+    _api("metadata_without_cell_types", lambda w: analysis.analyze(_forged(
+        w, lambda m: m.pop("cell_types"))), ValueError,
+         r"its field 'cell_types' must be a JSON object, found nothing"),
+    _api("metadata_changed_under_its_index", lambda w: analysis.analyze(_forged(
+        w, _renamed("no_dale"), indexed=True)), ValueError,
+         r"standard-s0/metadata\.json does not match its sha256 in .*index\.json; "
+         r"re-download or re-export it, or run `ei-zoo index`"),
+    _api("metadata_variant_not_its_config", lambda w: ei_zoo.load(_forged(
+        w, lambda m: m.update(variant="no_dale"))), ValueError,
+         r"says variant 'no_dale' but its config 'standard'"),
+    _api("metadata_sign_not_its_dale", lambda w: ei_zoo.load(_forged(
+        w, lambda m: m["cell_types"]["area3"]["PN"].update(sign=-1))), ValueError,
+         r"cell_types\.area3\.PN\.sign is -1, but standard gives 1"),
+    _api("metadata_dale_against_its_weights", lambda w: ei_zoo.load(_forged(
+        w, _as_dale("inh_pn", {"PN": -1, "IG": 1, "OG": 1}))), ValueError,
+         r"connectivity\.npz: area3/PN->g has weights of the sign inh_pn forbids for PN"),
+    _api("metadata_id_not_its_folder", lambda w: ei_zoo.load(_forged(
+        w, lambda m: m.update(id="standard-s1"))), ValueError,
+         r"gives the id 'standard-s1' to the folder standard-s0; the folder's name is the id"),
+    _cli("cli_reproduce_with_forged_metadata", lambda w: [
+        "reproduce", "--exported", str(_forged(w, _renamed("no_dale"), indexed=True).parent),
+        "--out", str(w / "elsewhere")],
+         r"metadata\.json does not match its sha256 in .*index\.json"),
     _cli("cli_model_id_that_is_a_path",
          lambda w: ["download", "../standard-s0", "--mirror", str(w / "plain")],
          r"'\.\./standard-s0' is not a model id; ids look like 'standard-s0'"),

@@ -58,8 +58,8 @@ from ei_zoo.hub.bundle import (
     SAVED_MODEL,
     export_folders,
     read_metadata,
-    verify_export,
 )
+from ei_zoo.hub.index import verify_listed
 from ei_zoo.hub.measured import measured_table, read_measured
 from ei_zoo.hub.zoo import resolve
 from ei_zoo.network.config import AREAS, CELL_TYPES, CIFAR10_CLASSES, population_key
@@ -277,8 +277,9 @@ def _write_thumbnails(folder: Path, population: Population) -> None:
 
 
 def _verified(folder: Path) -> dict:
-    """The metadata of an export whose own files and kept measures verify."""
-    verify_export(folder)
+    """The metadata of an export whose own files (against its index too) and kept measures
+    verify."""
+    verify_listed(folder)
     read_measured(folder)
     return read_metadata(folder)
 

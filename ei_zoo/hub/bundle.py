@@ -25,6 +25,10 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
+from ei_zoo.network.config import DALE_MODES, cell_type_signs
+
 FORMAT_VERSION = 1
 METADATA = "metadata.json"
 SAVED_MODEL = "saved_model"
@@ -49,6 +53,10 @@ INDEX = "index.json"
 UNTRAINED_DIR = "untrained"
 ARCHIVE_SUFFIX = ".tar.gz"
 
+
+# What every export's metadata.json holds, with its JSON type (`read_metadata` checks).
+REQUIRED_FIELDS = {"id": str, "variant": str, "config": dict, "cell_types": dict, "files": dict}
+_JSON_TYPES = {str: "string", dict: "JSON object"}
 
 _MODEL_ID = re.compile(r"(?P<variant>[^/\\]+)-s(?P<seed>\d+)")
 
@@ -143,7 +151,13 @@ def read_metadata(path: str | Path) -> dict:
         raise ValueError(
             f"{folder / METADATA} is not a metadata object; re-download or re-export "
             f"{folder.name}.")
-    if "id" in metadata and not is_model_id(metadata["id"]):
+    for field, kind in REQUIRED_FIELDS.items():
+        if not isinstance(metadata.get(field), kind):
+            found = type(metadata[field]).__name__ if field in metadata else "nothing"
+            raise ValueError(
+                f"{folder / METADATA}: its field {field!r} must be a {_JSON_TYPES[kind]}, "
+                f"found {found}; re-download or re-export {folder.name}.")
+    if not is_model_id(metadata["id"]):
         raise ValueError(
             f"{folder / METADATA} gives the id {str(metadata['id'])[:80]!r}, which is not a "
             "model id (letters, digits, '.', '_', '-'; no path); re-download or re-export "
@@ -201,3 +215,35 @@ def verify_export(path: str | Path) -> None:
         if sha256_file(file) != expected:
             raise ValueError(
                 f"{file} does not match its sha256 in {METADATA}; re-download or re-export it.")
+    check_consistent(folder, read_metadata(folder))
+
+
+def check_consistent(folder: Path, metadata: dict) -> None:
+    """Raise a one-line `ValueError` unless an export's metadata agrees with itself and
+    with its weights: its id is its folder's name, its variant its config's, each cell
+    type's sign the one its Dale mode gives (docs/science.md, section 2), and every
+    recurrent pathway's effective weights (`connectivity.npz`) of that sign."""
+    path, fix = folder / METADATA, f"re-download or re-export {folder.name}"
+    config = metadata["config"]
+    if metadata["id"] != folder.name:
+        raise ValueError(f"{path} gives the id {metadata['id']!r} to the folder {folder.name}; "
+                         f"the folder's name is the id: rename it, or {fix}.")
+    if config.get("variant") != metadata["variant"]:
+        raise ValueError(f"{path} says variant {metadata['variant']!r} but its config "
+                         f"{config.get('variant')!r}; {fix}.")
+    dale = config.get("dale")
+    if dale not in DALE_MODES:
+        raise ValueError(f"{path}: config.dale is {dale!r}, not one of {DALE_MODES}; {fix}.")
+    signs = cell_type_signs(dale)
+    for area, types in metadata["cell_types"].items():
+        for cell_type, entry in (types.items() if isinstance(types, dict) else ()):
+            if cell_type in signs and (entry or {}).get("sign") != signs[cell_type]:
+                raise ValueError(f"{path}: cell_types.{area}.{cell_type}.sign is "
+                                 f"{(entry or {}).get('sign')!r}, but {dale} gives "
+                                 f"{signs[cell_type]!r}; {fix}.")
+    with np.load(folder / CONNECTIVITY) as weights:
+        for key in weights.files:
+            source = key.split("/")[-1].split("->")[0]
+            if "->" in key and signs.get(source) and (signs[source] * weights[key] < 0).any():
+                raise ValueError(f"{folder / CONNECTIVITY}: {key} has weights of the sign "
+                                 f"{dale} forbids for {source}; {fix}.")

@@ -23,11 +23,13 @@ from ei_zoo.hub import files
 from ei_zoo.hub.bundle import (
     FORMAT_VERSION,
     INDEX,
+    METADATA,
     check_model_reference,
     export_folders,
     file_hashes,
     is_model_id,
     read_metadata,
+    sha256_file,
     verify_export,
 )
 from ei_zoo.hub.measured import read_measured
@@ -74,7 +76,7 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
             f"{candidate} is a file, not an export folder; pass a model id such as "
             "'standard-s0' or the folder of an export.")
     if candidate.is_dir():
-        verify_export(candidate)  # a clear error if it is not an export, or is damaged
+        verify_listed(candidate)  # a clear error if it is not an export, or is damaged
         return candidate
     identifier = str(model_id_or_path)
     places = [exported_dir() / identifier, cache_root(cache_dir) / identifier]
@@ -82,7 +84,7 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
         files.clean_abandoned(places[1], DOWNLOAD)  # a download killed between its renames
     for folder in places:
         if folder.is_dir():
-            verify_export(folder)
+            verify_listed(folder)
             return folder
     if not need_mirror:
         return None
@@ -92,6 +94,23 @@ def find_local(model_id_or_path: str | Path, cache_dir: str | Path | None = None
     raise FileNotFoundError(
         f"No model {identifier!r} in {' or '.join(str(place.parent) for place in places)}"
         f"{hint}; pass mirror=URL (--mirror) or set EI_ZOO_MIRROR to download it.")
+
+
+def verify_listed(folder: Path) -> None:
+    """`verify_export`, and where the folder beside the export has an `index.json` that
+    lists it, its `metadata.json` checked against the sha256 that index records (so a
+    metadata.json changed together with its own hashes is found). Raises a one-line
+    ValueError naming the file and the fix."""
+    verify_export(folder)
+    path = folder.parent / INDEX
+    if not path.is_file():
+        return
+    fix = "re-download or re-export it, or run `ei-zoo index` if you changed it on purpose"
+    for entry in parse_index(path.read_bytes(), str(path), "rewrite it with `ei-zoo index`"):
+        listed = entry.get("files")
+        if entry["id"] == folder.name and isinstance(listed, dict) and \
+                listed.get(METADATA) != sha256_file(folder / METADATA):
+            raise ValueError(f"{folder / METADATA} does not match its sha256 in {path}; {fix}.")
 
 
 def shipped_files(model_id: str) -> dict[str, str] | None:
