@@ -40,6 +40,15 @@ def hashes(folder):
             for path in folder.rglob("*") if path.is_file()}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shipped_zoo_untouched():
+    """The shipped `exported/` is byte-identical after the whole run: no test, example or
+    tool may write into it."""
+    before = hashes(REPO / "exported")
+    yield
+    assert hashes(REPO / "exported") == before, "a test changed the shipped exported/"
+
+
 def dead_pid():
     """The id of a process of this host that has ended (and been reaped)."""
     return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
