@@ -327,6 +327,9 @@ BAD_INPUTS = [
          r"--max-mb MB`"),
     _cli("cli_download_timeout_zero", lambda w: ["download", "standard-s0", "--timeout", "0"],
          r"argument --timeout: 0\.0 must be positive"),
+    _api("model_called_on_nan_images", lambda w: ei_zoo.load("standard-s0")(
+        np.full((2, 32, 32, 3), np.nan, "float32")), ValueError,
+         r"images contain 6144 NaN or infinite values; pass finite raw pixels 0-255"),
     # Forged or malformed metadata (issue 34: #6, #14): one line naming the file and field.
     _api("metadata_files_a_list", lambda w: ei_zoo.load(_forged(
         w, lambda m: m.update(files=list(m["files"])))), ValueError,

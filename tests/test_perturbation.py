@@ -204,3 +204,21 @@ def test_drive_shares_add_up_and_follow_the_weights(network):
     for target in ("g", "f", "IG", "OG"):
         assert cut[("area4", "PN", target)] == pytest.approx(0.0, abs=1e-6)
         assert cut[("area4", "area3 PN", target)] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_population_summary_gives_points_and_the_functional_label():
+    rows = [("intact", "intact", "none", 0.0)] + [
+        ("area4", cell_type, clamp, drop)
+        for cell_type, drops in (("PN", (0.70, 0.695)), ("OG", (0.003, 0.001)))
+        for clamp, drop in zip(("zero", "mean"), drops)]
+    perturbation = pd.DataFrame(
+        [{"model": "m", "area": area, "cell_type": cell_type, "clamp": clamp, "class": "all",
+          "accuracy": 0.8 - drop, "accuracy_drop": drop} for area, cell_type, clamp, drop in rows])
+    tuning = pd.DataFrame({"area": ["area4"] * 2, "cell_type": ["PN", "OG"], "neuron": [0, 0],
+                           "mean_rate": [0.1, 0.2], "preferred_class": [3, -1],
+                           "class_variance_fraction": [0.5, np.nan],
+                           "class_selectivity_index": [0.4, np.nan]})
+    summary = analysis.population_summary(perturbation, tuning).set_index("cell_type")
+    assert summary.loc["PN", "points_lost_mean"] == pytest.approx(69.5)
+    assert summary.loc["OG", "points_lost_zero"] == pytest.approx(0.3)
+    assert list(summary["functional"]) == ["yes", "no"]

@@ -268,3 +268,12 @@ def test_local_folder_as_mirror(mirror, cache, tmp_path):
     assert not counts
     with pytest.raises(FileNotFoundError, match="No exported models"):
         zoo.pack(tmp_path / "nothing_exported", tmp_path / "out")
+
+
+def test_a_folder_of_exports_without_an_index_is_listed(tiny_export, tmp_path):
+    """As `reproduce --exported DIR` analyses them, `list` shows them (not "No models")."""
+    from ei_zoo.hub.index import list_models
+
+    shutil.copytree(tiny_export, tmp_path / "zoo" / "standard-s0")
+    listed = list_models(tmp_path / "zoo", cache_dir=tmp_path / "cache")
+    assert list(listed["id"]) == ["standard-s0"] and list(listed["where"]) == ["exported"]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ei_zoo import data
 from ei_zoo.analysis.measure import check_num_images
-from ei_zoo.analysis.perturbation import drive_table, passes, perturbation_tables
+from ei_zoo.analysis.perturbation import drive_table, functional, passes, perturbation_tables
 from ei_zoo.hub.bundle import check_model_reference, read_metadata
 from ei_zoo.hub.zoo import load, resolve
 from ei_zoo.network.models import multiply_accumulates
@@ -71,7 +71,9 @@ def _quiet_logger(name: str):
 
 
 def population_summary(perturbation: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
-    """One row per (area, cell type): accuracy drops of both clamps, and class tuning."""
+    """One row per (area, cell type): the accuracy each clamp costs, in points (percentage
+    points of test accuracy), whether the population is functional (its mean clamp
+    costs more than `FUNCTIONAL_DROP`), and its neurons' mean class tuning."""
     overall = perturbation[(perturbation["class"] == "all")
                            & (perturbation["clamp"] != "none")]
     drops = overall.pivot_table(index=["area", "cell_type"], columns="clamp",
@@ -79,5 +81,6 @@ def population_summary(perturbation: pd.DataFrame, tuning: pd.DataFrame) -> pd.D
     varying = tuning[tuning["preferred_class"] >= 0]
     tuned = varying.groupby(["area", "cell_type"], sort=False)[
         ["class_variance_fraction", "class_selectivity_index"]].mean()
-    summary = drops.rename(columns=lambda clamp: f"accuracy_drop_{clamp}").join(tuned)
-    return summary.reset_index()
+    summary = (100 * drops).rename(columns=lambda clamp: f"points_lost_{clamp}")
+    summary["functional"] = drops["mean"].map(functional)
+    return summary.join(tuned).reset_index()

@@ -277,6 +277,7 @@ def _perturb_export(folder, args):
 
     from ei_zoo.analysis.function import drive, perturb, population_summary
     from ei_zoo.analysis.measure import RESPONSE_BATCH, response_moments
+    from ei_zoo.analysis.perturbation import FUNCTIONAL_DROP
     from ei_zoo.analysis.stages import stage_moments
     from ei_zoo.hub.bundle import (
         CLASS_TUNING,
@@ -295,12 +296,14 @@ def _perturb_export(folder, args):
     intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]
     with pd.option_context("display.width", 200):
         print(population_summary(perturbation, tuning).to_string(
-            index=False, float_format=lambda value: f"{value:.4f}"))
+            index=False, float_format=lambda value: f"{value:.2f}"))
         print(drives.drop(columns="model").to_string(
             index=False, float_format=lambda value: f"{value:.3f}"))
-    print(f"Intact accuracy {intact['accuracy'].iloc[0]:.4f} on the first {args.images} "
-          "CIFAR-10 test images; accuracy_drop_*: intact minus clamped; share: of the "
-          "variance of the target's pre-activation, the share its source carries", flush=True)
+    print(f"Intact accuracy {100 * intact['accuracy'].iloc[0]:.2f}% on the first {args.images} "
+          "CIFAR-10 test images; points_lost_*: intact minus clamped accuracy, in points; "
+          "functional: the mean clamp costs more than "
+          f"{100 * FUNCTIONAL_DROP:g} point; share: of the variance of the target's "
+          "pre-activation, the share its source carries", flush=True)
     if args.save:
         moments = response_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
         stages = stage_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)

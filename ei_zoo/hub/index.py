@@ -210,11 +210,12 @@ def read_index(path: str | Path) -> list[dict]:
 def list_models(exported: str | Path | None = None,
                 cache_dir: str | Path | None = None) -> pd.DataFrame:
     """One row per model that `load` finds without a mirror: those of
-    `<exported>/index.json`, then the downloaded ones of the cache that are not
-    among them; `where` says which (empty, same columns, if there is none).
+    `<exported>/index.json` (or, where that folder has no index, its exports), then the
+    downloaded ones of the cache that are not among them; `where` says which (empty,
+    same columns, if there is none).
 
-    Cached models are read from their metadata alone (no sha256 check, which
-    `load` does), so listing stays fast.
+    Models without an index entry are read from their metadata alone (no sha256 check,
+    which `load` does), so listing stays fast.
     """
     for value, name in ((exported, "exported"), (cache_dir, "cache_dir")):
         if value is not None and not isinstance(value, (str, Path)):
@@ -224,23 +225,32 @@ def list_models(exported: str | Path | None = None,
         raise ValueError(f"{folder} is not a folder of exports; pass --exported DIR (a folder "
                          "holding index.json), e.g. ./exported.")
     index = folder / INDEX
-    models = [{**entry, "where": "exported"}
-              for entry in (read_index(index) if index.is_file() else [])]
-    listed = {entry.get("id") for entry in models}
-    for folder in export_folders(cache_root(cache_dir)):
+    if index.is_file():
+        models = [{**entry, "where": "exported"} for entry in read_index(index)]
+    else:
+        models = _unindexed(export_folders(folder), "exported", set())
+    models += _unindexed(export_folders(cache_root(cache_dir)), "cache",
+                         {entry.get("id") for entry in models})
+    models.sort(key=lambda entry: natural_key(str(entry.get("id"))))
+    return pd.DataFrame(models, columns=[*INDEX_COLUMNS, "files", "where"])
+
+
+def _unindexed(folders, where: str, listed: set) -> list[dict]:
+    """List rows of exports no index lists, from their metadata; damaged ones left out
+    (`load` says what is wrong with them)."""
+    rows = []
+    for folder in folders:
         if folder.name in listed:
             continue
         try:
             metadata = read_metadata(folder)
         except ValueError:
-            continue  # damaged: `load` will say so
-        models.append({
+            continue
+        rows.append({
             "id": folder.name, **{key: metadata.get(key) for key in INDEX_COLUMNS[1:5]},
             "bytes": sum(file.stat().st_size for file in folder.rglob("*") if file.is_file()),
-            "design_change": design_change(metadata),
-            "files": None, "where": "cache"})
-    models.sort(key=lambda entry: natural_key(str(entry.get("id"))))
-    return pd.DataFrame(models, columns=[*INDEX_COLUMNS, "files", "where"])
+            "design_change": design_change(metadata), "files": None, "where": where})
+    return rows
 
 
 def natural_key(text: str) -> list:

@@ -135,6 +135,13 @@ class EINetwork(keras.Model):
             x = check_images(x, image_size=self.input.shape[1])
         return super().predict(x, *args, **kwargs)
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Arrays given directly (`model(images)`) are checked as `predict` checks them;
+        # symbolic and traced tensors (inside `fit`, a graph) are not values to check.
+        if isinstance(inputs, (np.ndarray, list, tuple)):
+            inputs = check_images(inputs, image_size=self.input.shape[1])
+        return super().__call__(inputs, *args, **kwargs)
+
 
 def build_model(variant_or_config="standard", **overrides) -> EINetwork:
     """The `EINetwork` of a variant or config, with `overrides` of its fields.
