@@ -23,10 +23,10 @@ from ei_zoo.hub.bundle import (
     export_folders,
     file_hashes,
     parse_model_id,
-    read_metadata,
     verify_export,
 )
 from ei_zoo.hub.index import list_models, read_index
+from ei_zoo.hub.measured import read_measured
 from ei_zoo.training.recipe import export_run, train_and_export
 from ei_zoo.training.run_folder import read_checkpoint
 from ei_zoo.training.settings import TrainingConfig
@@ -245,5 +245,5 @@ def test_perturb_zoo_save_in_two_array_tasks_measures_every_export_once(cifar_di
     index = {entry["id"]: entry for entry in read_index(exported / "index.json")}
     for folder in export_folders(exported):
         verify_export(folder)
-        assert set(MEASURED_FILES) <= set(read_metadata(folder)["files"])
+        assert set(read_measured(folder)) == set(MEASURED_FILES)
         assert index[folder.name]["files"] == file_hashes(folder, exclude=())

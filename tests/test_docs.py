@@ -32,12 +32,13 @@ def _command_lines() -> list[tuple[str, str]]:
 
 def _synopsis(line: str) -> list[str]:
     """A synopsis as one concrete command: optional `[...]` parts kept, of `a|b` the first,
-    a count `N` as 1."""
+    placeholders as values (`N` as 1, `i/n` as 0/2)."""
     line = re.sub(r"\[([^\]]*)\]", lambda found: found.group(1).split(" | ")[0], line)
-    return ["1" if word == "N" else word.split("|")[0]
-            for word in shlex.split(line)[1:] if word != "ei-zoo"]
+    words = [word.split("|")[0] for word in shlex.split(line)[1:] if word != "ei-zoo"]
+    return [PLACEHOLDERS.get(word, word) for word in words]
 
 
+PLACEHOLDERS = {"N": "1", "i/n": "0/2"}
 PYTHON_BLOCKS = _blocks("python")
 
 
