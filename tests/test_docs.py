@@ -74,3 +74,20 @@ def test_shell_command_is_accepted(name, line):
         build_parser().parse_args(words)
     except SystemExit as stopped:
         pytest.fail(f"{name}: `ei-zoo {' '.join(words)}` is refused (exit {stopped.code})")
+
+
+def test_the_api_reference_covers_the_public_api():
+    """Every name of `ei_zoo.__all__` and `ei_zoo.analysis.__all__` is on an API page,
+    itself or through the module that defines it."""
+    import importlib
+
+    documented = set(re.findall(r"^::: (\S+)", "\n".join(
+        page.read_text() for page in (REPO / "docs" / "api").glob("*.md")), re.M))
+    missing = []
+    for package in ("ei_zoo", "ei_zoo.analysis"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            home = getattr(module, name).__module__
+            if not {f"{home}.{name}", home} & documented:
+                missing.append(f"{package}.{name} ({home})")
+    assert not missing, missing
