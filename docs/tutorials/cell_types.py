@@ -20,13 +20,12 @@
 # explorer. 1,000 test images keep it to about a minute; the shipped results use 10,000.
 
 # %% tags=["remove-cell"]
-# Quiets TensorFlow's start-up notices and retracing warnings on this page (hidden on the site).
+# Quiets TensorFlow's log notices and retracing warnings on this page (hidden on the site).
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import tensorflow as tf
-
-tf.get_logger().setLevel("ERROR")
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 # %%
 import matplotlib.pyplot as plt

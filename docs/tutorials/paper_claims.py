@@ -19,13 +19,12 @@
 # again: the run takes about a minute and a half.
 
 # %% tags=["remove-cell"]
-# Quiets TensorFlow's start-up notices and retracing warnings on this page (hidden on the site).
+# Quiets TensorFlow's log notices and retracing warnings on this page (hidden on the site).
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import tensorflow as tf
-
-tf.get_logger().setLevel("ERROR")
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 # %%
 import tempfile
