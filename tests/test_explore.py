@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 from ei_zoo import analysis
 from ei_zoo.analysis.explore import (
     INDEX_PAGE,
-    SITE_MARKER,
+    SITE,
     TopImages,
-    check_site_folder,
     explore,
     explore_zoo,
     page_name,
@@ -129,7 +128,7 @@ def _sizes(export):
 
 
 def test_explore_writes_a_page_per_population_and_a_strip_per_neuron(site, tiny_export):
-    assert (site / SITE_MARKER).is_file() and (site / INDEX_PAGE).is_file()
+    assert (site / SITE.marker).is_file() and (site / INDEX_PAGE).is_file()
     index = (site / INDEX_PAGE).read_text()
     for (area, cell_type), size in _sizes(tiny_export).items():
         assert f"href='{page_name(area, cell_type)}'" in index
@@ -150,7 +149,7 @@ def test_explore_refuses_to_replace_a_folder_that_is_not_a_site(tiny_export, tmp
     mine.mkdir()
     (mine / "chapter1.tex").write_text("work")
     with pytest.raises(ValueError, match="not an explorer site"):
-        check_site_folder(mine)
+        SITE.check(mine)
     assert cli_main(["explore", str(tiny_export), "--out", str(mine)]) == 2
     assert "not an explorer site" in capsys.readouterr().err
     assert (mine / "chapter1.tex").read_text() == "work"
@@ -328,4 +327,4 @@ def test_the_default_out_names_the_export_even_when_given_as_a_path(tiny_export,
     assert cli_main(["explore", str(tiny_export), "--images", "20", "--top", "2",
                      "--data-dir", cifar_dir]) == 0
     assert (tmp_path / "explorer" / tiny_export.name / INDEX_PAGE).is_file()
-    assert not (tiny_export / SITE_MARKER).exists()
+    assert not (tiny_export / SITE.marker).exists()
