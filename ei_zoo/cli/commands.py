@@ -98,7 +98,10 @@ def command_list(args):
 def command_index(args):
     from ei_zoo.hub.index import exported_dir, write_index
 
-    print(write_index(args.exported if args.exported is not None else exported_dir()))
+    exported = args.exported if args.exported is not None else exported_dir()
+    if exported.is_dir():  # else write_index names the problem
+        files.check_writable_folder(exported, "--exported")  # before every export is hashed
+    print(write_index(exported))
 
 
 def command_info(args):
