@@ -1,6 +1,7 @@
 """The neuron explorer (issue 22): its streamed top-k, its pages, and the site in a real
 browser (Debian's chromium; `.ci/run` installs it, so in CI this never skips)."""
 
+import json
 import os
 import re
 import shutil
@@ -159,9 +160,18 @@ def test_explore_refuses_to_replace_a_folder_that_is_not_a_site(tiny_export, tmp
 
 
 def test_explore_replaces_its_own_earlier_site(site, tiny_export, cifar_dir, tmp_path):
+    """A page an earlier site had is gone; a file of the user's put in it is never lost."""
     again = tmp_path / "site"
     shutil.copytree(site, again)
-    (again / "stale.html").write_text("from an earlier run")
+    (again / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"site holds notes\.txt, which is not part of an "
+                                         r"explorer site and would be lost"):
+        explore(tiny_export, again, num_images=50, k=2, data_dir=cifar_dir)
+    (again / "notes.txt").unlink()
+    (again / "stale.html").write_text("from an earlier run")  # a page it no longer writes
+    marker = json.loads((again / SITE.marker).read_text())
+    (again / SITE.marker).write_text(json.dumps({"entries": [*marker["entries"],
+                                                             "stale.html"]}))
     explore(tiny_export, again, num_images=50, k=2, data_dir=cifar_dir)
     assert not (again / "stale.html").exists()
     assert "first 50 CIFAR-10 test images" in (again / INDEX_PAGE).read_text()
