@@ -42,6 +42,11 @@ def workspace(tiny_export, tmp_path, monkeypatch):
     (damaged / "connectivity.npz").write_bytes(bytes(weights))
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "notes.txt").write_text("not a model")
+    # Where a model's folder would go: a folder of the user's, and a file.
+    (tmp_path / "mine" / "standard-s0").mkdir(parents=True)
+    (tmp_path / "mine" / "standard-s0" / "notes.txt").write_text("mine")
+    (tmp_path / "filed").mkdir()
+    (tmp_path / "filed" / "standard-s0").write_text("a file")
     for name, text in (("torn", ""), ("bad_field", '{"network": {"principal": "eight"}, '
                                                    '"training": {}}')):
         (tmp_path / "runs" / name).mkdir(parents=True)
@@ -256,6 +261,23 @@ BAD_INPUTS = [
     _cli("cli_train_would_replace_a_shipped_network",
          lambda w: ["train", "--epochs", "1", "--limit", "512"],
          r"exported/standard-s0 holds an export of another run .*pass --overwrite"),
+    # Issue 34 (#1): what is not this run's export is replaced only with --overwrite.
+    _cli("cli_train_over_a_folder_that_is_not_an_export",
+         lambda w: ["train", "--epochs", "1", "--limit", "256", "--test-limit", "256", "--out",
+                    str(w / "mine"), "--work-dir", str(w / "runs")],
+         r"mine/standard-s0 is a folder that holds no export; choose another --out, or pass "
+         r"--overwrite"),
+    _cli("cli_export_over_a_file",
+         lambda w: ["export", str(w / "runs" / "interleaved"), "--out", str(w / "filed")],
+         r"filed/standard-s0 is a file; choose another --out, or pass --overwrite"),
+    # Issue 34 (#10, #11): analyze and reproduce replace only a folder they wrote.
+    _cli("cli_analyze_into_a_folder_it_did_not_write",
+         lambda w: ["analyze", "standard-s0", "--out", str(w / "mine")],
+         r"--out .*mine/standard-s0 exists and is not an analysis folder of `ei-zoo analyze` "
+         r"\(it has no valid \.ei_zoo_analysis\), which would be replaced whole; choose a new"),
+    _cli("cli_reproduce_into_a_folder_it_did_not_write",
+         lambda w: ["reproduce", "--out", str(w / "plain")],
+         r"--out .*plain exists and is not a results folder of `ei-zoo reproduce`"),
     _cli("cli_analyze_with_an_unknown_reference",
          lambda w: ["analyze", "standard-s0", "--reference", "standard-s7"],
          r"No model 'standard-s7' .*did you mean standard-s0\?"),
@@ -397,6 +419,12 @@ def test_bad_input_gets_one_line_naming_the_fix(case, workspace, capsys):
     assert entries(workspace / "keras") == []  # nothing was downloaded or cached
     assert not (workspace / "runs" / "standard-s0").exists()  # no run was started
     assert not (workspace / "elsewhere").exists()  # nothing was exported
+    # The user's files are where they were, none hidden beside them.
+    assert (workspace / "mine" / "standard-s0" / "notes.txt").read_text() == "mine"
+    assert entries(workspace / "mine") == ["standard-s0"]
+    assert entries(workspace / "filed") == ["standard-s0"]
+    assert (workspace / "filed" / "standard-s0").read_text() == "a file"
+    assert (workspace / "plain" / "notes.txt").read_text() == "not a model"
 
 
 @pytest.mark.parametrize("hostile", ["../../X<img src=x onerror=alert(1)>", "/tmp/elsewhere",

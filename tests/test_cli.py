@@ -1,6 +1,8 @@
 """ei_zoo.cli: user errors exit 2 with one line, checked before any work."""
 
+import errno
 import json
+import os
 import re
 import shutil
 import sys
@@ -15,7 +17,7 @@ from ei_zoo.cli import main as cli_main
 from ei_zoo.hub import bundle, zoo
 from ei_zoo.training.recipe import train_and_export
 
-from conftest import run_python, serve_folder
+from conftest import TINY, entries, hashes, run_python, serve_folder
 
 
 @pytest.mark.parametrize("where", ["file", "read_only"])
@@ -191,3 +193,132 @@ def test_argument_errors_exit_2(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    """`runs/standard-s0` as `ei-zoo train` leaves a finished one-epoch run of a tiny
+    network, made without training (its checkpoint holds the initial weights)."""
+    import pandas as pd
+
+    from ei_zoo.hub import files
+    from ei_zoo.network.models import resolve_config
+    from ei_zoo.training.fit import prepare_model
+    from ei_zoo.training.run_folder import start_run
+    from ei_zoo.training.settings import TrainingConfig
+
+    network = resolve_config("standard", **TINY)
+    config = TrainingConfig(epochs=1, limit=64, batch_size=32, test_limit=64,
+                            precision="float32")
+    run_dir = tmp_path / "runs" / "standard-s0"
+    start_run(run_dir, network, config)
+    model = prepare_model(network, config)
+    model.optimizer.build(model.trainable_variables)
+    (run_dir / "backup").mkdir()
+    model.save_weights(run_dir / "backup" / "epoch-1.weights.h5")
+    files.write_json(run_dir / "backup" / "training_metadata.json",
+                     {"epoch": 1, "weights": "epoch-1.weights.h5"})
+    pd.DataFrame({"epoch": [0], "accuracy": [0.1], "loss": [2.3], "epoch_seconds": [1.0],
+                  "test_accuracy": [0.1], "test_loss": [2.3]}).to_csv(run_dir / "history.csv",
+                                                                       index=False)
+    return run_dir
+
+
+def test_export_beside_a_damaged_export_warns_and_exports(finished_run, tiny_export, cifar_dir,
+                                                          tmp_path):
+    """Issue 34 (#13): another network's damaged export in --out is named in a warning and
+    left out of the index; it never fails this export."""
+    out = tmp_path / "o13"
+    damaged = shutil.copytree(tiny_export, out / "inh_pn-s3")
+    weights = bytearray((damaged / "connectivity.npz").read_bytes())
+    weights[-100] ^= 0xFF
+    (damaged / "connectivity.npz").write_bytes(bytes(weights))
+    with pytest.warns(UserWarning, match=r"o13/inh_pn-s3 is left out of index\.json: .*"
+                                         r"connectivity\.npz does not match its sha256"):
+        assert cli_main(["export", str(finished_run), "--out", str(out), "--data-dir",
+                         cifar_dir]) == 0
+    bundle.verify_export(out / "standard-s0")
+    assert [entry["id"] for entry in json.loads((out / "index.json").read_text())["models"]] \
+        == ["standard-s0"]
+
+
+DISK_FULL, READ_ONLY = errno.ENOSPC, errno.EROFS
+
+
+def _fails(code):
+    def write(*args, **kwargs):
+        raise OSError(code, os.strerror(code))  # as a failed write or fsync: no file named
+    return write
+
+
+@pytest.mark.parametrize("command, code", [
+    ("download", DISK_FULL), ("download", READ_ONLY), ("pack", DISK_FULL), ("pack", READ_ONLY),
+    ("index", DISK_FULL), ("index", READ_ONLY), ("export", DISK_FULL), ("perturb", READ_ONLY)])
+def test_a_full_or_read_only_disk_is_one_line_and_nothing_half_written(
+        command, code, request, tiny_export, cache, tmp_path, monkeypatch, capsys):
+    """Issue 34 (#14): the OSError of a disk that fills up or is read-only while a command
+    writes is one line naming what was being written and the fix, exit 2, and what was
+    there before is as it was."""
+    from ei_zoo.hub import files
+
+    exported = tmp_path / "exported"
+    shutil.copytree(tiny_export, exported / "standard-s0")
+    export = exported / "standard-s0"
+    before = hashes(tmp_path)
+    fix = "free space there" if code == DISK_FULL else "make it writable"
+    if command == "download":
+        zoo.pack(exported, tmp_path / "mirror")
+        before = hashes(tmp_path)
+        monkeypatch.setattr(zoo, "extract_archive", _fails(code))
+        argv = ["download", "standard-s0", "--mirror", str(tmp_path / "mirror")]
+        written, fix = cache / "standard-s0", f"{fix} or choose another --cache-dir"
+    elif command == "pack":
+        monkeypatch.setattr(zoo, "write_archive", _fails(code))
+        argv = ["pack", "--exported", str(exported), "--out", str(tmp_path / "mirror")]
+        written, fix = tmp_path / "mirror" / "standard-s0.tar.gz", f"{fix} or choose another --out"
+    elif command == "index":
+        monkeypatch.setattr(files, "sync", _fails(code))
+        argv = ["index", "--exported", str(exported)]
+        written, fix = exported / "index.json", f"{fix} or choose another --exported"
+    elif command == "export":
+        run = request.getfixturevalue("finished_run")
+        before = hashes(tmp_path)
+        monkeypatch.setattr(files, "sync", _fails(code))  # metadata.json, the export's last file
+        argv = ["export", str(run), "--out", str(tmp_path / "o"), "--data-dir",
+                request.getfixturevalue("cifar_dir")]
+        written, fix = tmp_path / "o" / "standard-s0", f"{fix} or choose another --out"
+    else:
+        monkeypatch.setattr("ei_zoo.cli.commands.TEST_IMAGES", 50)  # a short --save
+        monkeypatch.setattr(files, "sync", _fails(code))
+        argv = ["perturb", str(export), "--save", "--images", "50", "--data-dir",
+                request.getfixturevalue("cifar_dir")]
+        written = export / "measured"
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines()
+             if not re.fullmatch(r"Downloading \S+|\S+: \d+/\d+ \w+", line)]
+    assert lines == [f"ei-zoo {command}: error: {os.strerror(code)} writing {written}; {fix}."], err
+    if command == "pack":
+        assert entries(tmp_path / "mirror") == []  # no archive, whole or partial
+        (tmp_path / "mirror").rmdir()
+    assert _unlocked(hashes(tmp_path)) == _unlocked(before)  # nothing written, nothing lost
+    assert not [path for path in tmp_path.rglob(".*") if ".lock" not in path.name]
+
+
+def _unlocked(found):
+    """`hashes` without the run folder's lock files."""
+    return {name: sha for name, sha in found.items() if ".lock" not in name}
+
+
+def test_index_refuses_a_read_only_folder_before_hashing_the_exports(tiny_export, tmp_path,
+                                                                     monkeypatch, capsys):
+    import tempfile
+
+    from ei_zoo.hub import index
+
+    shutil.copytree(tiny_export, tmp_path / "exported" / "standard-s0")
+    monkeypatch.setattr(tempfile, "TemporaryFile", _fails(READ_ONLY))
+    monkeypatch.setattr(index, "index_entry", lambda folder: pytest.fail("hashed"))
+    assert cli_main(["index", "--exported", str(tmp_path / "exported")]) == 2
+    assert re.fullmatch(r"ei-zoo index: error: --exported \S+ cannot be written \(read-only "
+                        r"file system\); choose a writable folder\.\n", capsys.readouterr().err)

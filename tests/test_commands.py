@@ -31,7 +31,7 @@ from ei_zoo.training.recipe import export_run, train_and_export
 from ei_zoo.training.run_folder import read_checkpoint
 from ei_zoo.training.settings import TrainingConfig
 
-from conftest import REPO, TINY
+from conftest import REPO, TINY, entries, hashes
 
 NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard")
 
@@ -164,6 +164,39 @@ def test_ctrl_c_ends_train_and_analyze_with_one_line_and_status_130(tiny_export,
     assert code == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "ei-zoo analyze: interrupted; nothing was written"
     assert not (tmp_path / "results").exists()
+
+
+# `ei-zoo analyze` whose figures take long: Ctrl-C comes while its folder is written.
+SLOW_FIGURES = """
+import sys, time
+import ei_zoo.paper.figures
+from ei_zoo.cli import console
+
+def slow(*args, **kwargs):
+    print("writing figures", file=sys.stderr, flush=True)
+    time.sleep(600)
+
+ei_zoo.paper.figures.figure_threshold_sensitivity = slow
+sys.argv = ["ei-zoo", *sys.argv[1:]]
+console()
+"""
+
+
+def test_ctrl_c_while_analyze_writes_leaves_its_out_as_it_was(tiny_export, cifar_dir, tmp_path):
+    """Issue 34 (#11): Ctrl-C after the table is written but before the figures leaves
+    an earlier analysis whole, with none of the new files beside it, and says so."""
+    argv = ["analyze", str(tiny_export), "--reference", str(tiny_export), "--images", "100",
+            "--data-dir", cifar_dir, "--out", str(tmp_path / "results")]
+    assert cli_main(argv) == 0
+    before = hashes(tmp_path / "results")
+    assert {"standard-s0/table.csv", "standard-s0/thresholds.json"} <= set(before)
+    again = [*argv[:4], "--images", "60", *argv[6:]]  # a table other than the earlier one
+    code, err = _interrupt([sys.executable, "-c", SLOW_FIGURES, *again],
+                           lambda seen: "writing figures" in seen, tmp_path, _env(cifar_dir))
+    assert code == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "ei-zoo analyze: interrupted; nothing was written"
+    assert hashes(tmp_path / "results") == before
+    assert entries(tmp_path) == ["results"] and entries(tmp_path / "results") == ["standard-s0"]
 
 
 def test_import_and_load_are_quiet(tiny_export, tmp_path):

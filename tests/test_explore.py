@@ -1,6 +1,7 @@
 """The neuron explorer (issue 22): its streamed top-k, its pages, and the site in a real
 browser (Debian's chromium; `.ci/run` installs it, so in CI this never skips)."""
 
+import json
 import os
 import re
 import shutil
@@ -15,9 +16,8 @@ from hypothesis import strategies as st
 from ei_zoo import analysis
 from ei_zoo.analysis.explore import (
     INDEX_PAGE,
-    SITE_MARKER,
+    SITE,
     TopImages,
-    check_site_folder,
     explore,
     explore_zoo,
     page_name,
@@ -129,7 +129,7 @@ def _sizes(export):
 
 
 def test_explore_writes_a_page_per_population_and_a_strip_per_neuron(site, tiny_export):
-    assert (site / SITE_MARKER).is_file() and (site / INDEX_PAGE).is_file()
+    assert (site / SITE.marker).is_file() and (site / INDEX_PAGE).is_file()
     index = (site / INDEX_PAGE).read_text()
     for (area, cell_type), size in _sizes(tiny_export).items():
         assert f"href='{page_name(area, cell_type)}'" in index
@@ -150,7 +150,7 @@ def test_explore_refuses_to_replace_a_folder_that_is_not_a_site(tiny_export, tmp
     mine.mkdir()
     (mine / "chapter1.tex").write_text("work")
     with pytest.raises(ValueError, match="not an explorer site"):
-        check_site_folder(mine)
+        SITE.check(mine)
     assert cli_main(["explore", str(tiny_export), "--out", str(mine)]) == 2
     assert "not an explorer site" in capsys.readouterr().err
     assert (mine / "chapter1.tex").read_text() == "work"
@@ -160,9 +160,18 @@ def test_explore_refuses_to_replace_a_folder_that_is_not_a_site(tiny_export, tmp
 
 
 def test_explore_replaces_its_own_earlier_site(site, tiny_export, cifar_dir, tmp_path):
+    """A page an earlier site had is gone; a file of the user's put in it is never lost."""
     again = tmp_path / "site"
     shutil.copytree(site, again)
-    (again / "stale.html").write_text("from an earlier run")
+    (again / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"site holds notes\.txt, which is not part of an "
+                                         r"explorer site and would be lost"):
+        explore(tiny_export, again, num_images=50, k=2, data_dir=cifar_dir)
+    (again / "notes.txt").unlink()
+    (again / "stale.html").write_text("from an earlier run")  # a page it no longer writes
+    marker = json.loads((again / SITE.marker).read_text())
+    (again / SITE.marker).write_text(json.dumps({"entries": [*marker["entries"],
+                                                             "stale.html"]}))
     explore(tiny_export, again, num_images=50, k=2, data_dir=cifar_dir)
     assert not (again / "stale.html").exists()
     assert "first 50 CIFAR-10 test images" in (again / INDEX_PAGE).read_text()
@@ -328,4 +337,4 @@ def test_the_default_out_names_the_export_even_when_given_as_a_path(tiny_export,
     assert cli_main(["explore", str(tiny_export), "--images", "20", "--top", "2",
                      "--data-dir", cifar_dir]) == 0
     assert (tmp_path / "explorer" / tiny_export.name / INDEX_PAGE).is_file()
-    assert not (tiny_export / SITE_MARKER).exists()
+    assert not (tiny_export / SITE.marker).exists()

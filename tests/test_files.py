@@ -1,5 +1,6 @@
 """ei_zoo.hub.files: exports written whole or not at all, staging folders cleaned up."""
 
+import errno
 import json
 import os
 import shutil
@@ -108,6 +109,88 @@ def test_an_interrupt_removes_unfinished_staging_folders_but_not_finished_ones(t
         assert not writing.exists()
         assert (tmp_path / "b" / "whole.csv").read_text() == "y"
     assert entries(tmp_path) == ["b"]
+
+
+def test_an_interrupt_removes_the_folders_made_for_the_staging_folder(tmp_path):
+    """Ctrl-C exits at once, so no `finally` runs: `remove_unfinished` removes the
+    folders `staging` made to hold its folder too, where they are left empty."""
+    with files.staging(tmp_path / "results" / "standard-s0"):
+        files.remove_unfinished()
+        assert entries(tmp_path) == []
+
+
+def test_a_folder_replaces_a_file_and_leaves_nothing_hidden(tmp_path):
+    (tmp_path / "standard-s0").write_text("a file")
+    with files.staging(tmp_path / "standard-s0") as staging:
+        (staging / "metadata.json").write_text("{}")
+        files.replace_folder(staging, tmp_path / "standard-s0")
+    assert entries(tmp_path) == ["standard-s0"]
+    assert entries(tmp_path / "standard-s0") == ["metadata.json"]
+
+
+RESULTS = files.OutputFolder(".results_marker", "a results folder")
+
+
+def test_an_output_folder_replaces_only_an_earlier_one_of_its_kind(tmp_path):
+    """Missing, empty or an earlier one of its kind: replaced whole (no file of the earlier
+    one stays); a folder of the user's, a file, or an earlier one holding something it
+    did not write: refused, and left as it was."""
+    out = tmp_path / "results"
+    with RESULTS.writing(out) as folder:
+        (folder / "perturbation.csv").write_text("old")
+        (folder / "figures").mkdir()
+    assert entries(out) == [".results_marker", "figures", "perturbation.csv"]
+    with RESULTS.writing(out) as folder:  # a run that finds no perturbation table
+        (folder / "claims.md").write_text("new")
+    assert entries(out) == [".results_marker", "claims.md"]
+    assert entries(tmp_path) == ["results"]  # no staging folder, no earlier version
+
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"--out .*results holds notes\.txt, which is not "
+                                         r"part of a results folder and would be lost"):
+        RESULTS.check(out)
+    mine, afile = tmp_path / "thesis", tmp_path / "file"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("work")
+    afile.write_text("x")
+    for folder in (mine, afile):
+        with pytest.raises(ValueError, match=r"exists and is not a results folder \(it has no "
+                                             r"valid \.results_marker\), which would be replaced"):
+            with RESULTS.writing(folder):
+                pytest.fail("the block ran")
+    assert (mine / "chapter1.tex").read_text() == "work" and afile.read_text() == "x"
+    (tmp_path / "empty").mkdir()
+    assert RESULTS.check(tmp_path / "empty") == tmp_path / "empty"
+
+
+def test_an_output_folder_that_fails_midway_leaves_out_as_it_was(tmp_path):
+    out = tmp_path / "results"
+    with RESULTS.writing(out) as folder:
+        (folder / "table.csv").write_text("old")
+    before = hashes(out)
+    with pytest.raises(KeyboardInterrupt), RESULTS.writing(out) as folder:
+        (folder / "table.csv").write_text("new")
+        raise KeyboardInterrupt
+    assert hashes(out) == before and entries(tmp_path) == ["results"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_a_full_or_read_only_disk_names_what_was_written(code, tmp_path, monkeypatch):
+    def fails(path):
+        raise OSError(code, os.strerror(code))  # as a failed write or fsync: no file named
+
+    monkeypatch.setattr(files, "sync", fails)
+    with pytest.raises(OSError) as raised:
+        files.write_json(tmp_path / "index.json", {})
+    assert raised.value.errno == code and raised.value.filename == str(tmp_path / "index.json")
+    fix = "free space there" if code == errno.ENOSPC else "make it writable"
+    assert files.disk_problem(raised.value, "--out") == (
+        f"{os.strerror(code)} writing {tmp_path / 'index.json'}; {fix} or choose another --out.")
+    with pytest.raises(OSError) as raised, files.staging(tmp_path / "out" / "m") as staging:
+        files.write_json(staging / "a.json", {})
+    assert raised.value.filename == str(tmp_path / "out" / "m")  # not the hidden staging folder
+    assert entries(tmp_path) == []  # no partial file, no staging folder
+    assert files.disk_problem(OSError(errno.ENOENT, "gone", "x")) is None
 
 
 NO_FCNTL = """

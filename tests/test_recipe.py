@@ -22,7 +22,7 @@ from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import read_metadata, verify_export
 from ei_zoo.paper import study
 from ei_zoo.shards import balanced_shards
-from ei_zoo.training.recipe import export_run, train_and_export
+from ei_zoo.training.recipe import check_replaceable, export_run, train_and_export
 from ei_zoo.training.settings import RECIPE_VERSION, TrainingConfig
 
 from conftest import REPO
@@ -127,6 +127,25 @@ def test_export_from_checkpoint_after_a_failed_export(cifar_dir, tmp_path, monke
     again = model.evaluate(data.test_dataset(data_dir=cifar_dir, limit=512), return_dict=True,
                            verbose=0)
     assert round(again["accuracy"], 4) == metadata["test_accuracy"]
+
+
+def test_only_this_runs_export_is_replaced_without_overwrite(tiny_export, tmp_path):
+    """Nothing, an empty folder: written. An export of another run, a folder of the
+    user's, a file: refused in one line unless overwrite (issue 34, #1)."""
+    network, config = ei_zoo.get_config("standard"), TrainingConfig()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    (tmp_path / "file").write_text("x")
+    for folder in (tmp_path / "missing", tmp_path / "empty"):
+        check_replaceable(folder, network, config, overwrite=False)
+    for folder, held in ((tiny_export, "holds an export of another run"),
+                         (tmp_path / "mine", "is a folder that holds no export"),
+                         (tmp_path / "file", "is a file")):
+        with pytest.raises(ValueError, match=rf"{folder} {held}.*; choose another --out, or "
+                                             r"pass --overwrite \(overwrite=True\)"):
+            check_replaceable(folder, network, config, overwrite=False)
+        check_replaceable(folder, network, config, overwrite=True)
 
 
 def test_changed_arguments_do_not_resume_a_different_run(cifar_dir, tmp_path):

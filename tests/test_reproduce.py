@@ -14,7 +14,9 @@ from ei_zoo.cli import main as cli_main
 from ei_zoo.hub.bundle import CLASS_TUNING, PERTURBATION
 from ei_zoo.hub.export import export_model
 from ei_zoo.hub.measured import write_measured
-from ei_zoo.paper.reproduce import reproduce
+from ei_zoo.paper.reproduce import RESULTS, reproduce
+
+from conftest import REPO
 
 
 def test_reproduce_writes_figures_and_a_report_with_numbers(trained_tiny, cifar_dir, tmp_path):
@@ -124,6 +126,29 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
         reproduce(out, exported, num_images=50, data_dir=cifar_dir, verbose=False)
     assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["copy", "exported", "results"]
+    monkeypatch.undo()
+
+    # Run again on the paper's zoo alone: `out` is replaced whole, so no table or figure
+    # of the study's networks stays beside claims that were made without them.
+    alone = tmp_path / "alone"
+    shutil.copytree(exported / "standard-s0", alone / "standard-s0")
+    reproduce(out, alone, num_images=50, data_dir=cifar_dir, verbose=False)
+    written = {path.relative_to(out).as_posix() for path in out.rglob("*")}
+    assert {"claims.md", "table.csv", "figures/fig2a_selectivity_vs_ratio.png"} <= written
+    assert not written & {"perturbation.csv", "design_sensitivity.csv",
+                          "figures/fig_perturbation.png", "figures/fig_perturbation.svg"}
+    # A file of the user's put in it is never lost: the next run is refused before any work.
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"results holds notes\.txt, which is not part of a "
+                                         r"results folder of `ei-zoo reproduce`"):
+        reproduce(out, alone, num_images=50, data_dir="/nowhere", verbose=False)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_the_committed_results_can_be_written_again_in_place():
+    """`ei-zoo reproduce --out docs/results` regenerates them: they are a results folder
+    whose marker lists every file there."""
+    assert RESULTS.check(REPO / "docs" / "results") == REPO / "docs" / "results"
 
 
 def test_untrained_baselines_are_judged_beside_the_zoo_and_never_as_it(trained_tiny, cifar_dir,

@@ -2,6 +2,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import tarfile
 
 import keras
@@ -12,7 +13,7 @@ import ei_zoo.hub.zoo as zoo
 from ei_zoo.hub import index
 from ei_zoo.hub.bundle import sha256_file, verify_export
 
-from conftest import REPO, entries, serve_folder
+from conftest import REPO, entries, run_python, serve_folder
 
 
 @pytest.fixture
@@ -119,6 +120,40 @@ def test_list_models(exported, tmp_path):
                                if path.is_file())
     empty = index.list_models(tmp_path / "nothing")
     assert empty.empty and set(index.INDEX_COLUMNS) <= set(empty.columns)
+
+
+def _damaged_sibling(exported):
+    """A copy of `exported/standard-s0` as `standard-s1`, its weights changed after export."""
+    damaged = shutil.copytree(exported / "standard-s0", exported / "standard-s1")
+    metadata = json.loads((damaged / "metadata.json").read_text())
+    (damaged / "metadata.json").write_text(json.dumps({**metadata, "id": "standard-s1"}))
+    weights = bytearray((damaged / "connectivity.npz").read_bytes())
+    weights[-100] ^= 0xFF
+    (damaged / "connectivity.npz").write_bytes(bytes(weights))
+    return damaged
+
+
+def test_a_damaged_export_is_left_out_of_the_index_with_a_warning(exported, tmp_path):
+    """One damaged network never stops the index of the others (issue 34, #13): it is
+    left out, with one line on stderr naming it and the fix."""
+    damaged = _damaged_sibling(exported)
+    with pytest.warns(UserWarning, match=r"standard-s1 is left out of index\.json: .*"
+                                         r"connectivity\.npz does not match its sha256"):
+        index.write_index(exported)
+    assert [entry["id"] for entry in index.read_index(exported / "index.json")] == [
+        "standard-s0"]
+    (exported / "index.json").unlink()
+    result = run_python([sys.executable, "-m", "ei_zoo.cli", "index", "--exported",
+                         str(exported)], tmp_path)
+    assert result.returncode == 0 and result.stdout == f"{exported / 'index.json'}\n"
+    assert result.stderr == (
+        f"ei-zoo: warning: {damaged} is left out of index.json: {damaged / 'connectivity.npz'} "
+        "does not match its sha256 in metadata.json; re-download or re-export it.\n")
+    assert [entry["id"] for entry in index.read_index(exported / "index.json")] == [
+        "standard-s0"]
+    with pytest.raises(ValueError, match="connectivity.npz does not match"):  # never shipped
+        zoo.pack(exported, tmp_path / "mirror")
+    assert not (tmp_path / "mirror").exists()  # refused before any archive is written
 
 
 def test_pack_writes_only_its_mirror(exported, tmp_path):

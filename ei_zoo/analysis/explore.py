@@ -67,19 +67,8 @@ from ei_zoo.network.responses import RunningMoments, responses
 
 TOP_K = 8
 THUMBNAIL = 32  # CIFAR-10's own size; the page scales it up
-# Marks a folder as an explorer site: the only kind of folder `--out` may replace.
-SITE_MARKER = ".ei_zoo_explorer"
-
-
-def check_site_folder(out) -> Path:
-    """Refuse an `out` that exists and is not an explorer site (it would be replaced whole)."""
-    out = Path(out)
-    if out.exists() and not (out / SITE_MARKER).is_file():
-        if not out.is_dir() or any(out.iterdir()):
-            raise ValueError(f"--out {out} exists and is not an explorer site, which would be "
-                             "replaced whole; choose a new folder.")
-    files.check_writable_folder(out.absolute().parent)  # the site is staged beside `out`
-    return out
+# The folder `explore` writes whole; an earlier site is the only folder it replaces.
+SITE = files.OutputFolder(".ei_zoo_explorer", "an explorer site")
 
 
 @dataclass
@@ -172,16 +161,13 @@ def stream(folder: Path, num_images: int, k: int = TOP_K, batch_size: int = 250,
 def explore(model_id_or_path, out, num_images: int = 10_000, k: int = TOP_K, data_dir=None,
             mirror=None, progress=None, zoo_link: str | None = None) -> Path:
     """Write the explorer site of one export to `out` (replacing it whole); return `out`."""
-    out = check_site_folder(out)
+    out = SITE.check(out)
     folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     read_measured(folder)  # kept measures that do not verify are refused before the work
     populations, labels = stream(folder, num_images, k, data_dir=data_dir, progress=progress)
-    with files.staging(out, "explore") as site:
-        site.chmod(0o755)
-        (site / SITE_MARKER).write_text("written by ei-zoo explore\n")
+    with SITE.writing(out) as site:
         write_network(site, folder, metadata, populations, labels, zoo_link)
-        files.replace_folder(site, out)
     return out
 
 
@@ -293,12 +279,10 @@ def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_di
         raise FileNotFoundError(f"No exports in {exported}; pass --exported with a folder of "
                                 "exports (e.g. ./exported).")
     check_num_images(num_images)
-    out = check_site_folder(out)
+    out = SITE.check(out)
     every = {folder: _verified(folder) for folder in folders}  # each refused before work
     rows = []
-    with files.staging(out, "explore") as site:
-        site.chmod(0o755)
-        (site / SITE_MARKER).write_text("written by ei-zoo explore\n")
+    with SITE.writing(out) as site:
         for folder, metadata in every.items():
             if progress is not None:
                 progress(metadata["id"])
@@ -309,7 +293,6 @@ def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_di
                           zoo_link=f"../{INDEX_PAGE}")
             rows.append(zoo_row(metadata, population_function(folder)))
         (site / INDEX_PAGE).write_text(zoo_page(rows, num_images))
-        files.replace_folder(site, out)
     return out
 
 

@@ -12,11 +12,11 @@
     ei-zoo explore ID | --zoo [--out DIR]   a neuron explorer site: what every neuron does
     ei-zoo reproduce [--out DIR]            every figure, table and the claims report
 
-User errors end in one line on stderr naming the problem and the fix, and exit
-code 2; nothing half-written is left behind. Results go to stdout, progress to
-stderr. `--help`, `variants`, `list`, `info` and `index` never import Keras or
-TensorFlow, so they answer at once; the other commands import TensorFlow
-without its native start-up notices.
+User errors, and a disk that is full or read-only, end in one line on stderr naming
+the problem and the fix, and exit code 2; nothing half-written is left behind.
+Results go to stdout, progress to stderr. `--help`, `variants`, `list`, `info`
+and `index` never import Keras or TensorFlow, so they answer at once; the other
+commands import TensorFlow without its native start-up notices.
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ INTERRUPTED = {
 }
 
 
+# The option that names the folder a command writes, for the fix when its disk is full or
+# read-only: `--out` unless given here; None where it writes in place or in several folders.
+WRITES_TO = {"download": "--cache-dir", "info": "--cache-dir", "index": "--exported",
+             "perturb": None, "train": None}
+
+
 def interrupted_message(command: str) -> str:
     return f"ei-zoo {command}: interrupted{INTERRUPTED.get(command, '')}"
 
@@ -73,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
         return 141
     except USER_ERRORS as error:
         print(f"ei-zoo {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full or read-only disk is the user's to fix, not a bug
+        problem = files.disk_problem(error, WRITES_TO.get(args.command, "--out"))
+        if problem is None:
+            raise
+        print(f"ei-zoo {args.command}: error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(interrupted_message(args.command), file=sys.stderr)

@@ -98,7 +98,10 @@ def command_list(args):
 def command_index(args):
     from ei_zoo.hub.index import exported_dir, write_index
 
-    print(write_index(args.exported if args.exported is not None else exported_dir()))
+    exported = args.exported if args.exported is not None else exported_dir()
+    if exported.is_dir():  # else write_index names the problem
+        files.check_writable_folder(exported, "--exported")  # before every export is hashed
+    print(write_index(exported))
 
 
 def command_info(args):
@@ -137,28 +140,34 @@ SHOWN = ["area", "cell_type", "n_neurons", "n_silent", "n_near_silent", "selecti
          "gini", "top10_share"]  # the rest of the columns are in table.csv
 
 
+# The folder `analyze` writes whole for a model, `<--out>/<model id>`.
+ANALYSIS = files.OutputFolder(".ei_zoo_analysis", "an analysis folder of `ei-zoo analyze`")
+
+
 def command_analyze(args):
     import pandas as pd
 
     from ei_zoo.analysis.measure import measure, thresholds_for, write_thresholds
     from ei_zoo.analysis.tables import summarize
+    from ei_zoo.hub.bundle import read_metadata
+    from ei_zoo.hub.zoo import resolve
     from ei_zoo.paper.figures import figure_threshold_sensitivity
     from ei_zoo.progress import Progress
 
     files.check_writable_folder(args.out)
     # A named reference is found before the images are measured, or refused.
     thresholds = thresholds_for(None, args.reference, args.mirror) if args.reference else None
+    folder = resolve(args.model, args.mirror)
+    out = ANALYSIS.check(args.out / read_metadata(folder)["id"])
     progress = Progress(args.images, label=f"{args.model}: ")
-    measurements = measure(args.model, args.images, step=args.step, position=args.position,
-                           data_dir=args.data_dir, mirror=args.mirror, progress=progress.add,
-                           kept=not args.stream)
+    measurements = measure(folder, args.images, step=args.step, position=args.position,
+                           data_dir=args.data_dir, progress=progress.add, kept=not args.stream)
     thresholds = thresholds or thresholds_for(measurements, None, args.mirror)
     table = summarize(measurements, thresholds)
-    out = args.out / measurements.model
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "table.csv", index=False)
-    write_thresholds(out / "thresholds.json", thresholds)
-    figure_threshold_sensitivity([measurements], thresholds, out / "figures")
+    with ANALYSIS.writing(out) as written:
+        table.to_csv(written / "table.csv", index=False)
+        write_thresholds(written / "thresholds.json", thresholds)
+        figure_threshold_sensitivity([measurements], thresholds, written / "figures")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table[SHOWN].to_string(index=False))
     print(f"Measured on the first {measurements.num_images} CIFAR-10 test images; table, "
@@ -317,7 +326,7 @@ def _perturb_export(folder, args):
 
 
 def command_explore(args):
-    from ei_zoo.analysis.explore import INDEX_PAGE, check_site_folder, explore, explore_zoo
+    from ei_zoo.analysis.explore import INDEX_PAGE, SITE, explore, explore_zoo
     from ei_zoo.hub.index import exported_dir
     from ei_zoo.progress import Progress
 
@@ -325,8 +334,8 @@ def command_explore(args):
         raise ValueError("name one model (e.g. `ei-zoo explore standard-s0`) or pass --zoo "
                          "for every export, not both")
     # The default names the export's folder, also when the model is given as a path.
-    out = check_site_folder(args.out or Path("explorer") / (Path(args.model).name if args.model
-                                                            else "zoo"))
+    out = SITE.check(args.out or Path("explorer") / (Path(args.model).name if args.model
+                                                     else "zoo"))
     if args.zoo:
         exported = args.exported or exported_dir()
         explore_zoo(exported, out, args.images, args.top, data_dir=args.data_dir,
@@ -341,13 +350,13 @@ def command_explore(args):
 
 def command_reproduce(args):
     from ei_zoo.analysis.check import ATOL, RTOL, TABLES, compare_results
-    from ei_zoo.paper.reproduce import reproduce
+    from ei_zoo.paper.reproduce import RESULTS, reproduce
 
     if args.check is not None and args.check.resolve() == args.out.resolve():
         raise ValueError(f"--check {args.check} is --out: the results would be compared with "
                          "themselves once written; pass another --out, or --check a folder "
                          "written before (e.g. docs/results)")
-    files.check_writable_folder(args.out)
+    RESULTS.check(args.out)
     if args.check is not None and not (args.check / TABLES[0]).is_file():
         raise FileNotFoundError(
             f"--check {args.check}: no {TABLES[0]} there; pass a folder that `ei-zoo reproduce` "

@@ -108,8 +108,9 @@ def _training(commands_, name, help_text):
                         help="on stderr: Keras's bar, one plain line per epoch, or (auto) the "
                              "bar on a terminal and plain lines off one")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an export of another run in --out (e.g. a shipped "
-                             "network); without it that is refused before any work")
+                        help="replace what --out holds under the model's id (an export of "
+                             "another run, e.g. a shipped network, or any other folder or "
+                             "file); without it that is refused before any work")
     parser.add_argument("--out", type=Path, default=Path("exported"), help="export folder")
     return parser
 

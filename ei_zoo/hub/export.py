@@ -49,7 +49,8 @@ def export_model(model: keras.Model, path: str | Path, metadata: dict | None = N
     Args:
         model: a network made by `build_model` (trained).
         path: the folder to write, e.g. `exported/standard-s0`; its name is the
-            default model id. An existing export there is replaced atomically.
+            default model id. Whatever is there is replaced atomically
+            (`ei_zoo.training.recipe.check_replaceable` says what a run may replace).
         metadata: training facts (seed, epochs, dataset, splits, test accuracy,
             hardware, ...), merged over what the export derives from the model
             (id, variant, config, cell types, versions); `format_version` and

@@ -14,6 +14,7 @@ import difflib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import filelock
@@ -160,6 +161,10 @@ def index_entry(folder: Path) -> dict:
 def write_index(exported: str | Path, shared: bool = False) -> Path:
     """Write `<exported>/index.json` for the exports in that folder, atomically.
 
+    An export that does not verify (a file changed or missing, kept measures that
+    do not match) is left out with a one-line warning naming it and the fix: one
+    damaged network never stops another's export, nor the index of the rest.
+
     Args:
         exported: the folder of exports.
         shared: other processes may change exports of the folder meanwhile (the
@@ -179,9 +184,18 @@ def write_index(exported: str | Path, shared: bool = False) -> Path:
     path = exported / INDEX
     with (filelock.FileLock(exported / INDEX_LOCK, thread_local=False) if shared
           else contextlib.nullcontext()):
-        models = [index_entry(folder) for folder in export_folders(exported)]
+        models = [entry for entry in map(_entry_or_warning, export_folders(exported)) if entry]
         files.write_json(path, {"format_version": FORMAT_VERSION, "models": models})
     return path
+
+
+def _entry_or_warning(folder: Path) -> dict | None:
+    """`index_entry`, or None with a warning where the export does not verify."""
+    try:
+        return index_entry(folder)
+    except ValueError as error:
+        warnings.warn(f"{folder} is left out of {INDEX}: {error}", stacklevel=3)
+        return None
 
 
 def parse_index(text: str | bytes, source: str, fix: str) -> list[dict]:

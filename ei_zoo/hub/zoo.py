@@ -82,18 +82,13 @@ def pack(exported: str | Path | None = None, out: str | Path | None = None) -> P
             f"No exported models in {exported}; export some with export_model or pass "
             "the folder that holds them.")
     files.check_writable_folder(out)
+    verified = [index_entry(folder) for folder in folders]  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     models = []
-    for folder in folders:
-        entry = index_entry(folder)
+    for folder, entry in zip(folders, verified):
         archive = out / archive_name(folder.name)
-        partial = archive.with_name(f".{archive.name}.partial")
-        try:
+        with files.new_file(archive) as partial:
             write_archive(folder, partial)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        os.replace(partial, archive)
         models.append({**entry, "archive": archive.name, "archive_bytes": archive.stat().st_size,
                        "sha256": sha256_file(archive)})
     files.write_json(out / INDEX, {"format_version": FORMAT_VERSION, "models": models})

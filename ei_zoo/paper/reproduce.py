@@ -43,6 +43,8 @@ from ei_zoo.paper.report import report
 from ei_zoo.progress import Progress
 
 FIRST_SEEDS = ("standard-s0", "inh_pn-s0", "no_dale-s0")
+# The folder `reproduce` writes whole; an earlier one is the only folder it replaces.
+RESULTS = files.OutputFolder(".ei_zoo_results", "a results folder of `ei-zoo reproduce`")
 
 
 def exported_models(exported: Path) -> tuple[list[Path], dict[str, str]]:
@@ -83,7 +85,9 @@ def study_models(exported: Path) -> list[Path]:
 
 def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPONSE_BATCH,
               step="last", position="mean", data_dir=None, verbose=True, kept=True) -> Path:
-    """Measure every network in `exported`, then write into `out`:
+    """Measure every network in `exported`, then write the folder `out` whole (`RESULTS`:
+    an earlier results folder is replaced, any other non-empty folder refused before any
+    work; an interrupted run leaves it as it was):
 
     `table.csv` (one row per network, area and cell type: every selectivity and
     density measure, with the E-I and PN-interneuron differences), `pathways.csv`
@@ -111,8 +115,7 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     if verbose:
         for identifier, why in left_out.items():
             print(f"{identifier} is left out of the paper's claims: {why}.")
-    out = Path(out)
-    files.check_writable_folder(out)
+    out = RESULTS.check(out)
     study, baselines = study_models(exported), untrained_models(exported)
     progress = (Progress((len(folders) + len(study) + len(baselines)) * num_images).add
                 if verbose else None)
@@ -132,13 +135,11 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     representations = _representations(folders, all_measurements,
                                        min(CONSISTENCY_IMAGES, num_images), data_dir)
 
-    # Written beside `out`, then moved in: an interrupted run leaves `out` as it was.
-    with files.staging(out, "reproduce") as staging:
-        _write_results(staging, all_measurements, study_measurements, thresholds, table, views,
+    with RESULTS.writing(out) as written:
+        _write_results(written, all_measurements, study_measurements, thresholds, table, views,
                        verdicts, designs, untrained, left_out)
-        representations.to_csv(staging / "representations.csv", index=False)
-        figure_representations(representations, staging / "figures")
-        files.move_files(staging, out)
+        representations.to_csv(written / "representations.csv", index=False)
+        figure_representations(representations, written / "figures")
     return out
 
 

@@ -109,9 +109,10 @@ def train_and_export(variant_or_config="standard", config: TrainingConfig | None
     lost, after the last epoch only evaluates and exports, and once exported
     returns the export. The run folder keeps its last checkpoint, optimizer
     state included, so `export_run` can export it again at any time.
-    Both folders are checked for writing before anything else starts, and an
-    export of another run already in `<out>/<model_id>` (a shipped network of
-    the zoo, say) is refused then unless `overwrite`. One run per run folder:
+    Both folders are checked for writing before anything else starts, and
+    anything in `<out>/<model_id>` but this run's own export (an export of
+    another run, a shipped network of the zoo say, or a user's folder or file) is
+    refused then unless `overwrite` (`check_replaceable`). One run per run folder:
     a second process started on it stops at once (`files.folder_lock`).
     `metadata` adds fields to the export's `metadata.json` (the design study's
     `design_change`, `ei_zoo.paper.study.design_change_metadata`).
@@ -150,14 +151,21 @@ def _train_and_export(network, config, work_dir, distribution, tensorboard,
 
 def check_replaceable(folder: Path, network: NetworkConfig, config: TrainingConfig,
                       overwrite: bool) -> None:
-    """Refuse, before any work, to replace an export of another run without `overwrite`.
+    """Refuse, before any work, to replace what `folder` holds without `overwrite`:
+    anything but nothing, an empty folder, or this run's own export.
 
     The shipped zoo lives in `exported/`, the default `--out`: a user's short
     run of `standard` at seed 0 would otherwise replace the zoo's `standard-s0`
-    (the density threshold's reference) without a word.
+    (the density threshold's reference) without a word; and a user's own folder
+    or file of that name would be lost.
     """
-    if overwrite or not is_export(folder) or finished_export(folder, network, config):
+    if (overwrite or not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+            or finished_export(folder, network, config)):
         return
+    fix = "choose another --out, or pass --overwrite (overwrite=True) to replace it."
+    if not is_export(folder):
+        held = "is a file" if not folder.is_dir() else "is a folder that holds no export"
+        raise ValueError(f"{folder} {held}; {fix}")
     try:
         metadata = read_metadata(folder)
     except ValueError:
@@ -167,9 +175,7 @@ def check_replaceable(folder: Path, network: NetworkConfig, config: TrainingConf
              if isinstance(metadata.get("test_accuracy"), float) else None,
              f"recipe {metadata['recipe_version']}" if "recipe_version" in metadata else None]
     held = ", ".join(fact for fact in facts if fact) or "no training facts"
-    raise ValueError(
-        f"{folder} holds an export of another run ({held}); choose another --out, or pass "
-        "--overwrite (overwrite=True) to replace it.")
+    raise ValueError(f"{folder} holds an export of another run ({held}); {fix}")
 
 
 def _locked_train_and_export(network, config, run_dir, distribution, tensorboard, train_batches,
@@ -232,8 +238,9 @@ def export_run(run_dir, out="exported", data_dir=None, verbose="auto",
     """Evaluate a finished run on the test split and export it to `<out>/<model_id>`.
 
     The model is rebuilt from `run.json` and the run's last checkpoint
-    (`ei-zoo export`), while the run folder is locked (`run_lock`). An export
-    of another run in `<out>/<model_id>` is refused unless `overwrite`.
+    (`ei-zoo export`), while the run folder is locked (`run_lock`). Anything in
+    `<out>/<model_id>` but this run's own export is refused before any work unless
+    `overwrite` (`check_replaceable`).
     `metadata` adds fields to the export's `metadata.json`, as in `train_and_export`.
     """
     run_dir = Path(run_dir)
