@@ -175,8 +175,9 @@ def _add_analysis_commands(commands_) -> None:
                          help="network whose weights calibrate the density threshold "
                               "(default: standard-s0; where it is not available, the network "
                               "itself, with a warning)")
-    analyze.add_argument("--out", type=Path, default=Path("results"),
-                         help="folder for the table, thresholds and figures")
+    analyze.add_argument("--out", type=Path, default=Path("analyses"),
+                         help="folder for the table, thresholds and figures (written to "
+                              "<out>/<model id>)")
     _response(analyze)
     analyze.set_defaults(run=commands.command_analyze)
 
@@ -217,7 +218,7 @@ def _add_analysis_commands(commands_) -> None:
                      metavar="NAME", help="<area>.<cell type>[.t<step>] names")
     rsa.add_argument("--images", type=rsa_images, default=RSA_IMAGES,
                      help="first N CIFAR-10 test images (an RDM holds N x N numbers)")
-    rsa.add_argument("--out", type=Path, default=Path("results/rsa"),
+    rsa.add_argument("--out", type=Path, default=Path("rsa"),
                      help="folder for similarity.csv, rdms.npz and the figures")
     rsa.set_defaults(run=commands.command_rsa)
     _data_dir(rsa)
