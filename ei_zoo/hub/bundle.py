@@ -151,17 +151,17 @@ def read_metadata(path: str | Path) -> dict:
         raise ValueError(
             f"{folder / METADATA} is not a metadata object; re-download or re-export "
             f"{folder.name}.")
+    if "id" in metadata and not is_model_id(metadata["id"]):
+        raise ValueError(
+            f"{folder / METADATA} gives the id {str(metadata['id'])[:80]!r}, which is not a "
+            "model id (letters, digits, '.', '_', '-'; no path); re-download or re-export "
+            f"{folder.name}.")
     for field, kind in REQUIRED_FIELDS.items():
         if not isinstance(metadata.get(field), kind):
             found = type(metadata[field]).__name__ if field in metadata else "nothing"
             raise ValueError(
                 f"{folder / METADATA}: its field {field!r} must be a {_JSON_TYPES[kind]}, "
                 f"found {found}; re-download or re-export {folder.name}.")
-    if not is_model_id(metadata["id"]):
-        raise ValueError(
-            f"{folder / METADATA} gives the id {str(metadata['id'])[:80]!r}, which is not a "
-            "model id (letters, digits, '.', '_', '-'; no path); re-download or re-export "
-            f"{folder.name}.")
     return metadata
 
 

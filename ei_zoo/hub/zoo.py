@@ -272,12 +272,12 @@ def _check_download(unpacked: Path, archive: str, model_id: str, pinned: dict | 
     if extra:
         raise ValueError(f"{archive} holds {extra[0]!r}, which its {METADATA} does not list; do "
                          "not use this mirror, or re-pack it from the exports.")
-    verify_export(unpacked)
-    read_measured(unpacked)  # the measures it keeps verify too
     holds = read_metadata(unpacked).get("id")
     if holds != model_id:
         raise ValueError(
             f"{archive} holds model {holds!r}, not {model_id!r}; re-pack the mirror.")
+    verify_export(unpacked)
+    read_measured(unpacked)  # the measures it keeps verify too
 
 
 def resolve(model_id_or_path: str | Path, mirror: str | None = None,
