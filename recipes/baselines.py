@@ -27,7 +27,7 @@ from ei_zoo.hub.bundle import (
     read_metadata,
 )
 from ei_zoo.hub.export import export_model
-from ei_zoo.hub.measured import write_measured
+from ei_zoo.hub.measured import read_measured, write_measured
 from ei_zoo.network.config import CIFAR10_TEST_IMAGES, NetworkConfig
 from ei_zoo.network.responses import moments_to_arrays
 from ei_zoo.training.fit import evaluation_batches, first_images, prepare_model, training_batches
@@ -68,7 +68,8 @@ def done(folder: Path) -> bool:
     """Whether `folder` is a baseline already exported with both moments."""
     if not is_export(folder):
         return False
-    return all(kept_moments(folder, CIFAR10_TEST_IMAGES, RESPONSE_BATCH, name)
+    kept = read_measured(folder)
+    return all(kept_moments(kept, CIFAR10_TEST_IMAGES, RESPONSE_BATCH, name)
                is not None for name in (RESPONSE_MOMENTS, STAGE_MOMENTS))
 
 

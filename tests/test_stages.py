@@ -56,18 +56,18 @@ def test_stage_columns_and_kept_moments(tiny_export, cifar_dir, tmp_path):
     assert table["lifetime_sparseness_drive"].isna().all()  # undefined for a signed drive
     assert np.isfinite(table["selectivity_state_ci_low"]).all()
 
-    from ei_zoo.hub.measured import write_measured
+    from ei_zoo.hub.measured import read_measured, write_measured
     from ei_zoo.network.responses import moments_to_arrays
 
     write_measured(folder, {STAGE_MOMENTS: moments_to_arrays(streamed.stages, 100)})
     verify_export(folder)
-    kept = kept_moments(folder, IMAGES, 100, STAGE_MOMENTS)
+    kept = kept_moments(read_measured(folder), IMAGES, 100, STAGE_MOMENTS)
     assert kept is not None
     read = measure(folder, num_images=IMAGES, batch_size=100, data_dir=cifar_dir)
     again = summarize(read, thresholds).set_index(["area", "cell_type"])
     np.testing.assert_array_equal(again["selectivity_drive"], table["selectivity_drive"])
     # Another batching is not what was kept.
-    assert kept_moments(folder, IMAGES, 50, STAGE_MOMENTS) is None
+    assert kept_moments(read_measured(folder), IMAGES, 50, STAGE_MOMENTS) is None
     without = summarize(measure(folder, num_images=IMAGES, batch_size=100, data_dir=cifar_dir,
                                 stages=False), thresholds)
     assert without["selectivity_drive"].isna().all()

@@ -164,17 +164,19 @@ def explore(model_id_or_path, out, num_images: int = 10_000, k: int = TOP_K, dat
     out = SITE.check(out)
     folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
-    read_measured(folder)  # kept measures that do not verify are refused before the work
+    kept = read_measured(folder)  # kept measures that do not verify are refused before work
     populations, labels = stream(folder, num_images, k, data_dir=data_dir, progress=progress)
     with SITE.writing(out) as site:
-        write_network(site, folder, metadata, populations, labels, zoo_link)
+        write_network(site, folder, metadata, kept, populations, labels, zoo_link)
     return out
 
 
-def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
+def write_network(site: Path, folder: Path, metadata: dict, kept: dict, populations: dict,
                   labels: np.ndarray, zoo_link: str | None = None) -> None:
-    """The network's pages into `site`: index, model card, one page per population."""
-    drops = population_function(folder)
+    """The network's pages into `site`: index, model card, one page per population;
+    `kept` is what `read_measured` verified of the export's measures."""
+    drops = population_function(kept)
+    drive = measured_table(kept, DRIVE)
     tables = {key: population.measures(labels) for key, population in populations.items()}
     summaries = []
     for key, population in populations.items():
@@ -182,7 +184,7 @@ def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
         _write_thumbnails(site / "images", population)
         summary = _population_summary(population, table, drops.get(key))
         summaries.append(summary)
-        drives = population_drives(folder, population.area, population.cell_type)
+        drives = population_drives(drive, population.area, population.cell_type)
         (site / page_name(population.area, population.cell_type)).write_text(
             population_page(metadata, population, table, summary, labels, drives))
     summary_figure(tables).savefig(site / SUMMARY_FIGURE, dpi=90, metadata={"Software": None})
@@ -195,10 +197,11 @@ def write_network(site: Path, folder: Path, metadata: dict, populations: dict,
         network_page(metadata, pd.DataFrame(summaries), len(labels), zoo_link))
 
 
-def population_drives(folder: Path, area: str, cell_type: str) -> pd.DataFrame | None:
-    """The rows of the export's drive table (`ei-zoo perturb --save`) whose source is
-    this population: its targets in its area, and for PN the next area or the readout."""
-    table = measured_table(folder, DRIVE)
+def population_drives(table: pd.DataFrame | None, area: str, cell_type: str
+                      ) -> pd.DataFrame | None:
+    """The rows of an export's drive table (`ei-zoo perturb --save`; None where it keeps
+    none) whose source is this population: its targets in its area, and for PN the next
+    area or the readout."""
     if table is None:
         return None
     own = (table["area"] == area) & (table["source"] == cell_type)
@@ -206,10 +209,11 @@ def population_drives(folder: Path, area: str, cell_type: str) -> pd.DataFrame |
     return table[own | onward]
 
 
-def population_function(folder: Path) -> dict[str, dict]:
-    """{"area3/PN": {"zero": drop, "mean": drop}} from the export's perturbation table,
-    or {} where `ei-zoo perturb --save` has not measured it."""
-    table = measured_table(folder, PERTURBATION, {"class": str})
+def population_function(kept: dict) -> dict[str, dict]:
+    """{"area3/PN": {"zero": drop, "mean": drop}} from the perturbation table among an
+    export's verified measures `kept`, or {} where `ei-zoo perturb --save` has not
+    measured it."""
+    table = measured_table(kept, PERTURBATION, {"class": str})
     if table is None:
         return {}
     overall = table[(table["class"] == "all") & (table["clamp"] != "none")]
@@ -262,12 +266,11 @@ def _write_thumbnails(folder: Path, population: Population) -> None:
         Image.fromarray(strip).save(folder / thumbnail_name(population, neuron))
 
 
-def _verified(folder: Path) -> dict:
-    """The metadata of an export whose own files (against its index too) and kept measures
-    verify."""
+def _verified(folder: Path) -> tuple[dict, dict]:
+    """(metadata, kept measures) of an export whose own files (against its index too) and
+    kept measures verify."""
     verify_listed(folder)
-    read_measured(folder)
-    return read_metadata(folder)
+    return read_metadata(folder), read_measured(folder)
 
 
 def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_dir=None,
@@ -283,15 +286,15 @@ def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_di
     every = {folder: _verified(folder) for folder in folders}  # each refused before work
     rows = []
     with SITE.writing(out) as site:
-        for folder, metadata in every.items():
+        for folder, (metadata, kept) in every.items():
             if progress is not None:
                 progress(metadata["id"])
             populations, labels = stream(folder, num_images, k, data_dir=data_dir)
             network = site / metadata["id"]
             network.mkdir()
-            write_network(network, folder, metadata, populations, labels,
+            write_network(network, folder, metadata, kept, populations, labels,
                           zoo_link=f"../{INDEX_PAGE}")
-            rows.append(zoo_row(metadata, population_function(folder)))
+            rows.append(zoo_row(metadata, population_function(kept)))
         (site / INDEX_PAGE).write_text(zoo_page(rows, num_images))
     return out
 

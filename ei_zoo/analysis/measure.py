@@ -271,13 +271,14 @@ def response_moments(folder: Path, num_images=10_000, batch_size=RESPONSE_BATCH,
     return stream_moments(batches, progress)
 
 
-def kept_moments(folder: Path, num_images: int, batch_size: int,
+def kept_moments(kept: dict[str, Path], num_images: int, batch_size: int,
                  name: str = RESPONSE_MOMENTS) -> dict | None:
-    """The moments the export keeps in `name` (`ei-zoo perturb --save`: the rates'
-    `RESPONSE_MOMENTS`, the stages' `STAGE_MOMENTS`; verified, `ei_zoo.hub.measured`), if
-    they are what streaming `num_images` in batches of `batch_size` would give: the same
-    images and batches, so the same float64 numbers. None otherwise."""
-    path = read_measured(folder).get(name)
+    """The moments an export keeps in `name` (`ei-zoo perturb --save`: the rates'
+    `RESPONSE_MOMENTS`, the stages' `STAGE_MOMENTS`), from `kept`, what
+    `ei_zoo.hub.measured.read_measured` verified, if they are what streaming `num_images`
+    in batches of `batch_size` would give: the same images and batches, so the same
+    float64 numbers. None otherwise."""
+    path = kept.get(name)
     if path is None:
         return None
     with np.load(path) as archive:
@@ -302,14 +303,15 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
     folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     check_num_images(num_images)
-    moments = kept_moments(folder, num_images, batch_size) if kept else None
+    measured = read_measured(folder)  # verified once, read below
+    moments = kept_moments(measured, num_images, batch_size) if kept else None
     if moments is not None and progress is not None:
         progress(num_images)
     if moments is None:
         moments = response_moments(folder, num_images, batch_size, data_dir, progress)
     at_stages = None
     if stages:
-        at_stages = (kept_moments(folder, num_images, batch_size, STAGE_MOMENTS)
+        at_stages = (kept_moments(measured, num_images, batch_size, STAGE_MOMENTS)
                      if kept else None)
         if at_stages is None:
             at_stages = stage_moments(folder, num_images, batch_size, data_dir)
@@ -325,9 +327,9 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
                  for option, by_key in moments.items()},
         weights=weights, num_images=moments[OPTIONS[0]]["area3/PN"].count,
         step=step, position=position, test_accuracy=metadata.get("test_accuracy"),
-        perturbation=measured_table(folder, PERTURBATION, {"class": str}),
-        tuning=measured_table(folder, CLASS_TUNING),
-        drive=measured_table(folder, DRIVE),
+        perturbation=measured_table(measured, PERTURBATION, {"class": str}),
+        tuning=measured_table(measured, CLASS_TUNING),
+        drive=measured_table(measured, DRIVE),
         stages=at_stages,
     )
 

@@ -204,8 +204,9 @@ def unlisted_files(path: str | Path) -> list[str]:
 def verify_export(path: str | Path) -> None:
     """Raise `ValueError` naming the first listed file that is missing or changed."""
     folder = Path(path)
-    files = read_metadata(folder).get("files")
-    if not files or not isinstance(files, dict):
+    metadata = read_metadata(folder)
+    files = metadata["files"]
+    if not files:
         raise ValueError(
             f"{folder / METADATA} lists no files to verify; re-download or re-export it.")
     for name, expected in sorted(files.items()):
@@ -215,7 +216,7 @@ def verify_export(path: str | Path) -> None:
         if sha256_file(file) != expected:
             raise ValueError(
                 f"{file} does not match its sha256 in {METADATA}; re-download or re-export it.")
-    check_consistent(folder, read_metadata(folder))
+    check_consistent(folder, metadata)
 
 
 def check_consistent(folder: Path, metadata: dict) -> None:

@@ -107,7 +107,7 @@ def verify_listed(folder: Path) -> None:
     if not path.is_file():
         return
     fix = "re-download or re-export it, or run `ei-zoo index` if you changed it on purpose"
-    for entry in parse_index(path.read_bytes(), str(path), "rewrite it with `ei-zoo index`"):
+    for entry in read_index(path):
         listed = entry.get("files")
         if entry["id"] == folder.name and isinstance(listed, dict) and \
                 listed.get(METADATA) != sha256_file(folder / METADATA):

@@ -77,9 +77,9 @@ def read_measured(path: str | Path) -> dict[str, Path]:
     return kept
 
 
-def measured_table(path: str | Path, name: str, dtype=None) -> pd.DataFrame | None:
-    """One kept table (`perturbation.csv`, ...) of an export, verified; None if not kept."""
-    kept = read_measured(path)
+def measured_table(kept: dict[str, Path], name: str, dtype=None) -> pd.DataFrame | None:
+    """One kept table (`perturbation.csv`, ...) of what `read_measured` verified; None if
+    the export does not keep it."""
     return pd.read_csv(kept[name], dtype=dtype) if name in kept else None
 
 

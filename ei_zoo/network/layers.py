@@ -30,19 +30,10 @@ class EIConvLSTM(keras.layers.Layer):
     step's rates, `PN` [N, T, H, W, principal], `IG` [..., input_gating] and
     `OG` [..., output_gating], so activations are read without surgery.
 
+    Every argument but `timesteps` and `**kwargs` is the cell's (`EIConvLSTMCell`, of
+    the same name), passed on to it.
+
     Args:
-        principal: as `EIConvLSTMCell`'s.
-        input_gating: as `EIConvLSTMCell`'s.
-        output_gating: as `EIConvLSTMCell`'s.
-        kernel_size: as `EIConvLSTMCell`'s.
-        dale: as `EIConvLSTMCell`'s.
-        input_from_principal: as `EIConvLSTMCell`'s.
-        resting_drive: as `EIConvLSTMCell`'s.
-        forget_bias: as `EIConvLSTMCell`'s.
-        gate_drive: as `EIConvLSTMCell`'s.
-        signed_weight_scale: as `EIConvLSTMCell`'s.
-        silence_penalty: as `EIConvLSTMCell`'s.
-        signed_principal_output: as `EIConvLSTMCell`'s.
         timesteps: T, the steps the area runs.
         **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
 
