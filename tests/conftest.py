@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -180,3 +181,25 @@ def outgoing_by_cell_type(weights):
         groups["IG"].append(weights[f"{area}/IG->i"])
         groups["OG"].append(weights[f"{area}/OG->o"])
     return {cell_type: np.concatenate([w.ravel() for w in ws]) for cell_type, ws in groups.items()}
+
+
+def perturbation_table(model, drop_of, images=2_000, num_classes=10):
+    """A network's perturbation table made by `ei_zoo.analysis.perturbation.perturbation_rows`
+    from synthetic correctness: the intact network gets 80% of `images` right, and each
+    clamp of (area, cell type) loses `drop_of(area, cell_type, clamp)` of them (a fraction,
+    rounded to whole images)."""
+    from ei_zoo.analysis.perturbation import CLAMPS, perturbation_rows
+    from ei_zoo.network.config import AREAS, CELL_TYPES
+
+    labels = np.arange(images) % num_classes
+    intact = np.arange(images) < 0.8 * images
+    rows = perturbation_rows(model, ("intact", "intact", "none"), intact, intact, labels,
+                             num_classes)
+    for area in AREAS:
+        for cell_type in CELL_TYPES:
+            for clamp in CLAMPS:
+                correct = intact.copy()
+                correct[:round(drop_of(area, cell_type, clamp) * images)] = False
+                rows += perturbation_rows(model, (area, cell_type, clamp), correct, intact,
+                                          labels, num_classes)
+    return pd.DataFrame(rows)

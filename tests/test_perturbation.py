@@ -34,7 +34,7 @@ from ei_zoo.hub.measured import read_measured, write_measured
 from ei_zoo.network.models import activation_model
 from ei_zoo.network.responses import MOMENT_FIELDS, moments_to_arrays
 
-from conftest import TINY
+from conftest import TINY, perturbation_table
 
 
 @pytest.fixture
@@ -105,14 +105,20 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
                                                               capsys):
     table, tuning = perturb(tiny_export, num_images=200, data_dir=cifar_dir, verbose=False)
     assert list(table.columns) == list(perturbation.PERTURBATION_COLUMNS)
-    assert len(table) == (1 + 2 * 3 * 2) * 11  # intact and 12 clamps, overall and per class
-    assert set(table["clamp"]) == {"none", "zero", "mean"}
+    assert len(table) == (1 + 2 * 3 * 3) * 11  # intact and 18 clamps, overall and per class
+    assert set(table["clamp"]) == {"none", "zero", "mean", "step_mean"}
     intact = table[(table["area"] == "intact") & (table["class"] == "all")]["accuracy"].item()
     images, labels = data.test_images(200, cifar_dir)
     served = ei_zoo.load(tiny_export, format="saved_model").serve(images)
     assert intact == pytest.approx(float((np.argmax(served, -1) == labels).mean()), abs=0.011)
     overall = table[table["class"] == "all"]
     assert np.allclose(overall["accuracy_drop"], intact - overall["accuracy"])
+    assert np.allclose(table["accuracy_drop"],
+                       (table["images_lost"] - table["images_gained"]) / table["images"])
+    assert (overall["images"] == 200).all() and table.groupby(
+        ["area", "cell_type", "clamp"])["images"].apply(lambda n: n.iloc[1:].sum()).eq(200).all()
+    assert ((table["accuracy_drop_ci_low"] <= table["accuracy_drop"])
+            & (table["accuracy_drop"] <= table["accuracy_drop_ci_high"])).all()
     assert len(tuning) == 2 * (TINY["principal"] + TINY["input_gating"] + TINY["output_gating"])
 
     with pytest.raises(ValueError, match=r"model must be a model id"):
@@ -135,7 +141,10 @@ def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar
     expected = overall[(overall["area"] == "area4") & (overall["cell_type"] == "OG")]
     assert row["accuracy_drop_mean"] == pytest.approx(
         expected[expected["clamp"] == "mean"]["accuracy_drop"].item())
-    assert row["functional"] == ("yes" if row["accuracy_drop_mean"] > 0.01 else "no")
+    step_mean = expected[expected["clamp"] == "step_mean"].iloc[0]
+    assert row["accuracy_drop_step_mean"] == pytest.approx(step_mean["accuracy_drop"])
+    assert row["functional"] == perturbation.functional(step_mean["accuracy_drop_ci_low"],
+                                                        step_mean["accuracy_drop_ci_high"])
     with pytest.raises(ValueError, match="is not a measure an export keeps"):
         write_measured(folder, {"notes.csv": pd.DataFrame()})
 
@@ -207,18 +216,105 @@ def test_drive_shares_add_up_and_follow_the_weights(network):
 
 
 def test_population_summary_gives_points_and_the_functional_label():
-    rows = [("intact", "intact", "none", 0.0)] + [
-        ("area4", cell_type, clamp, drop)
-        for cell_type, drops in (("PN", (0.70, 0.695)), ("OG", (0.003, 0.001)))
-        for clamp, drop in zip(("zero", "mean"), drops)]
-    perturbation = pd.DataFrame(
-        [{"model": "m", "area": area, "cell_type": cell_type, "clamp": clamp, "class": "all",
-          "accuracy": 0.8 - drop, "accuracy_drop": drop} for area, cell_type, clamp, drop in rows])
+    drops = {("area4", "PN"): 0.70, ("area4", "OG"): 0.003, ("area3", "IG"): 0.012}
+    table = perturbation_table("m", lambda area, cell_type, clamp: drops.get(
+        (area, cell_type), 0.0) + (0.01 if clamp == "zero" else 0.0), images=2_000)
     tuning = pd.DataFrame({"area": ["area4"] * 2, "cell_type": ["PN", "OG"], "neuron": [0, 0],
                            "mean_rate": [0.1, 0.2], "preferred_class": [3, -1],
                            "class_variance_fraction": [0.5, np.nan],
                            "class_selectivity_index": [0.4, np.nan]})
-    summary = analysis.population_summary(perturbation, tuning).set_index("cell_type")
-    assert summary.loc["PN", "points_lost_mean"] == pytest.approx(69.5)
-    assert summary.loc["OG", "points_lost_zero"] == pytest.approx(0.3)
-    assert list(summary["functional"]) == ["yes", "no"]
+    summary = analysis.population_summary(table, tuning).set_index(["area", "cell_type"])
+    assert summary.loc[("area4", "PN"), "points_lost_step_mean"] == pytest.approx(70.0)
+    assert summary.loc[("area4", "OG"), "points_lost_zero"] == pytest.approx(1.3)
+    # 24 of 2,000 images lost: 1.2 points, whose interval (about +-0.5) straddles the line.
+    low, high = summary.loc[("area3", "IG"), ["points_lost_step_mean_ci_low",
+                                               "points_lost_step_mean_ci_high"]]
+    assert low < 1 < high
+    assert summary.loc[("area4", "PN"), "functional"] == "functional"
+    assert summary.loc[("area4", "OG"), "functional"] == "not functional"
+    assert summary.loc[("area3", "IG"), "functional"] == "indeterminate"
+    assert summary.loc[("area4", "PN"), "class_variance_fraction"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("lost, gained, images", [(30, 10, 1_000), (0, 0, 500), (400, 90, 10_000),
+                                                  (7, 12, 1_000)])
+def test_the_drop_interval_is_a_paired_bootstrap_over_images(lost, gained, images):
+    """The multinomial shortcut gives the interval that resampling the images themselves
+    gives, includes the drop, and is the same every time for the same measurement."""
+    low, high = perturbation.drop_interval(lost, gained, images, "m/area3/IG/step_mean/all")
+    assert (low, high) == perturbation.drop_interval(lost, gained, images,
+                                                     "m/area3/IG/step_mean/all")
+    drop = (lost - gained) / images
+    assert low <= drop <= high
+    differences = np.array([1] * lost + [-1] * gained + [0] * (images - lost - gained))
+    rng = np.random.default_rng(0)
+    resampled = differences[rng.integers(0, images, (4_000, images))].mean(axis=1)
+    expected = np.percentile(resampled, [2.5, 97.5])
+    assert np.allclose((low, high), expected, atol=max(0.15 * (expected[1] - expected[0]), 1e-9))
+    if lost + gained:
+        # ... and about +-1.96 paired standard errors wide.
+        se = np.sqrt(((differences - drop) ** 2).mean() / images)
+        assert high - low == pytest.approx(2 * 1.96 * se, rel=0.1)
+
+
+def test_functional_labels_read_the_interval_against_the_line():
+    assert perturbation.functional(0.011, 0.03) == "functional"
+    assert perturbation.functional(0.002, 0.009) == "not functional"
+    assert perturbation.functional(0.005, 0.015) == "indeterminate"
+    assert perturbation.functional(np.nan, np.nan) == NOT_MEASURED
+
+
+def test_step_mean_clamps_each_neuron_to_its_mean_over_images_at_each_step(network):
+    """The table's step_mean row is the accuracy with each rate replaced by its mean over the
+    images at its step; the mean clamp's by its mean over images and steps."""
+    model, images = network
+    labels = np.arange(len(images)) % 10
+    table, _ = perturbation.perturbation_tables(model, images, labels, "m", batch_size=8)
+    rates = np.asarray(activation_model(model).predict_on_batch(images)["area4/PN"], "float64")
+    assert rates.std(axis=0).mean(axis=(1, 2, 3)).min() > 0  # varies over images at each step
+    assert not np.allclose(rates.mean(axis=0)[0], rates.mean(axis=0)[-1])  # ... and over steps
+    for clamp, values in (("step_mean", rates.mean(axis=0)), ("mean", rates.mean(axis=(0, 1)))):
+        logits = clamped_model(model, {"area4/PN": values.astype("float32")}).predict(
+            images, verbose=0)
+        accuracy = (np.argmax(logits, -1) == labels).mean()
+        row = table[(table["area"] == "area4") & (table["cell_type"] == "PN")
+                    & (table["clamp"] == clamp) & (table["class"] == "all")]
+        assert row["accuracy"].item() == pytest.approx(accuracy)
+    assert perturbation.clamp_values(rates.mean(axis=0).astype("float32"), "zero").shape == \
+        rates.shape[2:]
+    with pytest.raises(ValueError, match="clamp must be one of"):
+        perturbation.clamp_values(rates.mean(axis=0), "median")
+
+
+def test_function_over_seeds_gives_mean_sd_an_interval_and_each_seed_label():
+    """Over seeds: mean and SD of the drops, a Student's t interval of the mean and its
+    label, each network's own label; a variant of one network keeps that network's."""
+    drops = {"s0": {"IG": 0.02, "OG": 0.005}, "s1": {"IG": 0.03, "OG": 0.025},
+             "s2": {"IG": 0.025, "OG": 0.03}}
+    table = pd.concat([perturbation_table(
+        f"standard-{seed}", lambda area, cell_type, clamp, drop=drop:
+        drop[cell_type] if area == "area4" and cell_type in drop else 0.3)
+        for seed, drop in drops.items()]
+        + [perturbation_table("inh_pn-s0", lambda *population: 0.012),
+           perturbation_table("other-s0", lambda *population: 0.5)])
+    variant_of = {"standard-s0": "standard", "standard-s1": "standard",
+                  "standard-s2": "standard", "inh_pn-s0": "inh_pn"}
+    over = analysis.function_over_seeds(table, variant_of).set_index(
+        ["variant", "area", "cell_type"])
+    assert set(over.index.get_level_values("variant")) == {"standard", "inh_pn"}
+    ig = over.loc[("standard", "area4", "IG")]
+    assert ig["networks"] == 3
+    assert ig["points_lost_step_mean"] == pytest.approx(2.5)
+    assert ig["points_lost_step_mean_sd"] == pytest.approx(0.5)
+    half = 4.302653 * 0.5 / np.sqrt(3)  # Student's t, 2 degrees of freedom: 1.24
+    assert ig["points_lost_step_mean_ci_low"] == pytest.approx(2.5 - half)
+    assert ig["points_lost_step_mean_ci_high"] == pytest.approx(2.5 + half)
+    assert ig["functional"] == "functional"
+    assert ig["per_network"] == "functional, functional, functional"
+    og = over.loc[("standard", "area4", "OG")]  # 0.5, 2.5 and 3 points: mean 2, SD 1.3
+    assert og["points_lost_step_mean_ci_low"] < 1 < og["points_lost_step_mean_ci_high"]
+    assert og["functional"] == "indeterminate"
+    assert og["per_network"] == "not functional, functional, functional"
+    single = over.loc[("inh_pn", "area3", "PN")]
+    assert single["networks"] == 1 and np.isnan(single["points_lost_step_mean_sd"])
+    assert single["functional"] == single["per_network"] == "indeterminate"

@@ -1,7 +1,6 @@
 """ei_zoo.paper.sensitivity and design: the sensitivity and design tables on synthetic zoos."""
 
 import numpy as np
-import pandas as pd
 
 from ei_zoo.analysis import (
     Choice,
@@ -13,6 +12,8 @@ from ei_zoo.analysis.measure import thresholds_of
 from ei_zoo.network.registry import RATIOS, ratio_name
 from ei_zoo.network.responses import OPTIONS
 from ei_zoo.paper import claims, design, sensitivity
+
+from conftest import perturbation_table
 
 
 def _fake_network(model, variant, signs, interneurons, near_silent, rng, i_scale=1.0):
@@ -72,11 +73,8 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     # The interneurons of `standard` measured non-functional: mean-clamping them costs
     # nothing; PN's costs 50 points.
     for network in zoo[:3]:
-        network.perturbation = pd.DataFrame([
-            {"model": network.model, "area": area, "cell_type": cell_type, "clamp": clamp,
-             "class": "all", "accuracy": 0.8, "accuracy_drop": 0.5 if cell_type == "PN" else 0.0}
-            for area in ("area3", "area4") for cell_type in ("PN", "IG", "OG")
-            for clamp in ("zero", "mean")])
+        network.perturbation = perturbation_table(
+            network.model, lambda area, cell_type, clamp: 0.5 if cell_type == "PN" else 0.0)
     views = sensitivity.tables(zoo, thresholds, columns.values())
     table = sensitivity.sensitivity_table(views, columns)
     verdicts = table.set_index(table["claim"].str[:2])
@@ -98,7 +96,8 @@ def test_sensitivity_table_on_a_synthetic_zoo():
     standard = functional[functional["model"] == "standard-s0"]
     assert standard.loc[standard["cell_type"] == "IG", "selectivity"].isna().all()
     assert standard.loc[standard["cell_type"] == "PN", "selectivity"].notna().all()
-    assert standard["functional"].tolist() == ["yes", "no", "no"] * 2
+    assert standard["functional"].tolist() == ["functional", "not functional",
+                                               "not functional"] * 2
     [c1_claim] = [c for c in claims.check_claims(*views[Choice()]) if c.id == "C1"]
     assert c1_claim.evidence[-1].startswith("Not functional") and \
         "area3 IG in standard-s0, standard-s1, standard-s2" in c1_claim.evidence[-1]
@@ -134,12 +133,9 @@ def test_design_table_judges_each_change_like_the_zoo_and_names_non_functional_o
     # Under gate_open, standard's interneurons are all near-silent: C1 fails there.
     study = [_fake_network("standard.gate_open-s0", "standard.gate_open", standard, 5, 5, rng),
              _fake_network("inh_pn.gate_open-s0", "inh_pn.gate_open", inh_pn, 2, 0, rng)]
-    study[0].perturbation = pd.DataFrame([
-        {"model": study[0].model, "area": area, "cell_type": cell_type, "clamp": clamp,
-         "class": "all", "accuracy": 0.8,
-         "accuracy_drop": 0.0 if (area, cell_type) == ("area4", "OG") else 0.3}
-        for area in ("area3", "area4") for cell_type in ("PN", "IG", "OG")
-        for clamp in ("zero", "mean")])
+    study[0].perturbation = perturbation_table(
+        study[0].model,
+        lambda area, cell_type, clamp: 0.0 if (area, cell_type) == ("area4", "OG") else 0.3)
     thresholds = {**thresholds_of(zoo[0].weights), "source": zoo[0].model}
     table = design.design_table(zoo, study, thresholds).set_index("claim")
     table.index = table.index.str[:2]
@@ -164,7 +160,7 @@ def test_design_table_judges_each_change_like_the_zoo_and_names_non_functional_o
     # every population functional, so C1 holds there. The seed-0 column keeps seed 0's
     # verdict; the all-seeds column sees the two disagree; recipe 2 joins over its seeds.
     replica = _fake_network("standard.gate_open-s1", "standard.gate_open", standard, 5, 0, rng)
-    replica.perturbation = study[0].perturbation.assign(model=replica.model, accuracy_drop=0.3)
+    replica.perturbation = perturbation_table(replica.model, lambda *population: 0.3)
     table = design.design_table(zoo, [*study, replica], thresholds).set_index("claim")
     table.index = table.index.str[:2]
     assert list(table.columns)[6:] == [

@@ -19,7 +19,7 @@ from ei_zoo.analysis.connectivity import (
     top_share,
 )
 from ei_zoo.analysis.extract import extract
-from ei_zoo.analysis.function import drive, perturb, population_summary
+from ei_zoo.analysis.function import drive, function_over_seeds, perturb, population_summary
 from ei_zoo.analysis.measure import Choice, Measurements, measure, reference_thresholds
 from ei_zoo.analysis.tables import (
     analyze,
@@ -46,6 +46,7 @@ __all__ = [
     "differences",
     "drive",
     "extract",
+    "function_over_seeds",
     "gini",
     "measure",
     "pathway_table",

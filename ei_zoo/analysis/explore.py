@@ -48,13 +48,12 @@ from ei_zoo.analysis.explorer_pages import (
     zoo_row,
 )
 from ei_zoo.analysis.measure import NOT_MEASURED, check_num_images
-from ei_zoo.analysis.perturbation import class_tuning, functional
+from ei_zoo.analysis.perturbation import CLAMPS, class_tuning, function_of, kept_perturbation
 from ei_zoo.hub import files
 from ei_zoo.hub.bundle import (
     DRIVE,
     LEARNING_CURVE,
     MODEL_CARD,
-    PERTURBATION,
     SAVED_MODEL,
     export_folders,
     read_metadata,
@@ -165,6 +164,7 @@ def explore(model_id_or_path, out, num_images: int = 10_000, k: int = TOP_K, dat
     folder = resolve(model_id_or_path, mirror)
     metadata = read_metadata(folder)
     kept = read_measured(folder)  # kept measures that do not verify are refused before work
+    population_function(kept, metadata["id"])  # ... and a kept table of an earlier ei_zoo
     populations, labels = stream(folder, num_images, k, data_dir=data_dir, progress=progress)
     with SITE.writing(out) as site:
         write_network(site, folder, metadata, kept, populations, labels, zoo_link)
@@ -175,7 +175,7 @@ def write_network(site: Path, folder: Path, metadata: dict, kept: dict, populati
                   labels: np.ndarray, zoo_link: str | None = None) -> None:
     """The network's pages into `site`: index, model card, one page per population;
     `kept` is what `read_measured` verified of the export's measures."""
-    drops = population_function(kept)
+    drops = population_function(kept, metadata["id"])
     drive = measured_table(kept, DRIVE)
     tables = {key: population.measures(labels) for key, population in populations.items()}
     summaries = []
@@ -209,22 +209,19 @@ def population_drives(table: pd.DataFrame | None, area: str, cell_type: str
     return table[own | onward]
 
 
-def population_function(kept: dict) -> dict[str, dict]:
-    """{"area3/PN": {"zero": drop, "mean": drop}} from the perturbation table among an
-    export's verified measures `kept`, or {} where `ei-zoo perturb --save` has not
-    measured it."""
-    table = measured_table(kept, PERTURBATION, {"class": str})
+def population_function(kept: dict, model_id: str) -> dict[str, dict]:
+    """{"area3/PN": `FUNCTION_MEASURES`} (`ei_zoo.analysis.perturbation.function_of`) from the
+    perturbation table among the verified measures `kept` of export `model_id`, or {} where
+    `ei-zoo perturb --save` has not measured it."""
+    table = kept_perturbation(kept, model_id)
     if table is None:
         return {}
-    overall = table[(table["class"] == "all") & (table["clamp"] != "none")]
-    result = {}
-    for row in overall.itertuples():
-        result.setdefault(population_key(row.area, row.cell_type), {})[row.clamp] = \
-            row.accuracy_drop
-    return result
+    return {population_key(area, cell_type): values
+            for (area, cell_type), values in function_of(table).items()}
 
 
 def _population_summary(population: Population, table: pd.DataFrame, drops) -> dict:
+    drops = drops or {}
     alive = table[~table["silent"]]
     return {
         "area": population.area, "cell_type": population.cell_type,
@@ -236,9 +233,10 @@ def _population_summary(population: Population, table: pd.DataFrame, drops) -> d
         if len(alive) else np.nan,
         "class_variance_fraction": float(alive["class_variance_fraction"].median())
         if len(alive) else np.nan,
-        "drop_zero": drops["zero"] if drops else np.nan,
-        "drop_mean": drops["mean"] if drops else np.nan,
-        "functional": functional(drops["mean"]) if drops else NOT_MEASURED,
+        **{f"drop_{clamp}": drops.get(f"accuracy_drop_{clamp}", np.nan) for clamp in CLAMPS},
+        "drop_ci": (drops.get("accuracy_drop_step_mean_ci_low", np.nan),
+                    drops.get("accuracy_drop_step_mean_ci_high", np.nan)),
+        "functional": drops.get("functional", NOT_MEASURED),
     }
 
 
@@ -270,7 +268,9 @@ def _verified(folder: Path) -> tuple[dict, dict]:
     """(metadata, kept measures) of an export whose own files (against its index too) and
     kept measures verify."""
     verify_listed(folder)
-    return read_metadata(folder), read_measured(folder)
+    metadata, kept = read_metadata(folder), read_measured(folder)
+    population_function(kept, metadata["id"])  # a kept table of an earlier ei_zoo is refused
+    return metadata, kept
 
 
 def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_dir=None,
@@ -294,7 +294,7 @@ def explore_zoo(exported, out, num_images: int = 10_000, k: int = TOP_K, data_di
             network.mkdir()
             write_network(network, folder, metadata, kept, populations, labels,
                           zoo_link=f"../{INDEX_PAGE}")
-            rows.append(zoo_row(metadata, population_function(kept)))
+            rows.append(zoo_row(metadata, population_function(kept, metadata["id"])))
         (site / INDEX_PAGE).write_text(zoo_page(rows, num_images))
     return out
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ei_zoo.analysis.explorer_card import markdown_html
 from ei_zoo.analysis.explorer_charts import class_bars_svg, histogram_svg
-from ei_zoo.analysis.perturbation import FUNCTIONAL_DROP, NOT_MEASURED, functional
+from ei_zoo.analysis.perturbation import FUNCTIONAL_DROP, NOT_FUNCTIONAL, NOT_MEASURED
 from ei_zoo.hub.cards import learning_curve_lines
 from ei_zoo.network.config import CIFAR10_CLASSES
 
@@ -184,10 +184,14 @@ def population_page(metadata: dict, population, table: pd.DataFrame,
                      summary: dict, labels: np.ndarray, drives: pd.DataFrame | None) -> str:
     options = "".join(f"<option value='{_dataset_key(name)}'>{html.escape(label)}</option>"
                       for name, label in MEASURES.items())
+    low, high = summary["drop_ci"]
     function = (f"Clamping it to zero costs {100 * summary['drop_zero']:.2f} points of test "
-                f"accuracy, to each neuron's mean rate {100 * summary['drop_mean']:.2f} points: "
-                f"functional: <b>{summary['functional']}</b> (criterion: the mean clamp costs "
-                f"more than {100 * FUNCTIONAL_DROP:.0f} point)"
+                f"accuracy, to each neuron's mean rate {100 * summary['drop_mean']:.2f} points, "
+                f"to its mean at each step {100 * summary['drop_step_mean']:.2f} points (95% "
+                f"interval {100 * low:.2f} to {100 * high:.2f}): <b>{summary['functional']}</b> "
+                f"(functional: the whole interval of the per-step mean clamp's cost lies above "
+                f"{100 * FUNCTIONAL_DROP:.0f} point; not functional: below it; indeterminate: "
+                "it straddles the line)"
                 if summary["functional"] != NOT_MEASURED
                 else "functional role not measured (run `ei-zoo perturb ID --save`)")
     cards = "".join(neuron_card(population, row, labels) for row in table.itertuples())
@@ -226,14 +230,14 @@ def network_page(metadata: dict, summaries: pd.DataFrame, num_images: int,
         f"<tr><td><a href='{row.page}'>{row.area} {row.cell_type}</a></td><td>{row.neurons}</td>"
         f"<td>{row.silent}</td><td>{row.near_silent}</td><td>{_number(row.mean_rate)}</td>"
         f"<td>{_number(row.lifetime_sparseness)}</td><td>{_number(row.class_variance_fraction)}"
-        f"</td><td>{_number(100 * row.drop_mean)}</td><td>{row.functional}</td></tr>"
+        f"</td><td>{_number(100 * row.drop_step_mean)}</td><td>{row.functional}</td></tr>"
         for row in summaries.itertuples())
     body = f"""
 <p>{_facts(metadata)}. <a href='{CARD_PAGE}'>Model card</a>.</p>
 <h2>Populations</h2>
 <table><tr><th>population</th><th>neurons</th><th>silent</th><th>near-silent</th>
 <th>mean rate</th><th>lifetime sparseness (median)</th><th>class variance fraction (median)</th>
-<th>mean-clamp accuracy drop (points)</th><th>functional</th></tr>{rows}</table>
+<th>per-step mean clamp: accuracy drop (points)</th><th>functional</th></tr>{rows}</table>
 <p>Measured on the first {num_images:,} CIFAR-10 test images. A rate is a model neuron's
 activity, dimensionless: the PN rate h = o·tanh(c), the IG and OG rates ReLU outputs
 (docs/network.md); the mean rate is over images and neurons, the medians over the
@@ -264,7 +268,7 @@ def zoo_row(metadata: dict, drops_by_population: dict) -> str:
     silent_names = [f"{area} {cell_type} ({count})" for area, counts in silent.items()
                     for cell_type, count in counts.items() if count]
     idle = ([key.replace("/", " ") for key, drops in drops_by_population.items()
-             if functional(drops["mean"]) == "no"] if drops_by_population else [NOT_MEASURED])
+             if drops["functional"] == NOT_FUNCTIONAL] if drops_by_population else [NOT_MEASURED])
     accuracy = metadata.get("test_accuracy")
     identifier = html.escape(metadata["id"])  # an id is a name (`is_model_id`); escaped anyway
     cells = [str(metadata.get("variant")), str(metadata.get("seed")),
@@ -279,7 +283,8 @@ def zoo_row(metadata: dict, drops_by_population: dict) -> str:
 def zoo_page(rows: list[str], num_images: int) -> str:
     body = f"""
 <table><tr><th>model</th><th>variant</th><th>seed</th><th>recipe</th><th>test accuracy</th>
-<th>silent neurons</th><th>non-functional populations (mean clamp costs &le;
-{100 * FUNCTIONAL_DROP:.0f} point)</th><th>model card</th></tr>{''.join(rows)}</table>
+<th>silent neurons</th><th>populations not functional (per-step mean clamp costs less
+than {100 * FUNCTIONAL_DROP:.0f} point, 95% interval)</th><th>model card</th></tr>
+{''.join(rows)}</table>
 <p>Each network's pages: measured on the first {num_images:,} CIFAR-10 test images.</p>"""
     return page("ei_zoo: every network", body)

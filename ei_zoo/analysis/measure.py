@@ -24,13 +24,18 @@ from ei_zoo.analysis.connectivity import (
     pathway_threshold,
     weight_measures,
 )
-from ei_zoo.analysis.perturbation import NOT_MEASURED, functional
+from ei_zoo.analysis.perturbation import (
+    FUNCTION_MEASURES,
+    NOT_FUNCTIONAL,
+    NOT_MEASURED,
+    function_of,
+    kept_perturbation,
+)
 from ei_zoo.analysis.stages import STAGES, stage_moments, stage_population
 from ei_zoo.hub.bundle import (
     CLASS_TUNING,
     CONNECTIVITY,
     DRIVE,
-    PERTURBATION,
     RESPONSE_MOMENTS,
     SAVED_MODEL,
     STAGE_MOMENTS,
@@ -80,10 +85,9 @@ def measured_at(measure: str, stage: str) -> bool:
     """Whether `measure` (a SELECTIVITY column) is defined at `stage`."""
     return not (stage in SIGNED_STAGES and SELECTIVITY[measure][0] == "lifetime_sparseness")
 # What a population does (`ei_zoo.analysis.perturbation`), from the export's own tables where it
-# has them: accuracy lost when its rates are clamped to zero or to their means, whether
-# it is functional, and its neurons' class tuning (means over the neurons that vary).
-FUNCTION_COLUMNS = ("accuracy_drop_zero", "accuracy_drop_mean", "functional",
-                    "class_variance_fraction", "class_selectivity_index",
+# has them: accuracy lost under each clamp, the per-step mean clamp's interval, whether it
+# is functional, and its neurons' class tuning (means over the neurons that vary).
+FUNCTION_COLUMNS = (*FUNCTION_MEASURES, "class_variance_fraction", "class_selectivity_index",
                     "preferred_class_share")
 TABLE_COLUMNS = (
     "model", "variant", "seed", "n_images", "area", "cell_type", "sign", "excitatory",
@@ -107,8 +111,8 @@ class Choice:
     exclude_near_silent: bool = False
     density: str = "density"
     response: tuple[str, str] | None = None
-    # Judge only functional populations: one whose mean clamp costs at most
-    # FUNCTIONAL_DROP is shown and not counted, like a silent one.
+    # Judge only functional populations: one measured `not functional` (its per-step mean
+    # clamp costs less than FUNCTIONAL_DROP) is shown and not counted, like a silent one.
     functional_only: bool = False
     # Where selectivity is read (`ei_zoo.analysis.stages`): the rate, the state or the drive.
     stage: str = "rate"
@@ -175,22 +179,16 @@ class Measurements:
 
     def counted(self, area: str, cell_types, choice: Choice) -> list[str]:
         """`cell_types` that `choice` counts in `area`: all of them, or under
-        `functional_only` those not measured to be non-functional."""
+        `functional_only` those not measured to be not functional."""
         return [cell_type for cell_type in cell_types if not choice.functional_only
-                or self.function_measures(area, cell_type)["functional"] != "no"]
+                or self.function_measures(area, cell_type)["functional"] != NOT_FUNCTIONAL]
 
     def function_measures(self, area: str, cell_type: str) -> dict:
         """`FUNCTION_COLUMNS` of one population (NaN and `NOT_MEASURED` without the tables)."""
         values = dict.fromkeys(FUNCTION_COLUMNS, np.nan)
         values["functional"] = NOT_MEASURED
         if self.perturbation is not None:
-            rows = self.perturbation[(self.perturbation["area"] == area)
-                                     & (self.perturbation["cell_type"] == cell_type)
-                                     & (self.perturbation["class"] == "all")]
-            drops = dict(zip(rows["clamp"], rows["accuracy_drop"]))
-            values["accuracy_drop_zero"] = drops["zero"]
-            values["accuracy_drop_mean"] = drops["mean"]
-            values["functional"] = functional(drops["mean"])
+            values.update(function_of(self.perturbation)[(area, cell_type)])
         if self.tuning is not None:
             neurons = self.tuning[(self.tuning["area"] == area)
                                   & (self.tuning["cell_type"] == cell_type)
@@ -327,7 +325,7 @@ def measure(model_id_or_path, num_images=10_000, batch_size=RESPONSE_BATCH, step
                  for option, by_key in moments.items()},
         weights=weights, num_images=moments[OPTIONS[0]]["area3/PN"].count,
         step=step, position=position, test_accuracy=metadata.get("test_accuracy"),
-        perturbation=measured_table(measured, PERTURBATION, {"class": str}),
+        perturbation=kept_perturbation(measured, metadata["id"]),
         tuning=measured_table(measured, CLASS_TUNING),
         drive=measured_table(measured, DRIVE),
         stages=at_stages,

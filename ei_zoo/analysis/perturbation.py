@@ -4,11 +4,13 @@ Alive is not functional: a population may fire (not silent) yet barely act, as a
 bias does (a tonic population) or as a drive too small to move its target. So,
 for each area and cell type of a trained network, on a set of test images:
 
-- *perturbation*: the population's rates are replaced (`clamped_model`)
-  by zero, or by each neuron's mean rate over the images and the T steps at its
-  position (which removes what it says about the image and keeps its mean drive);
-  the test accuracy of the perturbed network, overall and per class, against the
-  intact one's;
+- *perturbation*: the population's rates are replaced (`clamped_model`) by zero
+  (`zero`), by each neuron's mean rate over the images and the T steps at its
+  position (`mean`: the image information and the time course removed, the mean
+  drive kept), or by its mean over the images at each step (`step_mean`: the
+  image information removed, the time course kept); the test accuracy of the
+  perturbed network, overall and per class, against the intact one's, with the
+  images it loses and gains and a paired 95% bootstrap interval of the drop;
 - *drive share*: of each target's pre-activation (g, f, IG, OG; the gates i
   and o; the next area's targets; the readout's logits), the share of its
   variance over images, positions and steps that each source's contribution
@@ -23,9 +25,12 @@ for each area and cell type of a trained network, on a set of test images:
   class explains (eta squared), its preferred class, and Leavitt & Morcos's
   (ICLR 2021) class-selectivity index (mu_max - mu_rest) / (mu_max + mu_rest).
 
-A population is *functional* when mean-clamping it costs more than
-`FUNCTIONAL_DROP` of test accuracy: its information, not only its mean drive,
-is used (docs/science.md, section 4; docs/design-notes.md says why one point).
+A population is *functional* when clamping it to its per-step means costs more
+than `FUNCTIONAL_DROP` of test accuracy: its information, not only its mean drive or
+time course, is used. The paired 95% interval of that drop says which of three
+labels it gets: `functional` (the interval lies above the line), `not functional`
+(below) or `indeterminate` (it straddles the line). docs/science.md, section 4, says
+why the per-step mean; docs/design-notes.md why one point.
 
 This needs the Keras model, not the SavedModel, whose traced graph has no place
 to clamp a population; `perturbation_tables` also measures the intact network.
@@ -33,21 +38,35 @@ to clamp a population; `perturbation_tables` also measures the intact network.
 
 from __future__ import annotations
 
+import zlib
+
 import keras
 import numpy as np
 import pandas as pd
 
+from ei_zoo.hub.bundle import PERTURBATION
+from ei_zoo.hub.measured import measured_table
 from ei_zoo.network.config import AREAS, CELL_TYPES, TARGETS, population_key, split_points
 from ei_zoo.network.models import activation_model, check_network
 from ei_zoo.network.responses import responses
 
-CLAMPS = ("zero", "mean")
-# Mean-clamping a functional population costs more than this much test accuracy.
+CLAMPS = ("zero", "mean", "step_mean")
+# Clamping a functional population to FUNCTIONAL_CLAMP costs more than FUNCTIONAL_DROP of
+# test accuracy (the whole paired 95% interval of the drop lies above it).
+FUNCTIONAL_CLAMP = "step_mean"
 FUNCTIONAL_DROP = 0.01
+FUNCTIONAL, NOT_FUNCTIONAL, INDETERMINATE = "functional", "not functional", "indeterminate"
 # The functional label of a population whose export has no perturbation table.
 NOT_MEASURED = "not measured"
+# Resamples of the paired bootstrap of an accuracy drop.
+BOOTSTRAP_RESAMPLES = 10_000
 PERTURBATION_COLUMNS = ("model", "area", "cell_type", "clamp", "class", "accuracy",
-                        "accuracy_drop")
+                        "accuracy_drop", "images", "images_lost", "images_gained",
+                        "accuracy_drop_ci_low", "accuracy_drop_ci_high")
+# What `function_of` gives per population.
+FUNCTION_MEASURES = (*(f"accuracy_drop_{clamp}" for clamp in CLAMPS),
+                     f"accuracy_drop_{FUNCTIONAL_CLAMP}_ci_low",
+                     f"accuracy_drop_{FUNCTIONAL_CLAMP}_ci_high", "functional")
 TUNING_COLUMNS = ("area", "cell_type", "neuron", "mean_rate", "preferred_class",
                   "class_variance_fraction", "class_selectivity_index")
 DRIVE_COLUMNS = ("area", "source", "target", "share", "drive_mean", "drive_std",
@@ -162,10 +181,13 @@ def drive_table(model, images: np.ndarray, batch_size: int = 500) -> pd.DataFram
 
 def mean_rates_and_tuning(model, images: np.ndarray, labels: np.ndarray, num_classes: int,
                           batch_size: int = 500) -> tuple[dict, pd.DataFrame]:
-    """Each population's mean rates [H, W, C] over the images and steps, and the class
-    tuning of every neuron (`TUNING_COLUMNS`), from one streamed pass."""
+    """Each population's mean rates over the images at each step, [T, H, W, C], and the
+    class tuning of every neuron (`TUNING_COLUMNS`), from one streamed pass.
+
+    The mean over the images and steps, [H, W, C], is their mean over the first axis.
+    """
     activations = activation_model(model)
-    sums, class_sums, class_squares, steps = {}, {}, {}, {}
+    sums, class_sums, class_squares = {}, {}, {}
     counts = np.bincount(labels, minlength=num_classes).astype("float64")
     for start in range(0, len(images), batch_size):
         batch_labels = labels[start:start + batch_size]
@@ -173,24 +195,112 @@ def mean_rates_and_tuning(model, images: np.ndarray, labels: np.ndarray, num_cla
         rates = activations.predict_on_batch(images[start:start + batch_size])
         for key, values in rates.items():
             values = np.asarray(values, "float64")
-            sums[key] = sums.get(key, 0.0) + values.sum(axis=(0, 1))  # over images and steps
-            steps[key] = values.shape[1]
+            sums[key] = sums.get(key, 0.0) + values.sum(axis=0)  # over images: [T, H, W, C]
             response = responses(values)  # [B, C]
             class_sums[key] = class_sums.get(key, 0.0) + onehot.T @ response
             class_squares[key] = class_squares.get(key, 0.0) + onehot.T @ response**2
-    means = {key: (total / (len(images) * steps[key])).astype("float32")
-             for key, total in sums.items()}
+    step_means = {key: (total / len(images)).astype("float32") for key, total in sums.items()}
     rows = []
     for key in class_sums:
         area, cell_type = key.split("/")
         rows += _tuning_rows(area, cell_type, class_sums[key], class_squares[key], counts)
-    return means, pd.DataFrame(rows, columns=TUNING_COLUMNS)
+    return step_means, pd.DataFrame(rows, columns=TUNING_COLUMNS)
 
 
-def functional(mean_clamp_drop: float) -> str:
-    """"yes" where clamping a population to its mean rates costs more than
-    `FUNCTIONAL_DROP` of test accuracy, else "no"."""
-    return "yes" if mean_clamp_drop > FUNCTIONAL_DROP else "no"
+def clamp_values(step_means: np.ndarray, clamp: str) -> np.ndarray:
+    """What `clamp` replaces a population's rates by, from their per-step means [T, H, W, C]:
+    zeros or the mean over steps [H, W, C], or the per-step means themselves."""
+    if clamp not in CLAMPS:
+        raise ValueError(f"clamp must be one of {CLAMPS}; got {clamp!r}.")
+    if clamp == "step_mean":
+        return step_means
+    mean = step_means.astype("float64").mean(axis=0).astype("float32")
+    return np.zeros_like(mean) if clamp == "zero" else mean
+
+
+def drop_interval(images_lost: int, images_gained: int, images: int,
+                  key: str) -> tuple[float, float]:
+    """Paired 95% bootstrap interval of an accuracy drop: (low, high).
+
+    Over the images, the intact minus the perturbed network's correctness is +1 (an
+    image lost), -1 (gained) or 0, so resampling the images with replacement draws
+    those counts from a multinomial; the drop of a resample is (lost - gained) /
+    images. `BOOTSTRAP_RESAMPLES` resamples, percentiles 2.5 and 97.5.
+
+    Args:
+        images_lost: images the intact network gets right and the perturbed one wrong.
+        images_gained: images the perturbed network gets right and the intact one wrong.
+        images: images measured.
+        key: what is measured (`"standard-s0/area4/IG/step_mean/all"`); it seeds the
+            resampling, so one measurement always gets one interval.
+
+    Returns:
+        The interval's ends, as fractions of the images (0.01 is one point).
+    """
+    if images == 0:
+        return np.nan, np.nan
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    shares = np.array([images_lost, images_gained, images - images_lost - images_gained]
+                      ) / images
+    draws = rng.multinomial(images, shares, size=BOOTSTRAP_RESAMPLES)
+    low, high = np.percentile((draws[:, 0] - draws[:, 1]) / images, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def functional(ci_low: float, ci_high: float) -> str:
+    """The functional label of a population from the paired 95% interval of the drop its
+    per-step mean clamp causes: `FUNCTIONAL` where the whole interval lies above
+    `FUNCTIONAL_DROP`, `NOT_FUNCTIONAL` where it lies below, else `INDETERMINATE`
+    (`NOT_MEASURED` for a missing interval)."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return NOT_MEASURED
+    if ci_low > FUNCTIONAL_DROP:
+        return FUNCTIONAL
+    return NOT_FUNCTIONAL if ci_high < FUNCTIONAL_DROP else INDETERMINATE
+
+
+def function_of(perturbation: pd.DataFrame) -> dict[tuple[str, str], dict]:
+    """What each population of one network does, from its perturbation table (class "all").
+
+    Args:
+        perturbation: `PERTURBATION_COLUMNS` rows of one network.
+
+    Returns:
+        (area, cell type) -> `FUNCTION_MEASURES`: the drop each clamp causes (a fraction
+        of the images), the paired 95% interval of the `FUNCTIONAL_CLAMP` drop and the
+        functional label.
+    """
+    overall = perturbation[(perturbation["class"] == "all") & (perturbation["clamp"] != "none")]
+    result = {}
+    for row in overall.itertuples():
+        values = result.setdefault((row.area, row.cell_type), {})
+        values[f"accuracy_drop_{row.clamp}"] = row.accuracy_drop
+        if row.clamp == FUNCTIONAL_CLAMP:
+            values[f"accuracy_drop_{row.clamp}_ci_low"] = row.accuracy_drop_ci_low
+            values[f"accuracy_drop_{row.clamp}_ci_high"] = row.accuracy_drop_ci_high
+            values["functional"] = functional(row.accuracy_drop_ci_low,
+                                              row.accuracy_drop_ci_high)
+    return result
+
+
+def kept_perturbation(kept: dict, model_id: str) -> pd.DataFrame | None:
+    """The perturbation table among an export's verified measures `kept`
+    (`ei_zoo.hub.measured.read_measured`), or None where it keeps none.
+
+    Raises:
+        ValueError: in one line with the fix, where the table lacks a clamp or column
+            of `CLAMPS` / `PERTURBATION_COLUMNS` (kept by an earlier ei_zoo).
+    """
+    table = measured_table(kept, PERTURBATION, {"class": str})
+    if table is None:
+        return None
+    missing = sorted(set(PERTURBATION_COLUMNS) - set(table.columns)) + sorted(
+        f"the {clamp} clamp" for clamp in set(CLAMPS) - set(table["clamp"]))
+    if missing:
+        raise ValueError(f"{model_id}'s kept {PERTURBATION} lacks {', '.join(missing)}; "
+                         f"measure it again with `ei-zoo perturb {model_id} --save "
+                         "--overwrite --measures function`.")
+    return table
 
 
 def class_tuning(area: str, cell_type: str, population_responses: np.ndarray,
@@ -229,14 +339,35 @@ def _tuning_rows(area, cell_type, class_sums, class_squares, counts) -> list[dic
     return rows
 
 
-def accuracy_by_class(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
-    """{"all": accuracy, "0": accuracy on class 0, ...}."""
-    correct = np.argmax(logits, axis=-1) == labels
-    result = {"all": float(correct.mean())}
-    for label in range(num_classes):
-        chosen = labels == label
-        result[str(label)] = float(correct[chosen].mean()) if chosen.any() else np.nan
-    return result
+def perturbation_rows(model_id: str, population: tuple[str, str, str], correct: np.ndarray,
+                      intact: np.ndarray, labels: np.ndarray, num_classes: int) -> list[dict]:
+    """`PERTURBATION_COLUMNS` rows of one perturbation, overall (class "all") and per class.
+
+    Args:
+        model_id: the network's id.
+        population: (area, cell type, clamp); ("intact", "intact", "none") for the intact
+            network.
+        correct: per image, whether the perturbed network classifies it right.
+        intact: per image, whether the intact network does.
+        labels: the images' classes.
+        num_classes: classes of the task.
+    """
+    area, cell_type, clamp = population
+    rows = []
+    for label in ("all", *map(str, range(num_classes))):
+        chosen = np.ones(len(labels), bool) if label == "all" else labels == int(label)
+        images = int(chosen.sum())
+        lost = int((intact & ~correct & chosen).sum())
+        gained = int((~intact & correct & chosen).sum())
+        low, high = drop_interval(lost, gained, images,
+                                  f"{model_id}/{area}/{cell_type}/{clamp}/{label}")
+        accuracy = float(correct[chosen].mean()) if images else np.nan
+        rows.append({"model": model_id, "area": area, "cell_type": cell_type, "clamp": clamp,
+                     "class": label, "accuracy": accuracy,
+                     "accuracy_drop": (lost - gained) / images if images else np.nan,
+                     "images": images, "images_lost": lost, "images_gained": gained,
+                     "accuracy_drop_ci_low": low, "accuracy_drop_ci_high": high})
+    return rows
 
 
 def perturbation_tables(model, images: np.ndarray, labels: np.ndarray, model_id: str,
@@ -244,36 +375,34 @@ def perturbation_tables(model, images: np.ndarray, labels: np.ndarray, model_id:
                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(perturbation, class tuning) of a network on `images` (raw pixels) and `labels`.
 
-    Perturbation: one row per (area, cell type, clamp, class), `PERTURBATION_COLUMNS`,
-    class "all" or "0".."9"; `accuracy_drop` is intact minus perturbed accuracy, and
-    the intact network's rows have area and cell type "intact". Each perturbation
-    is one clean forward pass over the images. `progress(n)` is called per pass.
+    Perturbation: one row per (area, cell type, clamp, class), `PERTURBATION_COLUMNS`
+    (`perturbation_rows`), class "all" or "0".."9"; `accuracy_drop` is intact minus
+    perturbed accuracy, and the intact network's rows have area and cell type
+    "intact". Each perturbation is one clean forward pass over the images.
+    `progress(n)` is called per pass.
     """
     num_classes = model.output.shape[-1]
-    means, tuning = mean_rates_and_tuning(model, images, labels, num_classes, batch_size)
+    step_means, tuning = mean_rates_and_tuning(model, images, labels, num_classes, batch_size)
     if progress:
         progress(1)
 
-    def accuracy(clamps):
+    def correct(clamps):
         network = clamped_model(model, clamps) if clamps else model
         logits = network.predict(images, batch_size=batch_size, verbose=0)
         if progress:
             progress(1)
-        return accuracy_by_class(logits, labels, num_classes)
+        return np.argmax(logits, axis=-1) == labels
 
-    intact = accuracy({})
-    rows = [{"model": model_id, "area": "intact", "cell_type": "intact", "clamp": "none",
-             "class": label, "accuracy": value, "accuracy_drop": 0.0}
-            for label, value in intact.items()]
+    intact = correct({})
+    rows = perturbation_rows(model_id, ("intact", "intact", "none"), intact, intact, labels,
+                             num_classes)
     for area in AREAS:
         for cell_type in CELL_TYPES:
             key = population_key(area, cell_type)
             for clamp in CLAMPS:
-                values = np.zeros_like(means[key]) if clamp == "zero" else means[key]
-                for label, value in accuracy({key: values}).items():
-                    rows.append({"model": model_id, "area": area, "cell_type": cell_type,
-                                 "clamp": clamp, "class": label, "accuracy": value,
-                                 "accuracy_drop": intact[label] - value})
+                perturbed = correct({key: clamp_values(step_means[key], clamp)})
+                rows += perturbation_rows(model_id, (area, cell_type, clamp), perturbed, intact,
+                                          labels, num_classes)
     return pd.DataFrame(rows, columns=PERTURBATION_COLUMNS), tuning
 
 

@@ -223,6 +223,9 @@ def command_perturb(args):
     if args.save and args.images != TEST_IMAGES:
         raise ValueError(f"--save keeps measures of the whole test split; drop --images "
                          f"{args.images} (or keep them unsaved)")
+    if not args.save and set(args.measures) == {"moments"}:
+        raise ValueError("--measures moments are only kept, never printed; add --save, or "
+                         "measure function or drive")
     folders = _perturbed_exports(args)
     if args.save:
         folders = _to_save(folders, args)
@@ -263,19 +266,21 @@ def _perturbed_exports(args) -> list:
 
 def _to_save(folders, args) -> list:
     """The exports `perturb --save` measures, every one checked before any work: writable,
-    and keeping no measure it would replace unless --overwrite. With --zoo, exports that
-    keep every measure already are skipped, so a task started again resumes."""
-    from ei_zoo.hub.bundle import MEASURED_FILES
+    and keeping none of the --measures' files unless --overwrite. With --zoo, exports that
+    keep every one of them are skipped, so a task started again resumes."""
+    from ei_zoo.hub.bundle import MEASURE_GROUPS
     from ei_zoo.hub.measured import check_can_keep, read_measured
 
+    names = {name for group in args.measures for name in MEASURE_GROUPS[group]}
     todo = []
     for folder in folders:
         files.check_writable_folder(folder, "--save")
-        if args.zoo and not args.overwrite and set(read_measured(folder)) == set(MEASURED_FILES):
-            print(f"{folder.name}: keeps every measure already, skipped (--overwrite measures "
-                  "it again)", flush=True)
+        kept = read_measured(folder)
+        if args.zoo and names <= set(kept) and not args.overwrite:
+            print(f"{folder.name}: keeps {', '.join(sorted(names))} already, skipped "
+                  "(--overwrite measures it again)", flush=True)
             continue
-        check_can_keep(folder, MEASURED_FILES, args.overwrite)
+        check_can_keep(folder, names, args.overwrite)
         todo.append(folder)
     return todo
 
@@ -300,25 +305,32 @@ def _perturb_export(folder, args):
     from ei_zoo.hub.measured import write_measured
     from ei_zoo.network.responses import moments_to_arrays
 
-    perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
-    drives = drive(folder, args.images, data_dir=args.data_dir)
-    intact = perturbation[(perturbation["area"] == "intact") & (perturbation["class"] == "all")]
+    kept = {}
     with pd.option_context("display.width", 200):
-        print(population_summary(perturbation, tuning).to_string(
-            index=False, float_format=lambda value: f"{value:.2f}"))
-        print(drives.drop(columns="model").to_string(
-            index=False, float_format=lambda value: f"{value:.3f}"))
-    print(f"Intact accuracy {100 * intact['accuracy'].iloc[0]:.2f}% on the first {args.images} "
-          "CIFAR-10 test images; points_lost_*: intact minus clamped accuracy, in points; "
-          "functional: the mean clamp costs more than "
-          f"{100 * FUNCTIONAL_DROP:g} point; share: of the variance of the target's "
-          "pre-activation, the share its source carries", flush=True)
+        if "function" in args.measures:
+            perturbation, tuning = perturb(folder, args.images, data_dir=args.data_dir)
+            kept.update({PERTURBATION: perturbation, CLASS_TUNING: tuning})
+            intact = perturbation[(perturbation["area"] == "intact")
+                                  & (perturbation["class"] == "all")]
+            print(population_summary(perturbation, tuning).to_string(
+                index=False, float_format=lambda value: f"{value:.2f}"))
+            print(f"Intact accuracy {100 * intact['accuracy'].iloc[0]:.2f}% on the first "
+                  f"{args.images} CIFAR-10 test images; points_lost_*: intact minus clamped "
+                  "accuracy, in points; functional / not functional / indeterminate: the "
+                  "paired 95% interval of points_lost_step_mean lies above / below / across "
+                  f"{100 * FUNCTIONAL_DROP:g} point", flush=True)
+        if "drive" in args.measures:
+            kept[DRIVE] = drive(folder, args.images, data_dir=args.data_dir)
+            print(kept[DRIVE].drop(columns="model").to_string(
+                index=False, float_format=lambda value: f"{value:.3f}"))
+            print("share: of the variance of the target's pre-activation, the share its "
+                  "source carries", flush=True)
     if args.save:
-        moments = response_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
-        stages = stage_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
-        kept = {PERTURBATION: perturbation, CLASS_TUNING: tuning, DRIVE: drives,
-                RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH),
-                STAGE_MOMENTS: moments_to_arrays(stages, RESPONSE_BATCH)}
+        if "moments" in args.measures:
+            moments = response_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
+            stages = stage_moments(folder, TEST_IMAGES, RESPONSE_BATCH, args.data_dir)
+            kept.update({RESPONSE_MOMENTS: moments_to_arrays(moments, RESPONSE_BATCH),
+                         STAGE_MOMENTS: moments_to_arrays(stages, RESPONSE_BATCH)})
         write_measured(folder, kept, replace=args.overwrite)
         if (folder.parent / INDEX).is_file():  # other tasks may be saving beside it
             write_index(folder.parent, shared=True)

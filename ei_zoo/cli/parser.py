@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ei_zoo.cli import commands
+from ei_zoo.hub.bundle import MEASURE_GROUPS
 from ei_zoo.hub.transfer import MAX_BYTES as DOWNLOAD_MAX_BYTES
 from ei_zoo.hub.transfer import TIMEOUT as DOWNLOAD_TIMEOUT
 from ei_zoo.network.config import CIFAR10_TEST_IMAGES as TEST_IMAGES
@@ -191,6 +192,12 @@ def _add_analysis_commands(commands_) -> None:
                          help="with --save: replace the measures an export already keeps; "
                               "without it that is refused before any work (with --zoo, "
                               "exports that keep every measure are skipped)")
+    perturb.add_argument("--measures", nargs="+", choices=tuple(MEASURE_GROUPS),
+                         default=list(MEASURE_GROUPS),
+                         help="what to measure: function (the clamps and class tuning: "
+                              "perturbation.csv, class_tuning.csv), drive (drive.csv), moments "
+                              "(response and stage moments, kept with --save only); "
+                              "default: all three")
     perturb.add_argument("--zoo", action="store_true", help="every export of --exported")
     _exported(perturb, "with --zoo: ")
     perturb.add_argument("--shard", type=parse_shard, default=None, metavar="i/n|auto",

@@ -47,6 +47,10 @@ STAGE_MOMENTS = "stage_moments.npz"
 # What an export may keep of its measures on the whole test split in `MEASURED` (`ei-zoo
 # perturb --save`), so that `ei-zoo reproduce` reads them instead of measuring again.
 MEASURED_FILES = (PERTURBATION, CLASS_TUNING, DRIVE, RESPONSE_MOMENTS, STAGE_MOMENTS)
+# The kept files by what measures them: `function` (perturbations and class tuning, one pass
+# per clamp), `drive` (drive shares), `moments` (response and stage moments).
+MEASURE_GROUPS = {"function": (PERTURBATION, CLASS_TUNING), "drive": (DRIVE,),
+                  "moments": (RESPONSE_MOMENTS, STAGE_MOMENTS)}
 INDEX = "index.json"
 # Untrained baselines (each network of the paper's zoo as its recipe left it before the
 # first training step) live in this folder inside the zoo's, never beside its networks.

@@ -30,6 +30,7 @@ import pandas as pd
 import scipy.stats
 
 from ei_zoo.analysis.measure import DEFAULT, DENSITY, NOT_MEASURED, Choice
+from ei_zoo.analysis.perturbation import FUNCTIONAL_DROP, INDETERMINATE, NOT_FUNCTIONAL
 from ei_zoo.network.config import AREAS
 from ei_zoo.network.registry import RATIOS, ratio_name
 from ei_zoo.paper import effects
@@ -361,18 +362,28 @@ def check_claims(table: pd.DataFrame, samples: dict, choice: Choice = DEFAULT) -
 
 
 def non_functional(table: pd.DataFrame, variants) -> str:
-    """The populations of `variants`' networks that are not functional, in one sentence."""
+    """The populations of `variants`' networks that are not functional, and those whose
+    function is indeterminate, in one sentence."""
     rows = table[table["variant"].isin(variants)].drop_duplicates(["model", "area", "cell_type"])
     measured = rows[rows["functional"] != NOT_MEASURED] if "functional" in rows else rows[:0]
     if measured.empty:
         return ("Function not measured in these exports (`ei-zoo perturb ID --save` keeps it), "
                 "so the `functional populations only` verdict counts every population.")
-    off = measured[measured["functional"] == "no"]
-    if off.empty:
+    line = f"{100 * FUNCTIONAL_DROP:g} point of test accuracy"
+    parts = []
+    for label, words in (
+            (NOT_FUNCTIONAL, f"Not functional (clamped to its per-step means it costs less than "
+                             f"{line}, the whole paired 95% interval below the line; counted "
+                             "under every column but `functional populations only`)"),
+            (INDETERMINATE, f"indeterminate (the interval straddles {line}; counted)")):
+        groups = measured[measured["functional"] == label].groupby(
+            ["area", "cell_type"], sort=False)["model"].apply(list)
+        if len(groups):
+            parts.append(words + ": " + "; ".join(
+                f"{area} {cell_type} in {', '.join(models)}"
+                for (area, cell_type), models in groups.items()))
+    if not parts:
         return (f"Every population of these {measured['model'].nunique()} networks is "
-                "functional (its mean clamp costs more than 1 point of test accuracy).")
-    groups = off.groupby(["area", "cell_type"], sort=False)["model"].apply(list)
-    return ("Not functional (mean clamp costs at most 1 point of test accuracy; counted under "
-            "every column but `functional populations only`): "
-            + "; ".join(f"{area} {cell_type} in {', '.join(models)}"
-                        for (area, cell_type), models in groups.items()) + ".")
+                f"functional (clamped to its per-step means it costs more than {line}, the "
+                "whole paired 95% interval above the line).")
+    return ". ".join(part[0].upper() + part[1:] for part in parts) + "."

@@ -22,6 +22,7 @@ import dataclasses
 import pandas as pd
 
 from ei_zoo.analysis.measure import DEFAULT, NOT_MEASURED, Choice
+from ei_zoo.analysis.perturbation import NOT_FUNCTIONAL
 from ei_zoo.analysis.tables import combine
 from ei_zoo.paper.claims import CLAIM_VARIANTS, check_claims
 from ei_zoo.paper.effects import zoo_samples
@@ -91,7 +92,7 @@ def non_functional_populations(table: pd.DataFrame, variants) -> str:
     if rows.empty or (rows["functional"] == NOT_MEASURED).all():
         return NOT_MEASURED
     networks = rows.groupby("variant")["model"].nunique()
-    off = rows[rows["functional"] == "no"].groupby(
+    off = rows[rows["functional"] == NOT_FUNCTIONAL].groupby(
         ["variant", "area", "cell_type"], sort=False)["model"].nunique()
     return "; ".join(
         f"{variant} {area} {cell_type}"
@@ -122,7 +123,8 @@ def markdown(table: pd.DataFrame) -> list[str]:
         "",
         shown.to_markdown(index=False),
         "",
-        "Non-functional populations (mean clamp costs at most 1 point of test accuracy):",
+        "Non-functional populations (clamped to their per-step means, they cost less than 1 "
+        "point of test accuracy: the whole paired 95% interval lies below the line):",
         "",
     ]
     for label in labels:

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ei_zoo.analysis.connectivity import density_curve, outgoing  # noqa: E402
+from ei_zoo.analysis.perturbation import CLAMPS, FUNCTIONAL_CLAMP  # noqa: E402
 from ei_zoo.hub.bundle import model_id  # noqa: E402
 from ei_zoo.network.config import AREAS, CELL_TYPES
 from ei_zoo.network.registry import RATIOS, ratio_name  # noqa: E402
@@ -229,13 +230,14 @@ def figure_perturbation(perturbation: pd.DataFrame, folder: Path,
     """Accuracy lost when each population is clamped (`ei_zoo.analysis.perturbation`): one row per
     network, a column per population and clamp; and, per class, for `per_class_models`."""
     overall = perturbation[(perturbation["class"] == "all") & (perturbation["clamp"] != "none")]
-    columns = [(area, cell_type, clamp) for clamp in ("mean", "zero") for area in AREAS
+    clamps = (FUNCTIONAL_CLAMP, *(clamp for clamp in CLAMPS if clamp != FUNCTIONAL_CLAMP))
+    columns = [(area, cell_type, clamp) for clamp in clamps for area in AREAS
                for cell_type in CELL_TYPES]
     models = list(dict.fromkeys(overall["model"]))
     drops = overall.set_index(["model", "area", "cell_type", "clamp"])["accuracy_drop"]
     grid = np.array([[100 * drops.get((model, *column), np.nan) for column in columns]
                      for model in models])
-    figure, axis = plt.subplots(figsize=(11, 1.2 + 0.32 * len(models)))
+    figure, axis = plt.subplots(figsize=(15, 1.2 + 0.32 * len(models)))
     image = axis.imshow(grid, cmap="Reds", vmin=0, vmax=max(10.0, np.nanmax(grid)),
                         aspect="auto")
     for (row, column), value in np.ndenumerate(grid):
@@ -243,20 +245,22 @@ def figure_perturbation(perturbation: pd.DataFrame, folder: Path,
                   color="white" if value > 40 else "black")
     axis.set_xticks(range(len(columns)),
                     [f"{area[-1]} {cell_type}\n{clamp}" for area, cell_type, clamp in columns],
-                    fontsize=7)
+                    fontsize=6)
+    axis.set_xlabel("area (3 or 4), cell type and clamp", fontsize=8)
     axis.set_yticks(range(len(models)), models, fontsize=7)
-    axis.axvline(len(columns) / 2 - 0.5, color="black", lw=1)
+    for boundary in range(1, len(clamps)):
+        axis.axvline(boundary * len(columns) / len(clamps) - 0.5, color="black", lw=1)
     axis.set_title("Test accuracy lost (points) with each population's rates clamped to each "
-                   "neuron's mean (left: its information removed) or to zero (right); area 3 "
-                   "or 4, cell type", fontsize=8)
-    figure.colorbar(image, ax=axis, fraction=0.02)
+                   "neuron's mean at each step (left: its information removed, its time course "
+                   "kept), its mean over steps (middle) or zero (right)", fontsize=8)
+    figure.colorbar(image, ax=axis, fraction=0.02, label="accuracy lost (points)")
     figure.tight_layout()
     written = save(figure, folder / "fig_perturbation")
 
     shown = [model for model in per_class_models if model in models]
     if not shown:
         return written
-    per_class = perturbation[(perturbation["clamp"] == "mean")
+    per_class = perturbation[(perturbation["clamp"] == FUNCTIONAL_CLAMP)
                              & (perturbation["class"] != "all")]
     figure, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.2), squeeze=False)
     for axis, model in zip(axes[0], shown):
@@ -270,7 +274,8 @@ def figure_perturbation(perturbation: pd.DataFrame, folder: Path,
         axis.set_yticks(range(len(populations)),
                         [f"{area} {cell_type}" for area, cell_type in populations], fontsize=7)
         axis.set_xlabel("class", fontsize=8)
-        axis.set_title(f"{model}: accuracy lost per class, mean clamp", fontsize=8)
+        axis.set_title(f"{model}: accuracy lost per class (points), per-step mean clamp",
+                       fontsize=8)
     figure.tight_layout()
     return written + save(figure, folder / "fig_perturbation_per_class")
 

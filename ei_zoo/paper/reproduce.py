@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ei_zoo import data
+from ei_zoo.analysis.function import function_over_seeds
 from ei_zoo.analysis.measure import (
     DEFAULT,
     DENSITY,
@@ -95,7 +96,8 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     pathway), `sensitivity.csv` (each claim's verdict under each choice of
     measure), `design_sensitivity.csv` where the design study's networks are
     exported (each claim's verdict under each change of recipe; of the rest they
-    enter only `perturbation.csv` and `drive.csv`, which measure every export),
+    enter only `perturbation.csv`, `functional.csv` (what each population does, over
+    each variant's seeds) and `drive.csv`, which measure every export),
     `table_untrained.csv` where `exported/untrained/` holds the untrained baselines
     (`claims.md` then judges every claim on them too),
     `claims.md` and `figures/*.png|svg`. θ is calibrated on
@@ -180,6 +182,8 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
     if tables:
         perturbation = pd.concat(tables, ignore_index=True)
         perturbation.to_csv(out / "perturbation.csv", index=False)
+        function_over_seeds(perturbation, {m.model: m.variant for m in every_network}).to_csv(
+            out / "functional.csv", index=False)
         figure_perturbation(perturbation, figures)
     drives = [m.drive for m in every_network if m.drive is not None]
     if drives:
