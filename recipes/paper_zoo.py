@@ -52,6 +52,7 @@ from ei_zoo.network.models import multiply_accumulates, resolve_config
 from ei_zoo.paper.plan import paper_zoo
 from ei_zoo.paper.study import (
     CHANGES,
+    RATIO_BASES,
     STUDY_BASES,
     design_change_metadata,
     parse_study_variant,
@@ -88,11 +89,14 @@ ACCURACY_TOLERANCE = 0.002
 
 def design_study() -> list[tuple[str, object, int]]:
     """(model id, NetworkConfig, seed) of the study's networks, a change's three at a time:
-    every change at seed 0, then each further seed of the changes that have one."""
+    every change at seed 0, then each further seed of the changes that have one, then the
+    ratio sweep (seed 0) of the changes that have a ratio hypothesis."""
     seeds = sorted({seed for change in CHANGES for seed in change.seeds})
-    runs = [(change, seed) for seed in seeds for change in CHANGES if seed in change.seeds]
+    runs = [(change, seed, STUDY_BASES) for seed in seeds for change in CHANGES
+            if seed in change.seeds]
+    runs += [(change, 0, RATIO_BASES) for change in CHANGES if change.ratio_hypothesis]
     return [(model_id(network.variant, seed), network, seed)
-            for change, seed in runs for base in STUDY_BASES
+            for change, seed, bases in runs for base in bases
             for network in [study_network(base, change)]]
 
 

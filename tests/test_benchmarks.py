@@ -119,3 +119,15 @@ def test_extract_speed_tiny(cifar_dir, tmp_path):
     # Every position kept: the result is H x W times the spatial mean's.
     assert report["runs"]["none"][sizes[1]]["result_mib"] > report["runs"]["mean_space"][
         sizes[1]]["result_mib"]
+
+
+def test_perturb_speed_tiny(cifar_dir, tmp_path):
+    """The perturbation's timing runs: every pass it needs, against serve's."""
+    report = _run_tiny("perturb_speed.py", cifar_dir, tmp_path)
+    assert report["mode"] == "tiny" and report["passes"] == 2 + 2 * 3 * 3
+    assert report["rows"] == (1 + 2 * 3 * 3) * 11
+    for key in ("serve_seconds", "perturbation_seconds", "perturbation_ratio_vs_serve_passes"):
+        assert _positive(report[key]), (key, report[key])
+    assert math.isclose(report["perturbation_ratio_vs_serve_passes"],
+                        report["perturbation_seconds"]
+                        / (report["passes"] * report["serve_seconds"]), rel_tol=0.01)

@@ -302,20 +302,30 @@ def test_cli_zoo_commands(tiny_export, tmp_path, capsys, monkeypatch):
 
 def test_design_study_plan(tmp_path, capsys):
     """Every change x three variants at seed 0, then seeds 1 and 2 of the replicated
-    changes; ids that say what changed, each change's training fields applied, and every
-    study network kept out of the paper's variants."""
+    changes, then the ratio sweep of the changes with a ratio hypothesis; ids that say
+    what changed, each change's training fields applied, and every study network kept out
+    of the paper's variants."""
     plan = paper_zoo.design_study()
     ids = [identifier for identifier, _, _ in plan]
     first = 3 * len(study.CHANGES)
     replicated = [change.name for change in study.CHANGES if 1 in change.seeds]
     assert replicated == ["gate_open", "gate_closed", "signed_output"]
-    assert len(ids) == len(set(ids)) == first + 3 * 2 * len(replicated)
+    swept = [change.name for change in study.CHANGES if change.ratio_hypothesis]
+    assert swept == ["signed_output"]
+    assert len(ids) == len(set(ids)) == first + 3 * 2 * len(replicated) + 8 * len(swept)
     assert ids[:3] == ["standard.gate_open-s0", "inh_pn.gate_open-s0", "no_dale.gate_open-s0"]
     assert all(identifier.endswith("-s0") for identifier in ids[:first])
     assert ids[first - 1] == "no_dale.signed_output-s0"
     assert ids[first:first + 3] == ["standard.gate_open-s1", "inh_pn.gate_open-s1",
                                     "no_dale.gate_open-s1"]
-    assert ids[-1] == "no_dale.signed_output-s2"
+    assert ids[-9] == "no_dale.signed_output-s2"
+    assert ids[-8:] == [f"{ratio}.signed_output-s0" for ratio in (
+        "ratio_1_64", "ratio_1_32", "ratio_1_16", "ratio_1_8", "ratio_1_2", "ratio_1_1",
+        "ratio_2_1", "ratio_4_1")]
+    sweep = dict((identifier, net) for identifier, net, _ in plan)["ratio_2_1.signed_output-s0"]
+    assert sweep == ei_zoo.get_config("ratio_2_1").replace(
+        variant="ratio_2_1.signed_output", signed_principal_output=True)
+    assert study.parse_study_variant("ratio_1_8.signed_output")[0] == "ratio_1_8"
     assert {seed for _, _, seed in plan} == {0, 1, 2}
     network = dict((identifier, net) for identifier, net, _ in plan)["inh_pn.gate_closed-s0"]
     assert network == ei_zoo.get_config("inh_pn").replace(variant="inh_pn.gate_closed",
@@ -325,7 +335,8 @@ def test_design_study_plan(tmp_path, capsys):
         "weight_decay_0"])) == {"weight_decay": 0.0}
     assert paper_zoo.training_changes("standard") == {}
     assert study.parse_study_variant("standard.epochs_60")[1].training == {"epochs": 60}
-    for variant in ("standard", "ratio_1_4", "standard.unknown", "nonsense.gate_open"):
+    for variant in ("standard", "ratio_1_4", "standard.unknown", "nonsense.gate_open",
+                    "ratio_1_8.gate_open", "ratio_1_4.signed_output"):
         assert study.parse_study_variant(variant) is None
     for change in study.CHANGES:
         assert change.hypothesis and change.description and (change.network or change.training)

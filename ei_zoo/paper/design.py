@@ -118,7 +118,8 @@ def markdown(table: pd.DataFrame) -> list[str]:
         "(`ei_zoo.paper.study`); `recipe 2` is the paper's zoo at seed 0. A cell: the verdict "
         "under the default measures / on functional populations only, for that one network "
         "per variant (its interval is over neurons alone), by area where the areas differ. "
-        f"{replicated}C3 and C4 need the ratio sweep, which the study does not retrain. "
+        f"{replicated}C3 and C4 need the ratio sweep, which the study retrains (seed 0) only "
+        "for a change with a ratio hypothesis. "
         "Table: `design_sensitivity.csv`.",
         "",
         shown.to_markdown(index=False),
