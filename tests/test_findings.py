@@ -60,3 +60,26 @@ def test_the_signed_output_accuracy_is_the_exports():
     metadata = json.loads((REPO / "exported" / "standard.signed_output-s0" / "metadata.json")
                           .read_text())
     assert f"`standard.signed_output-s0`, {100 * metadata['test_accuracy']:.2f}%" in page
+
+
+def test_what_each_cell_type_does_is_functional_csv():
+    """Section 1's table: each row's per-step clamp cost, interval, labels and other clamps
+    are those of functional.csv."""
+    text = FINDINGS.read_text()
+    section = text[text.index("## 1. What each cell type does"):text.index("## 2.")]
+    over = pd.read_csv(RESULTS / "functional.csv").set_index(["variant", "area", "cell_type"])
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines()
+            if line.startswith(("| standard |", "| inh_pn |", "| no_dale |"))]
+    assert len(rows) == 3 * 2 * 3
+    for variant, area, cell_type, cost, interval, label, seeds, mean, zero, *_ in rows:
+        row = over.loc[(variant, f"area{area}", cell_type)]
+        assert cost == (f"{row['points_lost_step_mean']:.1f} ± "
+                        f"{row['points_lost_step_mean_sd']:.1f}"), (variant, area, cell_type)
+        assert interval == (f"[{row['points_lost_step_mean_ci_low']:.1f}, "
+                            f"{row['points_lost_step_mean_ci_high']:.1f}]")
+        assert label.strip("*") == row["functional"]
+        labels = row["per_network"].split(", ")
+        assert seeds == ", ".join(f"{labels.count(name)} {name}" for name in (
+            "functional", "indeterminate", "not functional") if labels.count(name))
+        assert (mean, zero) == (f"{row['points_lost_mean']:.1f}", f"{row['points_lost_zero']:.1f}")
