@@ -99,6 +99,13 @@ def test_class_tuning_of_a_neuron_that_answers_one_class():
                                        onehot.T @ np.ones_like(response),
                                        np.bincount(labels, minlength=10))
     assert flat["preferred_class"] == -1 and np.isnan(flat["class_variance_fraction"])
+    # A signed response (a signed PN output) has a preferred class and eta squared, but
+    # no class-selectivity index: with a negative class mean it would leave [0, 1].
+    signed = response - 0.2
+    [row] = perturbation._tuning_rows("area3", "PN", onehot.T @ signed, onehot.T @ signed**2,
+                                      np.bincount(labels, minlength=10))
+    assert row["preferred_class"] == 3 and row["class_variance_fraction"] == pytest.approx(1.0)
+    assert np.isnan(row["class_selectivity_index"])
 
 
 def test_perturb_an_export_keep_the_tables_and_read_them_back(tiny_export, cifar_dir, tmp_path,

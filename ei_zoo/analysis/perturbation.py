@@ -23,7 +23,9 @@ for each area and cell type of a trained network, on a set of test images:
 - *class tuning* of every neuron (its response as the analysis defines it: last
   step, mean over positions): the fraction of its variance over images that the
   class explains (eta squared), its preferred class, and Leavitt & Morcos's
-  (ICLR 2021) class-selectivity index (mu_max - mu_rest) / (mu_max + mu_rest).
+  (ICLR 2021) class-selectivity index (mu_max - mu_rest) / (mu_max + mu_rest), defined
+  for responses that are never negative (NaN where a class's mean is, as a signed PN
+  output's can be: the index would leave [0, 1]).
 
 A population is *functional* when clamping it to its per-step means costs more
 than `FUNCTIONAL_DROP` of test accuracy: its information, not only its mean drive or
@@ -334,7 +336,7 @@ def _tuning_rows(area, cell_type, class_sums, class_squares, counts) -> list[dic
             "class_variance_fraction": float(between[neuron] / variance[neuron])
             if varies else np.nan,
             "class_selectivity_index": float((means[best] - rest) / (means[best] + rest))
-            if varies and means[best] + rest > 0 else np.nan,
+            if varies and means[best] + rest > 0 and means.min() >= 0 else np.nan,
         })
     return rows
 
