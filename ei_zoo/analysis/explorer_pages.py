@@ -241,9 +241,11 @@ def network_page(metadata: dict, summaries: pd.DataFrame, num_images: int,
 <p>Measured on the first {num_images:,} CIFAR-10 test images. A rate is a model neuron's
 activity, dimensionless: the PN rate h = o·tanh(c), the IG and OG rates ReLU outputs
 (docs/network.md); the mean rate is over images and neurons, the medians over the
-neurons that are not silent. The mean-clamp drop is the test accuracy lost when every neuron
-of the population is held at its mean rate (<code>ei-zoo perturb</code>); a population is functional
-when that costs more than {100 * FUNCTIONAL_DROP:.0f} point.</p>
+neurons that are not silent. The per-step mean clamp's drop is the test accuracy (on the
+10,000 test images) lost when every neuron of the population is held, at each step, at its
+mean over the images (<code>ei-zoo perturb</code>); a population is functional when the
+whole paired 95% interval of that drop lies above {100 * FUNCTIONAL_DROP:.0f} point, not
+functional when it lies below, indeterminate when it straddles the line.</p>
 <figure><img src='{SUMMARY_FIGURE}' alt='lifetime sparseness and skewness per population'>
 <figcaption>Over each population's neurons, not silent: lifetime sparseness (0: the same
 response to every image, 1: a response to one image only) and skewness of the responses; a
