@@ -1,6 +1,7 @@
 """ei_zoo.paper.sensitivity and design: the sensitivity and design tables on synthetic zoos."""
 
 import numpy as np
+import pandas as pd
 
 from ei_zoo.analysis import (
     Choice,
@@ -176,3 +177,20 @@ def test_design_table_judges_each_change_like_the_zoo_and_names_non_functional_o
     text = "\n".join(design.markdown(table.reset_index()))
     assert "A `(seeds ...)` column judges a replicated change" in text
     assert "- `gate_open (seeds 0-1)`: standard area4 OG (1 of 2 networks)." in text
+
+
+def test_the_claims_name_populations_not_functional_and_indeterminate_apart():
+    table = pd.DataFrame(
+        [{"variant": "standard", "model": f"standard-s{seed}", "area": "area4",
+          "cell_type": cell_type, "functional": label}
+         for seed, labels in enumerate([("functional", "not functional", "indeterminate"),
+                                        ("functional", "functional", "not functional")])
+         for cell_type, label in zip(("PN", "IG", "OG"), labels)])
+    sentence = claims.non_functional(table, ("standard",))
+    assert sentence.startswith("Not functional (clamped to its per-step means it costs less "
+                               "than 1 point")
+    assert "area4 IG in standard-s0; area4 OG in standard-s1. Indeterminate" in sentence
+    assert sentence.endswith("straddles 1 point of test accuracy; counted): area4 OG in "
+                             "standard-s0.")
+    every = claims.non_functional(table.assign(functional="functional"), ("standard",))
+    assert every.startswith("Every population of these 2 networks is functional")
