@@ -59,8 +59,8 @@ def measure(folder: Path, num_images: int) -> dict:
     return {
         "network": folder.name, "images": num_images, "batch_size": BATCH_SIZE,
         "passes": needed, "rows": len(table),
-        "serve_seconds": round(serve_seconds, 3),
-        "perturbation_seconds": round(perturb_seconds, 3),
+        "serve_seconds": serve_seconds,  # unrounded: a tiny run's pass takes milliseconds
+        "perturbation_seconds": perturb_seconds,
         "seconds_per_pass": round(perturb_seconds / needed, 3),
         "perturbation_ratio_vs_serve_passes": round(perturb_seconds / (needed * serve_seconds),
                                                     3),

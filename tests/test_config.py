@@ -14,12 +14,16 @@ EXPECTED_VARIANTS = [
 
 
 def test_registry_names():
-    """The paper's variants first, then the design study's `<base>.<change>` ones."""
+    """The paper's variants first, then the design study's `<base>.<change>` ones: on the
+    three principal variants, and on the other ratios for a change with a ratio sweep."""
     names = ei_zoo.list_variants()
     assert names[:len(EXPECTED_VARIANTS)] == EXPECTED_VARIANTS
     study = names[len(EXPECTED_VARIANTS):]
-    assert study and all(name.split(".")[0] in ("standard", "inh_pn", "no_dale")
-                         for name in study)
+    principal = ("standard", "inh_pn", "no_dale")
+    assert study and all(name.split(".")[0] in principal
+                         or (name.split(".")[0] in EXPECTED_VARIANTS
+                             and name.split(".")[1] == "signed_output") for name in study)
+    assert "ratio_4_1.signed_output" in study and "ratio_1_4.signed_output" not in study
 
 
 @pytest.mark.parametrize("name", EXPECTED_VARIANTS)
