@@ -99,6 +99,20 @@ def make_export(folder: Path, model_id: str, mode: str) -> Path:
     return export_model(model, Path(folder) / model_id, metadata={"seed": seed})
 
 
+def add_exported_argument(parser: argparse.ArgumentParser) -> None:
+    """`--exported`: the folder of shipped networks a script reads (never writes)."""
+    parser.add_argument("--exported", type=Path, default=REPO / "exported",
+                        help="folder holding the networks (read only)")
+
+
+def network_folders(scratch, identifiers, mode: str, exported: Path) -> list[Path]:
+    """The export folders a script measures: the shipped `identifiers` in `exported`, or
+    in `tiny` mode untrained tiny exports of them made in `scratch`."""
+    if mode == "tiny":
+        return [make_export(scratch, identifier, mode) for identifier in identifiers]
+    return [Path(exported) / identifier for identifier in identifiers]
+
+
 def seconds_of(function, repeat: int = 1) -> float:
     """Wall seconds of `repeat` calls of `function` (which must block until done)."""
     start = time.perf_counter()

@@ -72,14 +72,12 @@ def measure(folder: Path, num_images: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
-    parser.add_argument("--exported", type=Path, default=common.REPO / "exported",
-                        help="folder holding the network (read only)")
+    common.add_exported_argument(parser)
     args = parser.parse_args(argv)
     machine = common.machine()  # its load average: how busy the machine was at the start
     mode = common.mode_of(args)
     with tempfile.TemporaryDirectory(prefix="ei_zoo_bench_") as scratch:
-        folder = (common.make_export(scratch, NETWORK, mode) if mode == "tiny"
-                  else args.exported / NETWORK)
+        [folder] = common.network_folders(scratch, [NETWORK], mode, args.exported)
         result = measure(folder, IMAGES[mode])
     ratio = result["perturbation_ratio_vs_serve_passes"]
     common.say(

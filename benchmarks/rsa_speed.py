@@ -58,18 +58,14 @@ def measure(folders: list[Path], num_images: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
-    parser.add_argument("--exported", type=Path, default=common.REPO / "exported",
-                        help="folder holding the networks (read only)")
+    common.add_exported_argument(parser)
     args = parser.parse_args(argv)
     machine = common.machine()  # its load average: how busy the machine was at the start
     mode = common.mode_of(args)
     sizes = common.SIZES[mode]
     identifiers = NETWORKS[:sizes["rsa_networks"]]
     with tempfile.TemporaryDirectory(prefix="ei_zoo_bench_") as scratch:
-        if mode == "tiny":
-            folders = [common.make_export(scratch, identifier, mode) for identifier in identifiers]
-        else:
-            folders = [args.exported / identifier for identifier in identifiers]
+        folders = common.network_folders(scratch, identifiers, mode, args.exported)
         result = measure(folders, sizes["rsa_images"])
     common.say(
         f"rsa: {result['rdms']} RDMs of {POPULATION} ({len(folders)} networks x steps) over "
