@@ -4,8 +4,8 @@ The in-silico perturbations and class tuning of `ei_zoo.analysis.perturbation`, 
 on the first N CIFAR-10 test images from an export's `.keras` model (the
 SavedModel's traced graph has no place to clamp a population). Reading is all
 it does: `ei-zoo perturb ID --save` hands the tables to `ei_zoo.hub.export`, which
-keeps them in the export, where `ei-zoo reproduce` reads them (46 networks x
-20 passes over 10,000 images would take over an hour here, every time).
+keeps them in the export, where `ei-zoo reproduce` reads them (a network's 20 passes
+over 10,000 images take minutes on a CPU; `reproduce` reads every export's).
 """
 
 from __future__ import annotations

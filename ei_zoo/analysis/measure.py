@@ -9,6 +9,7 @@ downloaded model is measured the same way as one trained here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import warnings
 from pathlib import Path
@@ -188,7 +189,7 @@ class Measurements:
         values = dict.fromkeys(FUNCTION_COLUMNS, np.nan)
         values["functional"] = NOT_MEASURED
         if self.perturbation is not None:
-            values.update(function_of(self.perturbation)[(area, cell_type)])
+            values.update(self._function[(area, cell_type)])
         if self.tuning is not None:
             neurons = self.tuning[(self.tuning["area"] == area)
                                   & (self.tuning["cell_type"] == cell_type)
@@ -199,6 +200,11 @@ class Measurements:
                 values["preferred_class_share"] = (
                     neurons["preferred_class"].value_counts().iloc[0] / len(neurons))
         return values
+
+    @functools.cached_property
+    def _function(self) -> dict:
+        """`function_of` the kept perturbation table, computed once."""
+        return function_of(self.perturbation)
 
     def population(self, area: str, cell_type: str, response=None,
                    stage: str = "rate") -> RunningMoments | None:
