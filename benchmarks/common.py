@@ -99,10 +99,20 @@ def make_export(folder: Path, model_id: str, mode: str) -> Path:
     return export_model(model, Path(folder) / model_id, metadata={"seed": seed})
 
 
-def add_exported_argument(parser: argparse.ArgumentParser) -> None:
-    """`--exported`: the folder of shipped networks a script reads (never writes)."""
+def shipped_network_arguments(description: str, argv=None) -> tuple[argparse.Namespace,
+                                                                      str, dict]:
+    """The arguments of a script that measures shipped networks: the mode flags and
+    `--exported`, the folder it reads them from (never writes).
+
+    Returns:
+        (arguments, mode, `machine()` as the run starts).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    add_mode_arguments(parser)
     parser.add_argument("--exported", type=Path, default=REPO / "exported",
                         help="folder holding the networks (read only)")
+    args = parser.parse_args(argv)
+    return args, mode_of(args), machine()
 
 
 def network_folders(scratch, identifiers, mode: str, exported: Path) -> list[Path]:

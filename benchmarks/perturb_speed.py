@@ -14,7 +14,6 @@ passes), then `perturbation_tables` once, the model loaded beforehand.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -70,12 +69,7 @@ def measure(folder: Path, num_images: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_mode_arguments(parser)
-    common.add_exported_argument(parser)
-    args = parser.parse_args(argv)
-    machine = common.machine()  # its load average: how busy the machine was at the start
-    mode = common.mode_of(args)
+    args, mode, machine = common.shipped_network_arguments(__doc__.splitlines()[0], argv)
     with tempfile.TemporaryDirectory(prefix="ei_zoo_bench_") as scratch:
         [folder] = common.network_folders(scratch, [NETWORK], mode, args.exported)
         result = measure(folder, IMAGES[mode])

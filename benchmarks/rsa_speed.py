@@ -15,7 +15,6 @@ of 1,000 x 1,000; `--tiny` makes untrained tiny exports for the run.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -56,12 +55,7 @@ def measure(folders: list[Path], num_images: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_mode_arguments(parser)
-    common.add_exported_argument(parser)
-    args = parser.parse_args(argv)
-    machine = common.machine()  # its load average: how busy the machine was at the start
-    mode = common.mode_of(args)
+    args, mode, machine = common.shipped_network_arguments(__doc__.splitlines()[0], argv)
     sizes = common.SIZES[mode]
     identifiers = NETWORKS[:sizes["rsa_networks"]]
     with tempfile.TemporaryDirectory(prefix="ei_zoo_bench_") as scratch:
