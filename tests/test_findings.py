@@ -6,13 +6,13 @@ import re
 
 import pandas as pd
 
+from ei_zoo.paper.claims import CLAIM_VARIANTS
+from ei_zoo.paper.study import STUDY_BASES
+
 from conftest import REPO
 
 FINDINGS = REPO / "docs" / "findings.md"
 RESULTS = REPO / "docs" / "results"
-# The variant whose signed-output networks the first page counts for a claim (C3 and C4,
-# judged on a sweep, have no such count).
-CLAIM_VARIANT = {"C1": "standard", "C2": "standard", "C5": "inh_pn", "C6": "no_dale"}
 EFFECT = re.compile(r"[+-]?\d+\.\d{3} \[[+-]?\d+\.\d{3}, [+-]?\d+\.\d{3}\]")
 
 
@@ -59,7 +59,8 @@ def test_quoted_labels_are_the_tables():
         assert design[claim][(replicated or ["signed_output"])[0]] == (
             "not measurable" if label == "not trained" else label), claim
         if networks:
-            count = len(list((REPO / "exported").glob(f"{CLAIM_VARIANT[claim]}.signed_output-s*")))
+            count = sum(len(list((REPO / "exported").glob(f"{variant}.signed_output-s*")))
+                        for variant in CLAIM_VARIANTS[claim])
             assert networks == f"{count} network{'s' if count > 1 else ''})", claim
 
 
@@ -67,7 +68,7 @@ def test_the_signed_output_networks_are_the_exports():
     """Caveat 3 counts the exported signed-output networks of the three variants and
     quotes their range of test accuracy."""
     accuracies = [100 * json.loads((folder / "metadata.json").read_text())["test_accuracy"]
-                  for variant in ("standard", "inh_pn", "no_dale")
+                  for variant in STUDY_BASES
                   for folder in (REPO / "exported").glob(f"{variant}.signed_output-s*")]
     assert accuracies
     assert (f"{len(accuracies)} of 9 networks trained, {min(accuracies):.2f}-"
