@@ -99,10 +99,14 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
     verdicts = pd.read_csv(copy / "sensitivity.csv")
     verdicts.iloc[0, 1] = "holds" if verdicts.iloc[0, 1] != "holds" else "does not hold"
     verdicts.to_csv(copy / "sensitivity.csv", index=False)
+    functional = pd.read_csv(copy / "functional.csv")
+    functional.loc[0, "functional"] = "a label of another version"
+    functional.to_csv(copy / "functional.csv", index=False)
     differences = compare_results(out, copy)[1]
-    assert len(differences) == 2, differences
+    assert len(differences) == 3, differences
     assert differences[0].startswith("table.csv: standard-s0, standard, area3: selectivity")
     assert differences[1].startswith("sensitivity.csv: C1")
+    assert differences[2].startswith("functional.csv: standard, area3, PN: functional")
 
     # The command line: the verdicts alone on stdout, then the check against `out`.
     assert cli_main(["reproduce", "--exported", str(exported), "--out", str(tmp_path / "cli"),
@@ -113,7 +117,7 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
                         r"rtol 0\.02 or atol 0\.01\)\.", printed[-1]), printed
     assert cli_main(["reproduce", "--exported", str(exported), "--out", str(tmp_path / "cli"),
                      "--images", "100", "--data-dir", cifar_dir, "--check", str(copy)]) == 1
-    assert "2 of " in capsys.readouterr().out
+    assert "3 of " in capsys.readouterr().out
     shutil.rmtree(tmp_path / "cli")
 
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
@@ -161,10 +165,17 @@ def test_untrained_baselines_are_judged_beside_the_zoo_and_never_as_it(trained_t
     baseline = export_model(trained_tiny[0], exported / "untrained" / "standard-s0",
                             metadata={"seed": 0, **untrained})
     export_model(trained_tiny[0], exported / "standard-s1", metadata={"seed": 1, **untrained})
+    table, tuning = perturb(baseline, 50, data_dir=cifar_dir, verbose=False)
+    write_measured(baseline, {PERTURBATION: table, CLASS_TUNING: tuning})
     out = reproduce(tmp_path / "results", exported, num_images=100, data_dir=cifar_dir,
                     verbose=False)
     assert set(pd.read_csv(out / "table.csv")["model"]) == {"standard-s0"}
     assert set(pd.read_csv(out / "table_untrained.csv")["model"]) == {"standard-s0"}
+    # What the baselines' populations do, in tables of their own (their ids are the
+    # trained networks'); the trained standard-s0 keeps none.
+    assert set(pd.read_csv(out / "perturbation_untrained.csv")["model"]) == {"standard-s0"}
+    assert set(pd.read_csv(out / "functional_untrained.csv")["variant"]) == {"standard"}
+    assert not (out / "perturbation.csv").exists()
     text = (out / "claims.md").read_text()
     assert "| networks | untrained | emerges with training |" in text
     assert "`untrained`: the same claim on the untrained baselines" in text

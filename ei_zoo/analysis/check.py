@@ -18,8 +18,11 @@ import numpy as np
 import pandas as pd
 
 TABLES = ("table.csv", "pathways.csv", "sensitivity.csv")
-# Written only where the design study's networks are exported: compared where either has it.
-OPTIONAL_TABLES = ("design_sensitivity.csv",)
+# Written only where their networks or kept tables are exported: compared where either has it.
+OPTIONAL_TABLES = ("design_sensitivity.csv", "representations.csv", "perturbation.csv",
+                   "functional.csv", "drive.csv", "table_untrained.csv",
+                   "perturbation_untrained.csv", "functional_untrained.csv",
+                   "drive_untrained.csv")
 THRESHOLDS = "thresholds.json"
 # An Intel Xeon's results differed from the AMD EPYC's committed ones by at most
 # one unit in the third decimal (issue 21); ten times that leaves room, and is

@@ -99,7 +99,8 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     enter only `perturbation.csv`, `functional.csv` (what each population does, over
     each variant's seeds) and `drive.csv`, which measure every export),
     `table_untrained.csv` where `exported/untrained/` holds the untrained baselines
-    (`claims.md` then judges every claim on them too),
+    (`claims.md` then judges every claim on them too; `perturbation_untrained.csv`,
+    `functional_untrained.csv` and `drive_untrained.csv` where they keep those tables),
     `claims.md` and `figures/*.png|svg`. θ is calibrated on
     `standard-s0` when it is present. One pass over the images per network
     gives every response option; none, where the export keeps its response
@@ -177,21 +178,31 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
     figure_threshold_sensitivity(shown, thresholds, figures)
     # What each population does is measured on every export, the study's too (after
     # the paper's zoo), from the tables the exports keep (`ei-zoo perturb ID --save`).
-    every_network = [*all_measurements, *study_measurements]
-    tables = [m.perturbation for m in every_network if m.perturbation is not None]
-    if tables:
-        perturbation = pd.concat(tables, ignore_index=True)
-        perturbation.to_csv(out / "perturbation.csv", index=False)
-        function_over_seeds(perturbation, {m.model: m.variant for m in every_network}).to_csv(
-            out / "functional.csv", index=False)
+    perturbation = _write_function(out, [*all_measurements, *study_measurements])
+    if perturbation is not None:
         figure_perturbation(perturbation, figures)
-    drives = [m.drive for m in every_network if m.drive is not None]
-    if drives:
-        pd.concat(drives, ignore_index=True).to_csv(out / "drive.csv", index=False)
+    _write_function(out, untrained, suffix="_untrained")
     header = _report_header(all_measurements, thresholds, table, left_out)
     (out / "claims.md").write_text(
         report(check_claims(*views[DEFAULT]), header, sensitivity.markdown(verdicts),
                design_markdown(designs) if designs is not None else (), untrained_claims))
+
+
+def _write_function(out: Path, measurements: list, suffix: str = "") -> pd.DataFrame | None:
+    """`perturbation<suffix>.csv`, `functional<suffix>.csv` and `drive<suffix>.csv` from
+    the tables the networks of `measurements` keep; the perturbation table, or None where
+    none keeps one."""
+    drives = [m.drive for m in measurements if m.drive is not None]
+    if drives:
+        pd.concat(drives, ignore_index=True).to_csv(out / f"drive{suffix}.csv", index=False)
+    tables = [m.perturbation for m in measurements if m.perturbation is not None]
+    if not tables:
+        return None
+    perturbation = pd.concat(tables, ignore_index=True)
+    perturbation.to_csv(out / f"perturbation{suffix}.csv", index=False)
+    function_over_seeds(perturbation, {m.model: m.variant for m in measurements}).to_csv(
+        out / f"functional{suffix}.csv", index=False)
+    return perturbation
 
 
 def _report_header(all_measurements, thresholds, table: pd.DataFrame,
