@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 
+from ei_zoo.analysis.function import function_of
 from ei_zoo.paper.claims import CLAIM_VARIANTS
 from ei_zoo.paper.study import STUDY_BASES
 
@@ -96,3 +97,25 @@ def test_what_each_cell_type_does_is_functional_csv():
         assert seeds == ", ".join(f"{labels.count(name)} {name}" for name in (
             "functional", "indeterminate", "not functional") if labels.count(name))
         assert (mean, zero) == (f"{row['points_lost_mean']:.1f}", f"{row['points_lost_zero']:.1f}")
+
+
+def test_what_the_untrained_interneurons_do_is_perturbation_untrained_csv():
+    """Section 2's untrained bullet: the accuracy range, the interneurons' labels and
+    their largest cost are those of perturbation_untrained.csv."""
+    perturbation = pd.read_csv(RESULTS / "perturbation_untrained.csv")
+    overall = perturbation[perturbation["class"] == "all"]
+    intact = 100 * overall[overall["clamp"] == "none"]["accuracy"]
+    interneurons = [values for _, table in perturbation.groupby("model")
+                    for (_, cell_type), values in function_of(table).items()
+                    if cell_type != "PN"]
+    labels = [values["functional"] for values in interneurons]
+    largest = max(100 * values["accuracy_drop_step_mean"] for values in interneurons)
+    text = " ".join(FINDINGS.read_text().split())
+    assert (f"the networks score {intact.min():.2f}-{intact.max():.2f}% (chance 10%), and of "
+            f"their {len(labels)} interneuron populations {labels.count('functional')} are "
+            f"functional under the per-step clamp (at most {largest:.2f} points), "
+            f"{labels.count('indeterminate')} indeterminate and "
+            f"{labels.count('not functional')} not functional") in text
+    pn = overall[(overall["cell_type"] == "PN") & (overall["clamp"] != "none")]
+    assert "Clamping PN, which every image passes through, leaves each network at chance" in text
+    assert set(pn["accuracy"]) == {0.1}
