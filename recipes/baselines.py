@@ -4,10 +4,12 @@ images), exported to `<exported>/untrained/<id>` with its response and stage mom
 that `ei-zoo reproduce` can say which of the claims' differences training creates.
 
     python recipes/baselines.py --exported exported
+    ei-zoo perturb --zoo --exported exported/untrained --measures function drive --save
 
 Each baseline is rebuilt from its trained export's own metadata (network config,
 training config, seed), so it is that network before training. A baseline already
-exported with its moments is skipped; `--only` picks model ids.
+exported with its moments is skipped; `--only` picks model ids. The second command
+keeps what each population does, as for trained networks.
 """
 
 import argparse
