@@ -119,3 +119,36 @@ def test_what_the_untrained_interneurons_do_is_perturbation_untrained_csv():
     pn = overall[(overall["cell_type"] == "PN") & (overall["clamp"] != "none")]
     assert "Clamping PN, which every image passes through, leaves each network at chance" in text
     assert set(pn["accuracy"]) == {0.1}
+
+
+def _points(value: float) -> str:
+    text = f"{100 * value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
+def test_the_design_studys_function_table_is_perturbation_and_drive_csv():
+    """Section 3's table: each network's area-4 OG and IG costs under the per-step clamp
+    (bold where functional) and the mean clamp, and the output gate's pre-activation and
+    OG's drive spread, are those of perturbation.csv and drive.csv."""
+    text = FINDINGS.read_text()
+    section = text[text.index("## 3."):]
+    perturbation = pd.read_csv(RESULTS / "perturbation.csv")
+    drive = pd.read_csv(RESULTS / "drive.csv").set_index(["model", "area", "source", "target"])
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| `")]
+    signed = {path.name for path in (REPO / "exported").glob("*.signed_output-s*")}
+    assert len(rows) >= 34 and signed <= {row[0].strip("`") for row in rows}
+    for model, og_step, og_mean, gate, spread, ig_step, ig_mean in rows:
+        model = model.strip("`")
+        function = function_of(perturbation[perturbation["model"] == model])
+        og, ig = function[("area4", "OG")], function[("area4", "IG")]
+        for cell, values in ((og_step, og), (ig_step, ig)):
+            cost = cell.removesuffix(" (all silent)")
+            bold = cost.startswith("**")
+            assert cost.strip("*") == _points(values["accuracy_drop_step_mean"]), model
+            assert bold == (values["functional"] == "functional"), model
+        assert (og_mean, ig_mean) == (_points(og["accuracy_drop_mean"]),
+                                      _points(ig["accuracy_drop_mean"])), model
+        gate_drive = drive.loc[(model, "area4", "OG", "o")]
+        assert (gate, spread) == (f"{gate_drive['target_mean']:+.2f}",
+                                  f"{gate_drive['drive_std']:.2f}"), model
