@@ -17,12 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# Always written; every other table is compared where either folder has it.
 TABLES = ("table.csv", "pathways.csv", "sensitivity.csv")
-# Written only where their networks or kept tables are exported: compared where either has it.
-OPTIONAL_TABLES = ("design_sensitivity.csv", "representations.csv", "perturbation.csv",
-                   "functional.csv", "drive.csv", "table_untrained.csv",
-                   "perturbation_untrained.csv", "functional_untrained.csv",
-                   "drive_untrained.csv")
 THRESHOLDS = "thresholds.json"
 # An Intel Xeon's results differed from the AMD EPYC's committed ones by at most
 # one unit in the third decimal (issue 21); ten times that leaves room, and is
@@ -37,8 +33,8 @@ def compare_results(new: str | Path, reference: str | Path, rtol: float = RTOL,
     names the file, the row and the column."""
     new, reference = Path(new), Path(reference)
     compared, differences = 0, []
-    present = [name for name in OPTIONAL_TABLES
-               if (new / name).is_file() or (reference / name).is_file()]
+    present = sorted({path.name for folder in (new, reference) for path in folder.glob("*.csv")}
+                     - set(TABLES))
     for name in (*TABLES, *present):
         missing = [folder for folder in (new, reference) if not (folder / name).is_file()]
         if missing:
