@@ -72,8 +72,11 @@ def test_reproduce_leaves_out_the_study_and_is_checkable(trained_tiny, cifar_dir
     assert set(pd.read_csv(out / "perturbation.csv")["model"]) == {"standard.gate_open-s0"}
     assert (out / "figures" / "fig_perturbation.png").is_file()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exported", "results"]
-    # The study enters the design-sensitivity table alone.
+    # The study enters the design-sensitivity table and its own table of measures alone.
     assert "recipe 2" in pd.read_csv(out / "design_sensitivity.csv").columns
+    study = pd.read_csv(out / "table_study.csv")
+    assert set(study["model"]) == {"standard.gate_open-s0"}
+    assert list(study.columns) == list(pd.read_csv(out / "table.csv").columns)
     assert "## Which of the zoo's design choices decide each verdict?" in (
         out / "claims.md").read_text()
     # Run to run, the same bytes: tables, report and figures (SVG and PNG).

@@ -94,9 +94,10 @@ def reproduce(out="results", exported=None, num_images=10_000, batch_size=RESPON
     density measure, with the E-I and PN-interneuron differences), `pathways.csv`
     (density measures per pathway), `thresholds.json` (θ per area and per
     pathway), `sensitivity.csv` (each claim's verdict under each choice of
-    measure), `design_sensitivity.csv` where the design study's networks are
-    exported (each claim's verdict under each change of recipe; of the rest they
-    enter only `perturbation.csv`, `functional.csv` (what each population does, over
+    measure), `design_sensitivity.csv` and `table_study.csv` where the design study's
+    networks are exported (each claim's verdict under each change of recipe; each
+    study network's measures, as in `table.csv`; of the rest they enter only
+    `perturbation.csv`, `functional.csv` (what each population does, over
     each variant's seeds) and `drive.csv`, which measure every export),
     `table_untrained.csv` where `exported/untrained/` holds the untrained baselines
     (`claims.md` then judges every claim on them too; `perturbation_untrained.csv`,
@@ -166,6 +167,7 @@ def _write_results(out: Path, all_measurements, study_measurements, thresholds, 
         untrained_claims = check_claims(untrained_table, zoo_samples(untrained, thresholds))
     if designs is not None:  # the design study's exports are there
         designs.to_csv(out / "design_sensitivity.csv", index=False)
+        combine(study_measurements, thresholds).to_csv(out / "table_study.csv", index=False)
     pathway_table(all_measurements, thresholds).to_csv(out / "pathways.csv", index=False)
     verdicts.to_csv(out / "sensitivity.csv", index=False)
     write_thresholds(out / "thresholds.json", thresholds)
