@@ -20,17 +20,25 @@ from ei_zoo.training.settings import TrainingConfig
 tf = tensorflow("Training")
 
 
-def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
-    """AdamW on a cosine schedule with linear warm-up (docs/science.md, section 3)."""
+def learning_rate_schedule(config: TrainingConfig) -> keras.optimizers.schedules.CosineDecay:
+    """The learning rate at each training step: a linear warm-up to
+    `config.learning_rate`, then a cosine decay to zero at the last step
+    (docs/science.md, section 3)."""
     total = max(1, config.epochs * config.steps_per_epoch)
     warmup = min(total - 1, int(config.warmup_epochs * config.steps_per_epoch))
-    schedule = keras.optimizers.schedules.CosineDecay(
+    return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else config.learning_rate,
         decay_steps=total - warmup,
         warmup_target=config.learning_rate if warmup else None,
         warmup_steps=warmup,
     )
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+
+
+def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    """AdamW on `learning_rate_schedule(config)`; biases and batch-norm scales and
+    offsets are not decayed."""
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate_schedule(config),
+                                       weight_decay=config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
 
