@@ -195,7 +195,7 @@ def _section_3_phrases() -> tuple[str, ...]:
                 for model in models}
     gate = drive[(drive["area"] == "area4") & (drive["source"] == "OG")
                  & (drive["target"] == "o")].set_index("model")
-    measures = table.set_index(["model", "area", "cell_type"])
+    measures = table.set_index(["model", "area", "cell_type"]).sort_index()
 
     def group(prefix: str) -> list[str]:
         return [model for model in models if re.fullmatch(rf"{re.escape(prefix)}-s\d", model)]
@@ -326,6 +326,8 @@ def _section_3_phrases() -> tuple[str, ...]:
     signed = [m for m in models if ".signed_output-" in m and m.split(".")[0] in STUDY_BASES]
     pn = {area: [measures.loc[(m, area, "PN"), "selectivity"] for m in signed]
           for area in ("area3", "area4")}
+    assert all(measures.loc[(m, area), "selectivity"].idxmin() == "PN"
+               for m in signed for area in ("area3", "area4"))
     phrases.append(
         f"PN's mean skewness is {_range(pn['area3'])} in area 3 and {_range(pn['area4'])} in "
         f"area 4 over its {NUMBERS[len(signed)]} networks")
