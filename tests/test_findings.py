@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ei_zoo.analysis.function import function_of
-from ei_zoo.paper.claims import CLAIM_VARIANTS
+from ei_zoo.paper.claims import CLAIM_VARIANTS, MIN_RATIO_POINTS
 from ei_zoo.paper.study import CHANGES, RATIO_BASES, STUDY_BASES
 
 from conftest import REPO
@@ -216,6 +216,10 @@ def _section_3_phrases() -> tuple[str, ...]:
     intact = perturbation[(perturbation["clamp"] == "none") & (perturbation["class"] == "all")]
     study = intact[intact["model"].isin([m for m in models if "." in m])]["accuracy"] * 100
     phrases = [f"Their test accuracy is {_range(study, joint='-')}%"]
+    sweep = [m for m in models if ".signed_output-" in m and m.split(".")[0] not in STUDY_BASES]
+    if MIN_RATIO_POINTS - 1 <= len(sweep) < len(RATIO_BASES):  # with `standard`, its 1:4
+        phrases.append(f"judged on the {len(sweep) + 1} of {len(RATIO_BASES) + 1} ratios trained "
+                       f"so far")
 
     # Where standard's output gate rests; which area-4 OG act.
     recipe, opened, closed = (group(name) for name in (
