@@ -1,12 +1,12 @@
 """Rewrite the design study's tables of docs/findings.md (section 3) from docs/results:
-each claim under each change (`design_sensitivity.csv`), what each network's area-4
+each claim under each change (`design_sensitivity.csv`), what each network's
 interneurons do (`perturbation.csv`, `drive.csv`) and each network's measures
 (`table.csv`, `table_study.csv`).
 
     python tests/make_findings_tables.py
 
 Run it after `ei-zoo reproduce --out docs/results` when a study network lands;
-tests/test_findings.py checks every cell of both tables against the CSVs.
+tests/test_findings.py checks every cell of the three tables against the CSVs.
 """
 
 from __future__ import annotations
