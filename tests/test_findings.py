@@ -22,6 +22,17 @@ NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight",
 EFFECT = re.compile(r"[+-]?\d+\.\d{3} \[[+-]?\d+\.\d{3}, [+-]?\d+\.\d{3}\]")
 
 
+def _signed_exports(variants) -> list:
+    """The exported signed-output networks of `variants`, every seed."""
+    return [folder for variant in variants
+            for folder in (REPO / "exported").glob(f"{variant}.signed_output-s*")]
+
+
+def _sweep_landed() -> int:
+    """How many of the signed ratio sweep's networks are exported."""
+    return len(_signed_exports(RATIO_BASES))
+
+
 def _first_page() -> str:
     text = FINDINGS.read_text()
     return text[:text.index("<!-- end of first page -->")]
@@ -53,7 +64,7 @@ def test_quoted_labels_are_the_tables():
                 assert match.group(1).strip() == by_claim[claim][column], (claim, stage)
         label, _, networks = signed.partition(" (")
         if label.startswith("training: "):  # the ratio sweep, while it trains
-            landed = len(list((REPO / "exported").glob("ratio_*.signed_output-s0")))
+            landed = _sweep_landed()
             assert label == f"training: {landed} of {len(RATIO_BASES)}", claim
             assert landed < len(RATIO_BASES)
             continue
@@ -61,8 +72,7 @@ def test_quoted_labels_are_the_tables():
                       if column.startswith("signed_output (seeds") and "," not in column]
         assert design[claim][(replicated or ["signed_output"])[0]] == label, claim
         if networks:
-            count = sum(len(list((REPO / "exported").glob(f"{variant}.signed_output-s*")))
-                        for variant in CLAIM_VARIANTS[claim])
+            count = len(_signed_exports(CLAIM_VARIANTS[claim]))
             assert networks == f"{count} network{'s' if count > 1 else ''})", claim
 
 
@@ -72,9 +82,7 @@ def test_what_each_cell_type_does_is_functional_csv():
     text = FINDINGS.read_text()
     section = text[text.index("## 1. What each cell type does"):text.index("## 2.")]
     over = pd.read_csv(RESULTS / "functional.csv").set_index(["variant", "area", "cell_type"])
-    rows = [[cell.strip() for cell in line.strip("|").split("|")]
-            for line in section.splitlines()
-            if line.startswith(("| standard |", "| inh_pn |", "| no_dale |"))]
+    rows = _table(section, "| variant | area | cell type |")
     assert len(rows) == 3 * 2 * 3
     for variant, area, cell_type, cost, interval, label, seeds, mean, zero, *_ in rows:
         row = over.loc[(variant, f"area{area}", cell_type)]
@@ -443,10 +451,9 @@ def _first_page_phrases() -> tuple[str, ...]:
     phrases.append(f"E less selective than I there at {fails} of {len(area4)} ratios; in area 3 "
                    f"E lead from {ratio[leading[0]]} to {ratio[leading[-1]]}")
     for claim in ("C1", "C2", "C5", "C6"):
-        count = sum(len(list((REPO / "exported").glob(f"{variant}.signed_output-s*")))
-                    for variant in CLAIM_VARIANTS[claim])
+        count = len(_signed_exports(CLAIM_VARIANTS[claim]))
         phrases.append(f"({count} networks)")
-    landed = len(list((REPO / "exported").glob("ratio_*.signed_output-s0")))
+    landed = _sweep_landed()
     if landed < len(RATIO_BASES):
         phrases.append(f"| training: {landed} of {len(RATIO_BASES)} |")
     og = over.loc[("standard", "area4", "OG")]
@@ -461,8 +468,7 @@ def _first_page_phrases() -> tuple[str, ...]:
                    f"`standard`, three seeds per variant: many \"mixed\" rows are differences "
                    f"{sizes[('area3', 'IG')]} neurons cannot pin down")
     accuracies = [100 * json.loads((folder / "metadata.json").read_text())["test_accuracy"]
-                  for variant in STUDY_BASES
-                  for folder in (REPO / "exported").glob(f"{variant}.signed_output-s*")]
+                  for folder in _signed_exports(STUDY_BASES)]
     phrases.append(f"{len(accuracies)} of 9 networks trained, {min(accuracies):.2f}-"
                    f"{max(accuracies):.2f}% test accuracy")
     signed = over.loc[[f"{variant}.signed_output" for variant in STUDY_BASES]]
