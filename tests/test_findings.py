@@ -1,6 +1,7 @@
 """docs/findings.md: its first page answers C1-C6 in at most 600 words, and every number
 it quotes is the one `docs/results` holds: each table cell by cell, each number of the
-prose in the phrase that quotes it, and none left unchecked."""
+prose in the phrase that quotes it, and none left unchecked; the README's results section
+says what the first page says."""
 
 import functools
 import json
@@ -748,3 +749,26 @@ def test_every_number_of_findings_is_checked():
     phrases = (*_first_page_phrases(), *_section_1_phrases(), *_section_2_phrases(),
                *_section_3_phrases(), *effects)
     assert _unchecked_numbers(FINDINGS.read_text(), phrases, tables) == []
+
+
+def _claim_rows(text: str) -> dict[str, list[str]]:
+    """The cells of each `| C1 ...` row of a Markdown table in `text`, by claim."""
+    return {line[2:4]: [cell.strip() for cell in line.strip("|").split("|")]
+            for line in text.splitlines() if re.match(r"\| C[1-6] ", line)}
+
+
+def test_the_readmes_answer_is_the_first_page():
+    """The README's results section says what findings.md's first page says: the same
+    label per claim, the same deciding numbers, and no number the first page lacks."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## The answer"):]
+    section = section[:section.index("\n## ")]
+    ours, theirs = _claim_rows(section), _claim_rows(_first_page())
+    assert list(ours) == list(theirs) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    for claim, cells in ours.items():
+        label = re.match(r"\*\*([^.;*]+)", theirs[claim][1]).group(1).lower()
+        assert cells[1].split(":")[0] == label, claim
+        assert set(EFFECT.findall(cells[2])) <= set(EFFECT.findall(theirs[claim][2])), claim
+    prose = STRUCTURAL.sub(" ", re.sub(r"`[^`]*`|\]\([^)]*\)", " ", section))
+    numbers = set(NUMBER.findall(STRUCTURAL.sub(" ", _first_page())))
+    assert set(NUMBER.findall(prose)) - numbers == set()
