@@ -54,9 +54,7 @@ def test_quoted_labels_are_the_tables():
                 pd.read_csv(RESULTS / "sensitivity.csv").iterrows()}
     design = {row["claim"][:2]: row for _, row in
               pd.read_csv(RESULTS / "design_sensitivity.csv").iterrows()}
-    for line in (line for line in _first_page().splitlines() if line.startswith("| C")):
-        claim = line[2:4]
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+    for claim, cells in _claim_rows(_first_page()).items():
         stages, signed = cells[4], cells[6]
         for stage, column in (("state", "state (PN: cell state c)"),
                               ("drive", "drive (before the nonlinearity)")):
@@ -112,6 +110,12 @@ def _table(text: str, header: str) -> list[list[str]]:
     """The body rows of the markdown table in `text` whose header starts with `header`."""
     lines = text[text.index(header):].split("\n\n")[0].splitlines()[2:]
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def _claim_rows(text: str) -> dict[str, list[str]]:
+    """The cells of each row of the claims table in `text` (findings' first page, the
+    README's answer), by claim."""
+    return {row[0][:2]: row for row in _table(text, "| claim (paper) |")}
 
 
 def _study_tables():
@@ -749,12 +753,6 @@ def test_every_number_of_findings_is_checked():
     phrases = (*_first_page_phrases(), *_section_1_phrases(), *_section_2_phrases(),
                *_section_3_phrases(), *effects)
     assert _unchecked_numbers(FINDINGS.read_text(), phrases, tables) == []
-
-
-def _claim_rows(text: str) -> dict[str, list[str]]:
-    """The cells of each `| C1 ...` row of a Markdown table in `text`, by claim."""
-    return {line[2:4]: [cell.strip() for cell in line.strip("|").split("|")]
-            for line in text.splitlines() if re.match(r"\| C[1-6] ", line)}
 
 
 def test_the_readmes_answer_is_the_first_page():
